@@ -1,0 +1,122 @@
+// Adapter and device acquisition: `navigator.gpu` in a browser or worker, the
+// `webgpu` npm package (Dawn) in Node. One device per process, created lazily.
+
+import { DeviceLost, NoAdapterError } from '../errors.js';
+import { configureVulkanEnv } from './node-env.js';
+
+/** Optional features used when the adapter has them. */
+const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'] as GPUFeatureName[];
+
+/** Limits raised to the adapter's maximum: big tensors and big workgroup tiles. */
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+] as const;
+
+export interface DeviceHandle {
+  device: GPUDevice;
+  adapterInfo: { vendor: string; architecture: string; device: string; description: string };
+  features: ReadonlySet<string>;
+  limits: GPUSupportedLimits;
+  /** Set once the device is lost; every later submit or readback throws it. */
+  lost: DeviceLost | null;
+}
+
+let handle: Promise<DeviceHandle> | null = null;
+// Dawn's `create()` result must stay referenced for the life of the process:
+// if it is garbage-collected dawn.node crashes at random.
+let nodeGpu: GPU | null = null;
+
+export interface DeviceOptions {
+  /** Extra Dawn toggles for Node, e.g. 'enable-dawn-features=allow_unsafe_apis'. */
+  dawnFlags?: string[];
+  powerPreference?: GPUPowerPreference;
+}
+
+/** The process-wide device (created on first call). */
+export function getDevice(options: DeviceOptions = {}): Promise<DeviceHandle> {
+  handle ??= createDevice(options).catch((e) => {
+    handle = null;
+    throw e;
+  });
+  return handle;
+}
+
+async function gpuEntryPoint(options: DeviceOptions): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  if (typeof process === 'undefined' || !process.versions?.node) {
+    throw new NoAdapterError('this browser has no navigator.gpu: WebGPU is unavailable (serve the page over http(s), enable WebGPU)');
+  }
+  if (!nodeGpu) {
+    configureVulkanEnv();
+    const pkg = 'webgpu';
+    const { create, globals } = (await import(/* @vite-ignore */ pkg)) as {
+      create: (flags: string[]) => GPU;
+      globals: Record<string, unknown>;
+    };
+    Object.assign(globalThis, globals);
+    const flags = [...(options.dawnFlags ?? [])];
+    // Unquantized GPU timestamps for the benchmarks (Dawn rounds them otherwise).
+    if (!flags.some((f) => f.startsWith('disable-dawn-features'))) flags.push('disable-dawn-features=timestamp_quantization');
+    nodeGpu = create(flags);
+  }
+  return nodeGpu;
+}
+
+async function createDevice(options: DeviceOptions): Promise<DeviceHandle> {
+  const gpu = await gpuEntryPoint(options);
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  if (!adapter) {
+    throw new NoAdapterError(
+      'no WebGPU adapter found. In Node this needs a Vulkan driver: run `bash scripts/setup-webgpu.sh` ' +
+        '(installs Mesa lavapipe or points at SwiftShader), or set VK_ICD_FILENAMES to one ICD json.',
+    );
+  }
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) {
+    const value = (adapter.limits as unknown as Record<string, number>)[name];
+    if (value !== undefined) requiredLimits[name] = value;
+  }
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const info = adapter.info;
+  const h: DeviceHandle = {
+    device,
+    adapterInfo: {
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      description: info.description,
+    },
+    features: new Set(device.features as unknown as Iterable<string>),
+    limits: device.limits,
+    lost: null,
+  };
+  void device.lost.then((lostInfo) => {
+    h.lost = new DeviceLost(`${lostInfo.reason}: ${lostInfo.message}`);
+    if (handle) handle = null;
+  });
+  return h;
+}
+
+/** Destroys the device so Node can exit; a later getDevice() makes a new one. */
+export async function destroyDevice(): Promise<void> {
+  if (!handle) return;
+  const h = await handle.catch(() => null);
+  handle = null;
+  h?.device.destroy();
+}
+
+/** One line naming the adapter, for logs and benchmark records. */
+export function describeAdapter(h: DeviceHandle): string {
+  const i = h.adapterInfo;
+  const parts = [i.vendor, i.architecture, i.device, i.description].filter(Boolean);
+  return `${parts.join(' / ') || 'unknown adapter'} [${[...h.features].filter((f) => WANTED_FEATURES.includes(f as GPUFeatureName)).join(', ')}]`;
+}

@@ -1,0 +1,190 @@
+// Elementwise ops are table rows: a WGSL expression for the forward value and
+// one for the derivative. Each row becomes an op with a forward kernel and a
+// backward kernel (shaders/elementwise.wgsl). Unary rows see `x`, `y` (the
+// output, for derivatives) and the parameters `alpha`, `beta`; binary rows see
+// `a`, `b` and `y`. The CPU oracle for each row is in engine/reference.
+
+import elementwiseWgsl from '../../shaders/elementwise.wgsl';
+import { ShapeError } from '../errors.js';
+import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
+import { broadcastShapes, broadcastStrides, numel, type Shape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { defineOp, grid1d, launch, pack8, type Op } from './op.js';
+
+export interface UnaryRow {
+  /** y = f(x) */
+  forward: string;
+  /** dy/dx in terms of x and y */
+  derivative: string;
+}
+
+export interface UnaryAttrs {
+  alpha?: number;
+  beta?: number;
+}
+
+export const unaryRows = {
+  neg: { forward: '-x', derivative: '-1.0' },
+  exp: { forward: 'exp(x)', derivative: 'y' },
+  log: { forward: 'log(x)', derivative: '1.0 / x' },
+  sqrt: { forward: 'sqrt(x)', derivative: '0.5 / y' },
+  tanh: { forward: 'tanh(x)', derivative: '1.0 - y * y' },
+  sigmoid: { forward: '1.0 / (1.0 + exp(-x))', derivative: 'y * (1.0 - y)' },
+  // silu(x) = x * s(x);  silu' = s(x) * (1 + x * (1 - s(x)))
+  silu: { forward: 'x / (1.0 + exp(-x))', derivative: '(1.0 / (1.0 + exp(-x))) * (1.0 + x * (1.0 - 1.0 / (1.0 + exp(-x))))' },
+  relu: { forward: 'max(x, 0.0)', derivative: 'select(0.0, 1.0, x > 0.0)' },
+  // alpha = negative slope
+  leakyRelu: { forward: 'select(alpha * x, x, x > 0.0)', derivative: 'select(alpha, 1.0, x > 0.0)' },
+  // alpha = min, beta = max (ReLU6 is clip(0, 6)); gradient passes where min <= x <= max, as in PyTorch
+  clip: { forward: 'clamp(x, alpha, beta)', derivative: 'select(0.0, 1.0, x >= alpha && x <= beta)' },
+  // ONNX HardSigmoid: max(0, min(1, alpha * x + beta))
+  hardSigmoid: {
+    forward: 'clamp(alpha * x + beta, 0.0, 1.0)',
+    derivative: 'select(0.0, alpha, alpha * x + beta > 0.0 && alpha * x + beta < 1.0)',
+  },
+  // ONNX HardSwish: x * max(0, min(1, x / 6 + 1/2))
+  hardSwish: {
+    forward: 'x * clamp(x / 6.0 + 0.5, 0.0, 1.0)',
+    derivative: 'select(select(x / 3.0 + 0.5, 1.0, x > 3.0), 0.0, x < -3.0)',
+  },
+} satisfies Record<string, UnaryRow>;
+
+export type UnaryName = keyof typeof unaryRows;
+
+export interface BinaryRow {
+  forward: string;
+  /** dy/da and dy/db in terms of a, b, y */
+  partialA: string;
+  partialB: string;
+}
+
+export const binaryRows = {
+  add: { forward: 'a + b', partialA: '1.0', partialB: '1.0' },
+  sub: { forward: 'a - b', partialA: '1.0', partialB: '-1.0' },
+  mul: { forward: 'a * b', partialA: 'b', partialB: 'a' },
+  div: { forward: 'a / b', partialA: '1.0 / b', partialB: '-y / b' },
+  // a^b for a > 0 (WGSL pow is undefined for negative bases)
+  pow: { forward: 'pow(a, b)', partialA: 'b * pow(a, b - 1.0)', partialB: 'y * log(a)' },
+} satisfies Record<string, BinaryRow>;
+
+export type BinaryName = keyof typeof binaryRows;
+
+// ---- kernels -----------------------------------------------------------------
+
+const EMPTY_SLOTS = { UNARY: '0.0', DERIVATIVE: '0.0', BINARY: '0.0', PARTIAL_A: '0.0', PARTIAL_B: '0.0' };
+const kernelCache = new Map<string, Kernel>();
+
+function elementwiseKernel(name: string, entryPoint: string, slots: Partial<typeof EMPTY_SLOTS>): Kernel {
+  const key = `${name}:${entryPoint}`;
+  let k = kernelCache.get(key);
+  if (!k) {
+    const wgsl = specialize(name, elementwiseWgsl, { ...EMPTY_SLOTS, ...slots });
+    k = defineKernel({ name, wgsl, entryPoint });
+    kernelCache.set(key, k);
+  }
+  return k;
+}
+
+interface ElementwiseUniforms {
+  n: number;
+  alpha?: number;
+  beta?: number;
+  outShape?: Shape;
+  aStrides?: readonly number[];
+  bStrides?: readonly number[];
+}
+
+function run(kernel: Kernel, tensors: Record<string, Tensor>, u: ElementwiseUniforms): void {
+  launch(kernel, tensors, {
+    workgroups: grid1d(u.n),
+    uniforms: {
+      n: u.n,
+      rank: u.outShape?.length ?? 0,
+      alpha: u.alpha ?? 0,
+      beta: u.beta ?? 0,
+      out_shape: pack8(u.outShape ?? []),
+      a_strides: pack8(u.aStrides ?? []),
+      b_strides: pack8(u.bStrides ?? []),
+    },
+  });
+}
+
+// ---- ops ---------------------------------------------------------------------
+
+function unaryOp(name: UnaryName): Op<UnaryAttrs> {
+  const row: UnaryRow = unaryRows[name];
+  const forwardKernel = () => elementwiseKernel(name, 'unary', { UNARY: row.forward });
+  const gradKernel = () => elementwiseKernel(`${name}_grad`, 'unary_grad', { DERIVATIVE: row.derivative });
+  return defineOp<UnaryAttrs>({
+    name,
+    forward([x], attrs) {
+      if (!x) throw new ShapeError(name, 'expects one input');
+      const y = Tensor.empty(x.shape);
+      run(forwardKernel(), { a_buf: x, out_buf: y }, { n: x.size, ...attrs });
+      return [y];
+    },
+    save: ([x], [y]) => [x, y],
+    // dx = dy * f'(x)
+    backward({ saved: [x, y], attrs }, [gy]) {
+      const gx = Tensor.empty(x.shape);
+      run(gradKernel(), { a_buf: x, y_buf: y, gy_buf: gy, out_buf: gx }, { n: x.size, ...attrs });
+      return [gx];
+    },
+  });
+}
+
+function binaryOp(name: BinaryName): Op<Record<string, never>> {
+  const row: BinaryRow = binaryRows[name];
+  const forwardKernel = () => elementwiseKernel(name, 'binary', { BINARY: row.forward });
+  const gradKernels = () => [
+    elementwiseKernel(`${name}_grad_a`, 'binary_grad_a', { PARTIAL_A: row.partialA }),
+    elementwiseKernel(`${name}_grad_b`, 'binary_grad_b', { PARTIAL_B: row.partialB }),
+  ];
+  return defineOp({
+    name,
+    forward([a, b]) {
+      if (!a || !b) throw new ShapeError(name, 'expects two inputs');
+      const outShape = broadcastShapes(name, a.shape, b.shape);
+      const y = Tensor.empty(outShape);
+      run(forwardKernel(), { a_buf: a, b_buf: b, out_buf: y }, {
+        n: y.size,
+        outShape,
+        aStrides: broadcastStrides(a.shape, outShape),
+        bStrides: broadcastStrides(b.shape, outShape),
+      });
+      return [y];
+    },
+    save: ([a, b], [y]) => [a, b, y],
+    // da = dy * dy/da, db = dy * dy/db at the output shape; the tape un-broadcasts
+    backward({ saved: [a, b, y], needsInputGrad }, [gy]) {
+      const kernels = gradKernels();
+      const u = {
+        n: y.size,
+        outShape: y.shape,
+        aStrides: broadcastStrides(a.shape, y.shape),
+        bStrides: broadcastStrides(b.shape, y.shape),
+      };
+      return [0, 1].map((i) => {
+        if (!needsInputGrad[i]) return null;
+        const g = Tensor.empty(y.shape);
+        run(kernels[i], { a_buf: a, b_buf: b, y_buf: y, gy_buf: gy, out_buf: g }, u);
+        return g;
+      });
+    },
+  });
+}
+
+export const unaryOps = Object.fromEntries(Object.keys(unaryRows).map((n) => [n, unaryOp(n as UnaryName)])) as {
+  [K in UnaryName]: Op<UnaryAttrs>;
+};
+export const binaryOps = Object.fromEntries(Object.keys(binaryRows).map((n) => [n, binaryOp(n as BinaryName)])) as {
+  [K in BinaryName]: Op<Record<string, never>>;
+};
+
+/** A new tensor with every element set to `value` (not an op: it has no inputs). */
+export function fill(shape: Shape, value: number): Tensor {
+  const y = Tensor.empty(shape);
+  const n = numel(shape);
+  run(elementwiseKernel('fill', 'fill', {}), { out_buf: y }, { n, alpha: value });
+  return y;
+}

@@ -1,0 +1,96 @@
+// Shape and data movement: reshape (a free view), transpose and expand (both a
+// strided gather, shaders/movement.wgsl). Backward is the inverse movement.
+
+import movementWgsl from '../../shaders/movement.wgsl';
+import { ShapeError } from '../errors.js';
+import { defineKernel } from '../kernels/kernel.js';
+import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, numel, sameShape, type Shape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { defineOp, grid1d, launch, pack8 } from './op.js';
+
+const stridedCopyKernel = defineKernel({ name: 'strided_copy', wgsl: movementWgsl, entryPoint: 'strided_copy' });
+
+/** y[i] = x[offset + coords(i) . srcStrides] over `outShape`. */
+export function stridedCopy(x: Tensor, outShape: Shape, srcStrides: readonly number[], offset = 0): Tensor {
+  const y = Tensor.empty(outShape);
+  launch(stridedCopyKernel, { x, y }, {
+    workgroups: grid1d(y.size),
+    uniforms: { n: y.size, rank: outShape.length, offset, out_shape: pack8(outShape), src_strides: pack8(srcStrides) },
+  });
+  return y;
+}
+
+export interface ReshapeAttrs {
+  shape: Shape;
+}
+
+/** Resolves one -1 and ONNX's 0 (= copy the input dimension) in a target shape. */
+export function resolveReshape(op: string, from: Shape, to: Shape, allowZero = false): number[] {
+  const out = to.map((d, i) => (d === 0 && !allowZero ? from[i] : d));
+  if (out.some((d) => d === undefined)) throw new ShapeError(op, `0 in target ${formatShape(to)} has no input dimension to copy`, [from]);
+  const unknown = out.filter((d) => d === -1).length;
+  if (unknown > 1) throw new ShapeError(op, `target ${formatShape(to)} has more than one -1`, [from]);
+  const known = out.reduce((n, d) => (d === -1 ? n : n * d), 1);
+  if (unknown) {
+    const n = numel(from);
+    if (known === 0 || n % known !== 0) throw new ShapeError(op, `cannot infer -1 in ${formatShape(to)}`, [from]);
+    out[out.indexOf(-1)] = n / known;
+  }
+  if (out.some((d) => !Number.isInteger(d) || d < 0) || numel(out) !== numel(from)) {
+    throw new ShapeError(op, `cannot reshape ${numel(from)} elements to ${formatShape(to)}`, [from]);
+  }
+  return out;
+}
+
+export const reshape = defineOp<ReshapeAttrs>({
+  name: 'reshape',
+  forward([x], { shape }) {
+    return [x.view(resolveReshape('reshape', x.shape, shape))];
+  },
+  // dx = reshape(dy, x.shape)
+  backward({ inputShapes: [shape] }, [gy]) {
+    return [gy.view(shape)];
+  },
+});
+
+export interface TransposeAttrs {
+  perm: readonly number[];
+}
+
+function checkPerm(perm: readonly number[], rank: number, shape: Shape): void {
+  const ok = perm.length === rank && [...perm].sort((a, b) => a - b).every((p, i) => p === i);
+  if (!ok) throw new ShapeError('transpose', `perm [${perm.join(', ')}] is not a permutation of 0..${rank - 1}`, [shape]);
+}
+
+export const transpose = defineOp<TransposeAttrs>({
+  name: 'transpose',
+  forward([x], { perm }) {
+    checkPerm(perm, x.shape.length, x.shape);
+    const strides = contiguousStrides(x.shape);
+    return [stridedCopy(x, perm.map((p) => x.shape[p]), perm.map((p) => strides[p]))];
+  },
+  // dx = transpose(dy, inverse(perm))
+  backward({ attrs: { perm } }, [gy]) {
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    const strides = contiguousStrides(gy.shape);
+    return [stridedCopy(gy, inverse.map((p) => gy.shape[p]), inverse.map((p) => strides[p]))];
+  },
+});
+
+export interface ExpandAttrs {
+  shape: Shape;
+}
+
+export const expand = defineOp<ExpandAttrs>({
+  name: 'expand',
+  forward([x], { shape }) {
+    const out = broadcastShapes('expand', x.shape, shape);
+    if (sameShape(out, x.shape)) return [x.view(out)];
+    return [stridedCopy(x, out, broadcastStrides(x.shape, out))];
+  },
+  // dx = sum of dy over the broadcast axes (the tape's un-broadcast does it)
+  backward(_ctx, [gy]) {
+    return [gy.view(gy.shape)];
+  },
+});
+

@@ -1,0 +1,66 @@
+// One way to add an op: defineOp({ name, forward, backward, save }).
+// `forward` runs GPU kernels (no tape); `backward` is required by the type, so
+// an op without a gradient does not compile. Calling the op records a tape
+// node when an input needs a gradient.
+
+import type { DispatchArgs } from '../runtime.js';
+import { runtime } from '../runtime.js';
+import { tape, type BackwardRule } from '../tape.js';
+import type { Kernel } from '../kernels/kernel.js';
+import { Tensor } from '../tensor.js';
+
+export interface OpDef<A> {
+  name: string;
+  /** GPU forward: validates shapes (ShapeError naming the op) and returns the outputs. */
+  forward(inputs: readonly Tensor[], attrs: A): Tensor[];
+  /** Tensors backward needs; the tape keeps views of them alive until backward. */
+  save?(inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: A): Tensor[];
+  backward: BackwardRule<A>;
+}
+
+export interface Op<A> {
+  readonly name: string;
+  readonly def: OpDef<A>;
+  /** Runs the op and records it on the tape. */
+  (inputs: readonly Tensor[], attrs: A): Tensor[];
+}
+
+export function defineOp<A>(def: OpDef<A>): Op<A> {
+  const op = ((inputs: readonly Tensor[], attrs: A) => {
+    const outputs = def.forward(inputs, attrs);
+    if (tape.recording && inputs.some((t) => t.requiresGrad)) {
+      tape.record(def.name, inputs, outputs, attrs, def.save?.(inputs, outputs, attrs) ?? [], def.backward);
+    }
+    return outputs;
+  }) as Op<A>;
+  Object.defineProperty(op, 'name', { value: def.name });
+  (op as { def: OpDef<A> }).def = def;
+  return op;
+}
+
+/** Binds tensors by WGSL variable name and dispatches. */
+export function launch(
+  kernel: Kernel,
+  tensors: Record<string, Tensor>,
+  rest: Omit<DispatchArgs, 'bindings'>,
+): void {
+  const bindings: DispatchArgs['bindings'] = {};
+  for (const [name, t] of Object.entries(tensors)) bindings[name] = t.ref;
+  runtime().dispatch(kernel, { ...rest, bindings });
+}
+
+/** Workgroup grid covering `n` threads at `wg` per group, split over y past 65535 groups. */
+export function grid1d(n: number, wg = 256): [number, number] {
+  const groups = Math.ceil(n / wg);
+  if (groups <= 65535) return [groups, 1];
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y];
+}
+
+/** Packs up to 8 values into the vec4 pairs that shader uniforms use for shapes and strides. */
+export function pack8(values: readonly number[], fill = 0): number[] {
+  if (values.length > 8) throw new Error(`rank ${values.length} exceeds the kernels' maximum of 8`);
+  const out = new Array<number>(8).fill(fill);
+  values.forEach((v, i) => (out[i] = v));
+  return out;
+}

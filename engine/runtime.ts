@@ -1,0 +1,371 @@
+// The runtime turns kernel launches into GPU work. Dispatches are synchronous
+// and batched: they are recorded into one command encoder (one compute pass)
+// and submitted together at flush(). The only awaits are readbacks, sync() and
+// profiling results. Uniform values of all dispatches in a batch are packed
+// into one 256-byte-aligned arena written once per submit, because
+// queue.writeBuffer runs before the batch executes: a shared uniform buffer
+// rewritten per dispatch would be read with the last value by every dispatch.
+
+import { BufferPool } from './device/buffer-pool.js';
+import { type DeviceHandle, getDevice, type DeviceOptions, describeAdapter, destroyDevice } from './device/device.js';
+import { DeviceLost, GradlensError, KernelCompileError } from './errors.js';
+import { type Kernel, packUniforms } from './kernels/kernel.js';
+
+// WebGPU's flag values, spelled out: the GPUBufferUsage globals only exist in
+// Node once the Dawn bindings have loaded.
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
+const MAP_READ_MODE = 0x1;
+const COMPUTE_STAGE = 0x4;
+export const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+
+/** A storage buffer region bound to a kernel variable. */
+export interface BufferRef {
+  buffer: GPUBuffer;
+  /** Bytes actually used (the pooled buffer may be larger). */
+  byteLength: number;
+}
+
+export interface DispatchArgs {
+  /** Storage buffers by the WGSL variable names of the kernel. */
+  bindings: Record<string, BufferRef>;
+  /** Fields of the kernel's uniform struct, by name. */
+  uniforms?: Record<string, number | readonly number[]>;
+  /** Values of the kernel's `override` constants (a pipeline is compiled per distinct set). */
+  constants?: Record<string, number>;
+  workgroups: readonly [number, number?, number?];
+}
+
+export interface KernelTiming {
+  kernel: string;
+  ms: number;
+}
+
+const UNIFORM_ALIGN = 256;
+const ARENA_BYTES = 64 * 1024;
+const MAX_BATCH = 512;
+const QUERY_CAPACITY = 4096;
+
+interface PipelineEntry {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+interface ProfileState {
+  querySet: GPUQuerySet;
+  names: string[];
+  results: Promise<KernelTiming[]>[];
+}
+
+export class Runtime {
+  readonly device: GPUDevice;
+  readonly pool: BufferPool;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private batched = 0;
+  private arena = new ArrayBuffer(ARENA_BYTES);
+  private arenaView = new DataView(this.arena);
+  private arenaUsed = 0;
+  private arenaBuffer: GPUBuffer | null = null;
+  private pipelines = new Map<string, PipelineEntry>();
+  private errors: Error[] = [];
+  private checks: Promise<void>[] = [];
+  private profiling: ProfileState | null = null;
+  /** Submissions since creation (tests use it to prove batching). */
+  submits = 0;
+
+  constructor(readonly handle: DeviceHandle) {
+    this.device = handle.device;
+    this.pool = new BufferPool(this.device);
+    this.device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.errors.push(new GradlensError(`WebGPU error: ${ev.error.message}`));
+    };
+  }
+
+  get adapterDescription(): string {
+    return describeAdapter(this.handle);
+  }
+
+  // ---- memory --------------------------------------------------------------
+
+  createStorage(byteLength: number): GPUBuffer {
+    this.assertAlive();
+    return this.pool.acquire(Math.max(4, byteLength), STORAGE_USAGE);
+  }
+
+  releaseStorage(buffer: GPUBuffer): void {
+    this.pool.release(buffer);
+  }
+
+  /** Copies host data into a storage buffer. Flushes first so pending dispatches see the old contents. */
+  upload(buffer: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    this.assertAlive();
+    if (this.batched) this.flush();
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    const aligned = bytes.byteLength & ~3;
+    if (aligned) this.device.queue.writeBuffer(buffer, byteOffset, bytes, 0, aligned);
+    if (aligned !== bytes.byteLength) {
+      const tail = new Uint8Array(4);
+      tail.set(bytes.subarray(aligned));
+      this.device.queue.writeBuffer(buffer, byteOffset + aligned, tail);
+    }
+  }
+
+  /** Reads `byteLength` bytes from a storage buffer (flushes pending work). */
+  async read(buffer: GPUBuffer, byteLength: number, byteOffset = 0): Promise<ArrayBuffer> {
+    this.assertAlive();
+    const size = Math.max(4, Math.ceil(byteLength / 4) * 4);
+    const staging = this.pool.acquire(size, USAGE.MAP_READ | USAGE.COPY_DST);
+    this.ensureEncoder();
+    this.endPass();
+    this.encoder!.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
+    this.flush();
+    try {
+      await staging.mapAsync(MAP_READ_MODE, 0, size);
+    } catch (e) {
+      this.assertAlive();
+      throw new GradlensError(`readback failed: ${(e as Error).message}`);
+    }
+    const out = staging.getMappedRange(0, size).slice(0, byteLength);
+    staging.unmap();
+    this.pool.release(staging);
+    await this.throwPendingErrors();
+    return out;
+  }
+
+  // ---- dispatch ------------------------------------------------------------
+
+  dispatch(kernel: Kernel, args: DispatchArgs): void {
+    this.assertAlive();
+    const [x, y = 1, z = 1] = args.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxPerDim = this.handle.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxPerDim || y > maxPerDim || z > maxPerDim) {
+      throw new GradlensError(`kernel '${kernel.name}': dispatch [${x}, ${y}, ${z}] exceeds ${maxPerDim} workgroups per dimension`);
+    }
+    const { pipeline, layout } = this.pipeline(kernel, args.constants ?? {});
+    const entries: GPUBindGroupEntry[] = [];
+    for (const b of kernel.bindings) {
+      if (b.kind === 'uniform') {
+        const offset = this.reserveUniforms(b.size!);
+        packUniforms(kernel, b, args.uniforms ?? {}, this.arenaView, offset);
+        entries.push({ binding: b.binding, resource: { buffer: this.arenaBuffer!, offset, size: b.size! } });
+      } else {
+        const ref = args.bindings[b.name];
+        if (!ref) throw new GradlensError(`kernel '${kernel.name}': no buffer bound to '${b.name}'`);
+        entries.push({ binding: b.binding, resource: { buffer: ref.buffer, size: Math.max(4, Math.ceil(ref.byteLength / 4) * 4) } });
+      }
+    }
+    for (const name of Object.keys(args.bindings)) {
+      if (!kernel.bindings.some((b) => b.name === name)) {
+        throw new GradlensError(`kernel '${kernel.name}': it declares no binding '${name}'`);
+      }
+    }
+    const bindGroup = this.device.createBindGroup({ layout, entries });
+    this.ensureEncoder();
+    let pass: GPUComputePassEncoder;
+    if (this.profiling) {
+      // One pass per dispatch so each gets its own begin/end timestamps.
+      this.endPass();
+      const p = this.profiling;
+      const i = p.names.length;
+      p.names.push(kernel.name);
+      pass = this.encoder!.beginComputePass({
+        timestampWrites: { querySet: p.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+      });
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(x, y, z);
+      pass.end();
+    } else {
+      pass = this.pass ??= this.encoder!.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(x, y, z);
+    }
+    this.batched++;
+    if (this.batched >= MAX_BATCH || (this.profiling && this.profiling.names.length * 2 >= QUERY_CAPACITY)) this.flush();
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.arenaBuffer) {
+      this.device.queue.writeBuffer(this.arenaBuffer, 0, this.arena, 0, this.arenaUsed);
+    }
+    const p = this.profiling;
+    let resolve: GPUBuffer | null = null;
+    let staging: GPUBuffer | null = null;
+    if (p && p.names.length) {
+      const bytes = p.names.length * 16;
+      resolve = this.device.createBuffer({ size: bytes, usage: USAGE.QUERY_RESOLVE | USAGE.COPY_SRC });
+      staging = this.device.createBuffer({ size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+      this.encoder.resolveQuerySet(p.querySet, 0, p.names.length * 2, resolve, 0);
+      this.encoder.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.submits++;
+    this.encoder = null;
+    this.batched = 0;
+    if (this.arenaBuffer) this.pool.release(this.arenaBuffer);
+    this.arenaBuffer = null;
+    this.arenaUsed = 0;
+    if (p && staging && resolve) {
+      const names = p.names;
+      const s = staging;
+      const r = resolve;
+      p.results.push(
+        s.mapAsync(MAP_READ_MODE).then(() => {
+          const t = new BigInt64Array(s.getMappedRange());
+          const out = names.map((kernel, i) => ({ kernel, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
+          s.unmap();
+          s.destroy();
+          r.destroy();
+          return out;
+        }),
+      );
+      p.names = [];
+    }
+  }
+
+  /** Flushes and waits until the GPU has finished all submitted work; throws deferred GPU errors. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.assertAlive();
+    await this.throwPendingErrors();
+  }
+
+  /**
+   * Runs `fn` with per-dispatch GPU timestamps. Every dispatch gets its own
+   * compute pass (slightly slower than the batched path, but exact per kernel).
+   */
+  async profile<T>(fn: () => T | Promise<T>): Promise<{ result: T; kernels: KernelTiming[] }> {
+    if (!this.handle.features.has('timestamp-query')) {
+      throw new GradlensError('profile(): this adapter has no timestamp-query feature');
+    }
+    if (this.profiling) throw new GradlensError('profile(): already profiling');
+    this.flush();
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: QUERY_CAPACITY });
+    this.profiling = { querySet, names: [], results: [] };
+    try {
+      const result = await fn();
+      this.flush();
+      const kernels = (await Promise.all(this.profiling.results)).flat();
+      return { result, kernels };
+    } finally {
+      this.profiling = null;
+      querySet.destroy();
+    }
+  }
+
+  // ---- internals -----------------------------------------------------------
+
+  private ensureEncoder(): void {
+    this.encoder ??= this.device.createCommandEncoder();
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  private reserveUniforms(size: number): number {
+    if (this.arenaUsed + size > ARENA_BYTES) this.flush();
+    if (!this.arenaBuffer) {
+      this.arenaBuffer = this.pool.acquire(ARENA_BYTES, USAGE.UNIFORM | USAGE.COPY_DST);
+      new Uint8Array(this.arena).fill(0);
+    }
+    const offset = this.arenaUsed;
+    this.arenaUsed = Math.ceil((offset + size) / UNIFORM_ALIGN) * UNIFORM_ALIGN;
+    return offset;
+  }
+
+  private pipeline(kernel: Kernel, constants: Record<string, number>): PipelineEntry {
+    const names = Object.keys(constants).sort();
+    const key = `${kernel.id}|${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
+    const cached = this.pipelines.get(key);
+    if (cached) return cached;
+    for (const n of names) {
+      if (!kernel.overrides.includes(n)) {
+        throw new GradlensError(`kernel '${kernel.name}': no override constant '${n}' (has: ${kernel.overrides.join(', ') || 'none'})`);
+      }
+    }
+    const layout = this.device.createBindGroupLayout({
+      label: kernel.name,
+      entries: kernel.bindings.map((b) => ({
+        binding: b.binding,
+        visibility: COMPUTE_STAGE,
+        buffer: { type: b.kind === 'uniform' ? 'uniform' : b.kind === 'storage-read' ? 'read-only-storage' : 'storage' },
+      })),
+    });
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ label: kernel.name, code: kernel.wgsl });
+    const pipeline = this.device.createComputePipeline({
+      label: kernel.name,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: kernel.entryPoint, constants },
+    });
+    // Compilation errors arrive asynchronously; they are raised, naming the
+    // kernel and line, at the next sync() or readback.
+    const scope = this.device.popErrorScope();
+    this.checks.push(
+      Promise.all([scope, module.getCompilationInfo()]).then(([err, info]) => {
+        const first = info.messages.find((m) => m.type === 'error');
+        if (first) this.errors.push(new KernelCompileError(kernel.name, first.lineNum, first.message));
+        else if (err) this.errors.push(new KernelCompileError(kernel.name, undefined, err.message));
+      }),
+    );
+    const entry = { pipeline, layout };
+    this.pipelines.set(key, entry);
+    return entry;
+  }
+
+  private async throwPendingErrors(): Promise<void> {
+    if (this.checks.length) {
+      const checks = this.checks;
+      this.checks = [];
+      await Promise.all(checks);
+    }
+    if (this.errors.length) {
+      // A compile error explains the "invalid pipeline" errors that follow it.
+      const first = this.errors.find((e) => e instanceof KernelCompileError) ?? this.errors[0];
+      this.errors = [];
+      throw first;
+    }
+  }
+
+  private assertAlive(): void {
+    if (this.handle.lost) throw this.handle.lost;
+  }
+
+  /** Forgets a kernel's compiled pipelines (after a failed compile, for example). */
+  dropPipelines(kernel: Kernel): void {
+    for (const k of [...this.pipelines.keys()]) if (k.startsWith(`${kernel.id}|`)) this.pipelines.delete(k);
+  }
+}
+
+let current: Runtime | null = null;
+
+/** Initializes the engine on the process-wide device. Safe to call many times. */
+export async function init(options: DeviceOptions = {}): Promise<Runtime> {
+  if (current && !current.handle.lost) return current;
+  const handle = await getDevice(options);
+  current = new Runtime(handle);
+  return current;
+}
+
+/** The initialized runtime; ops call this. */
+export function runtime(): Runtime {
+  if (!current) throw new GradlensError('the engine is not initialized: call `await init()` first');
+  if (current.handle.lost) throw current.handle.lost;
+  return current;
+}
+
+/** Destroys the device (lets Node exit). */
+export async function shutdown(): Promise<void> {
+  current = null;
+  await destroyDevice();
+}
+
+export { DeviceLost };

@@ -1,0 +1,198 @@
+// A Tensor is a shape plus a reference-counted GPU buffer. No math lives here:
+// ops are in engine/ops, gradients in engine/tape.ts. Tensors are always
+// row-major contiguous, so a reshape is a free view that shares the storage.
+
+import { DisposedTensorError, GradlensError, ShapeError } from './errors.js';
+import { runtime, type BufferRef } from './runtime.js';
+import { contiguousStrides, formatShape, numel, type Shape } from './shape.js';
+import type { TapeNode } from './tape.js';
+
+export type DType = 'f32';
+
+/** A GPU buffer shared by a tensor and its views; freed when the last one lets go. */
+class Storage {
+  refs = 1;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly byteLength: number,
+  ) {}
+  retain(): this {
+    this.refs++;
+    return this;
+  }
+  release(): void {
+    if (--this.refs === 0) runtime().releaseStorage(this.buffer);
+  }
+}
+
+let nextTensorId = 0;
+
+export class Tensor {
+  readonly id = nextTensorId++;
+  readonly strides: readonly number[];
+  readonly size: number;
+  readonly dtype: DType = 'f32';
+  /** Leaf tensors with requiresGrad receive `.grad` from backward(). */
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  /** The tape node that produced this tensor (null for leaves and untracked results). */
+  node: TapeNode | null = null;
+  /** Optional label (ONNX tensor name, layer name) shown by tape.describe(). */
+  name?: string;
+  private storage: Storage | null;
+
+  private constructor(
+    readonly shape: Shape,
+    storage: Storage,
+  ) {
+    this.shape = Object.freeze([...shape]);
+    this.strides = Object.freeze(contiguousStrides(shape));
+    this.size = numel(shape);
+    this.storage = storage;
+    trackInScope(this);
+  }
+
+  /** A new uninitialized tensor (its contents are whatever the pooled buffer held). */
+  static empty(shape: Shape): Tensor {
+    checkShape(shape);
+    const bytes = numel(shape) * 4;
+    return new Tensor(shape, new Storage(runtime().createStorage(bytes), bytes));
+  }
+
+  static fromData(data: ArrayLike<number>, shape: Shape): Tensor {
+    checkShape(shape);
+    if (data.length !== numel(shape)) {
+      throw new ShapeError('tensor', `${data.length} values do not fill shape ${formatShape(shape)} (${numel(shape)} elements)`, [shape]);
+    }
+    const t = Tensor.empty(shape);
+    const f32 = data instanceof Float32Array ? data : Float32Array.from(data);
+    if (f32.length) runtime().upload(t.buffer, f32);
+    return t;
+  }
+
+  /** A view with another shape over the same storage (no copy). */
+  view(shape: Shape): Tensor {
+    const s = this.live('view');
+    return new Tensor(shape, s.retain());
+  }
+
+  get buffer(): GPUBuffer {
+    return this.live('buffer').buffer;
+  }
+
+  /** What kernels bind: the buffer and the bytes in use. */
+  get ref(): BufferRef {
+    const s = this.live('ref');
+    return { buffer: s.buffer, byteLength: this.size * 4 };
+  }
+
+  get isDisposed(): boolean {
+    return this.storage === null;
+  }
+
+  /** Copies the values to the host (the only way to read a tensor). */
+  async data(): Promise<Float32Array> {
+    const s = this.live('data()');
+    if (this.size === 0) return new Float32Array(0);
+    const bytes = await runtime().read(s.buffer, this.size * 4);
+    return new Float32Array(bytes);
+  }
+
+  /** Releases this tensor's hold on its GPU buffer. Safe to call twice. */
+  dispose(): void {
+    if (!this.storage) return;
+    this.storage.release();
+    this.storage = null;
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
+  toString(): string {
+    return `Tensor#${this.id}${this.name ? `(${this.name})` : ''} ${formatShape(this.shape)}`;
+  }
+
+  private live(what: string): Storage {
+    if (!this.storage) throw new DisposedTensorError(`${this.toString()}.${what}`);
+    return this.storage;
+  }
+}
+
+function checkShape(shape: Shape): void {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new ShapeError('tensor', `invalid shape ${JSON.stringify(shape)}: dimensions must be non-negative integers`);
+  }
+}
+
+// ---- scopes ------------------------------------------------------------------
+
+const scopes: Set<Tensor>[] = [];
+
+function trackInScope(t: Tensor): void {
+  scopes[scopes.length - 1]?.add(t);
+}
+
+/**
+ * Runs `fn` and disposes every tensor created inside it except those it
+ * returns (found in arrays, plain objects and Maps) and those passed to keep().
+ * Async functions are supported; the scope closes when the promise settles.
+ */
+export function scope<T>(fn: () => T): T {
+  const created = new Set<Tensor>();
+  scopes.push(created);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of created) t.dispose();
+    throw e;
+  }
+  if (result instanceof Promise) {
+    throw new GradlensError('scope(): fn returned a Promise; use scopeAsync() for async functions');
+  }
+  scopes.pop();
+  closeScope(created, result);
+  return result;
+}
+
+/** scope() for async functions. Do not run two of them concurrently. */
+export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const created = new Set<Tensor>();
+  scopes.push(created);
+  try {
+    const result = await fn();
+    closeScope(created, result);
+    return result;
+  } catch (e) {
+    for (const t of created) t.dispose();
+    throw e;
+  } finally {
+    scopes.splice(scopes.lastIndexOf(created), 1);
+  }
+}
+
+/** Exempts tensors from the enclosing scopes' cleanup. */
+export function keep<T extends Tensor | Tensor[]>(t: T): T {
+  for (const x of Array.isArray(t) ? t : [t]) for (const s of scopes) s.delete(x);
+  return t;
+}
+
+function closeScope(created: Set<Tensor>, result: unknown): void {
+  const kept = new Set<Tensor>();
+  collectTensors(result, kept);
+  for (const t of created) {
+    if (kept.has(t)) scopes[scopes.length - 1]?.add(t); // hand it to the outer scope
+    else t.dispose();
+  }
+}
+
+function collectTensors(v: unknown, out: Set<Tensor>): void {
+  if (v instanceof Tensor) {
+    out.add(v);
+    if (v.grad) out.add(v.grad);
+  } else if (Array.isArray(v)) for (const x of v) collectTensors(x, out);
+  else if (v instanceof Map) for (const x of v.values()) collectTensors(x, out);
+  else if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const x of Object.values(v)) collectTensors(x, out);
+  }
+}

@@ -1,0 +1,88 @@
+// Reductions (sum, max, min) over one contiguous run of axes.
+//
+// The caller views the input as [outer, R, inner] (R = product of the reduced
+// axes) and the output as [outer, inner]; several runs of axes are reduced one
+// after another. Two strategies:
+//  - reduce_wide: one workgroup per output element, WG threads stride over R
+//    and combine partial results with a tree in workgroup memory (long R).
+//  - reduce_narrow: one thread per output element looping over R (short R,
+//    many outputs). Neighbouring threads read neighbouring `inner` elements.
+// Workgroup ids are linearized over a 2D grid for more than 65535 groups.
+// `scale` multiplies the result (1/R turns a sum into a mean).
+
+struct Params {
+  outer: u32,
+  reduce: u32,
+  inner: u32,
+  scale: f32,
+}
+
+// 0 = sum, 1 = max, 2 = min
+override OP: u32 = 0u;
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+var<workgroup> partial: array<f32, WG>;
+
+fn identity() -> f32 {
+  switch OP {
+    case 1u: { return -3.4028234e38f; }
+    case 2u: { return 3.4028234e38f; }
+    default: { return 0.0; }
+  }
+}
+
+fn combine(a: f32, b: f32) -> f32 {
+  switch OP {
+    case 1u: { return max(a, b); }
+    case 2u: { return min(a, b); }
+    default: { return a + b; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn reduce_wide(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let o = wid.x + wid.y * nwg.x;
+  let in_bounds = o < p.outer * p.inner;
+  let outer = o / max(p.inner, 1u);
+  let inner = o % max(p.inner, 1u);
+  var acc = identity();
+  if (in_bounds) {
+    let base = outer * p.reduce * p.inner + inner;
+    for (var r = lid; r < p.reduce; r += WG) {
+      acc = combine(acc, x[base + r * p.inner]);
+    }
+  }
+  partial[lid] = acc;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      partial[lid] = combine(partial[lid], partial[lid + stride]);
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u && in_bounds) {
+    y[o] = partial[0] * p.scale;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn reduce_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = gid.x + gid.y * nwg.x * WG;
+  if (o >= p.outer * p.inner) { return; }
+  let outer = o / p.inner;
+  let inner = o % p.inner;
+  let base = outer * p.reduce * p.inner + inner;
+  var acc = identity();
+  for (var r = 0u; r < p.reduce; r++) {
+    acc = combine(acc, x[base + r * p.inner]);
+  }
+  y[o] = acc * p.scale;
+}

@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import { defineConfig, type Plugin } from 'vitest/config';
+
+/** Imports .wgsl files as strings (esbuild's `text` loader does the same for bundles). */
+const wgsl: Plugin = {
+  name: 'wgsl-text',
+  load(id) {
+    if (id.endsWith('.wgsl')) return `export default ${JSON.stringify(readFileSync(id, 'utf8'))};`;
+  },
+};
+
+export default defineConfig({
+  plugins: [wgsl],
+  test: {
+    include: ['test/**/*.test.ts'],
+    // One process for all files: one WebGPU device, created once (software adapters are slow to start).
+    pool: 'forks',
+    fileParallelism: false,
+    isolate: false,
+    globalSetup: ['test/global-setup.ts'],
+    setupFiles: ['test/setup.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    reporters: ['default'],
+  },
+});
