@@ -147,10 +147,11 @@ export function scope<T>(fn: () => T): T {
     for (const t of created) t.dispose();
     throw e;
   }
+  scopes.pop();
   if (result instanceof Promise) {
+    for (const t of created) t.dispose();
     throw new GradlensError('scope(): fn returned a Promise; use scopeAsync() for async functions');
   }
-  scopes.pop();
   closeScope(created, result);
   return result;
 }
