@@ -41,8 +41,10 @@ export interface KernelTiming {
 }
 
 const UNIFORM_ALIGN = 256;
-const ARENA_BYTES = 64 * 1024;
-const MAX_BATCH = 512;
+const MAX_BATCH_DISPATCHES = 512;
+// Room for one 256-byte uniform block per dispatch of a full batch.
+const ARENA_BYTES = MAX_BATCH_DISPATCHES * UNIFORM_ALIGN;
+
 const QUERY_CAPACITY = 4096;
 
 interface PipelineEntry {
@@ -183,7 +185,7 @@ export class Runtime {
       pass.dispatchWorkgroups(x, y, z);
     }
     this.batched++;
-    if (this.batched >= MAX_BATCH || (this.profiling && this.profiling.names.length * 2 >= QUERY_CAPACITY)) this.flush();
+    if (this.batched >= MAX_BATCH_DISPATCHES || (this.profiling && this.profiling.names.length * 2 >= QUERY_CAPACITY)) this.flush();
   }
 
   /** Submits everything recorded so far. */
