@@ -12,6 +12,8 @@ export type DType = 'f32';
 /** A GPU buffer shared by a tensor and its views; freed when the last one lets go. */
 class Storage {
   refs = 1;
+  /** The runtime that allocated the buffer (a later runtime, after a device loss, must not receive it). */
+  private readonly owner = runtime();
   constructor(
     readonly buffer: GPUBuffer,
     readonly byteLength: number,
@@ -21,7 +23,7 @@ class Storage {
     return this;
   }
   release(): void {
-    if (--this.refs === 0) runtime().releaseStorage(this.buffer);
+    if (--this.refs === 0 && !this.owner.handle.lost) this.owner.releaseStorage(this.buffer);
   }
 }
 

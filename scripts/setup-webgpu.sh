@@ -3,7 +3,7 @@
 #
 #   bash scripts/setup-webgpu.sh            check; install a software driver if none works
 #   bash scripts/setup-webgpu.sh --check    same (used by `npm test`'s pretest hook)
-#   bash scripts/setup-webgpu.sh --install  also install chromium (browser tests, SwiftShader)
+#   bash scripts/setup-webgpu.sh --install  install lavapipe and chromium (CI, before npm ci)
 #
 # On Debian 12 as root it installs Mesa 25 lavapipe from bookworm-backports
 # (Debian 12's own Mesa 22 lavapipe is too old for Dawn), falling back to the
@@ -60,9 +60,15 @@ install_chromium() {
   apt_install chromium
 }
 
-if [ "$mode" = "--install" ] && is_debian12_root; then
-  install_lavapipe || echo "[setup-webgpu] lavapipe install failed" >&2
-  install_chromium || echo "[setup-webgpu] chromium install failed" >&2
+if [ "$mode" = "--install" ]; then
+  # System packages only (before `npm ci`); the adapter is probed by --check.
+  if is_debian12_root; then
+    install_lavapipe
+    install_chromium
+  else
+    echo "[setup-webgpu] not Debian 12 as root: install a Vulkan driver and chromium yourself" >&2
+  fi
+  exit 0
 fi
 
 if probe; then exit 0; fi
