@@ -6,6 +6,14 @@
 import { binaryOps, unaryOps } from './elementwise.js';
 import { expand, reshape, transpose } from './movement.js';
 import { mean, sum } from './reduce.js';
+import { conv2d, convTranspose2d } from './conv.js';
+import { gemm, matmul } from './gemm.js';
+import { resize } from './resize.js';
+import { concat, flatten, gather, pad, slice, split } from './shape-ops.js';
+import { batchNorm, batchNormTrain } from './batchnorm.js';
+import { max, min } from './extremum.js';
+import { averagePool, globalAveragePool, globalMaxPool, maxPool } from './pool.js';
+import { logSoftmax, softmax } from './softmax.js';
 
 export const ops = {
   ...unaryOps,
@@ -15,6 +23,27 @@ export const ops = {
   reshape,
   transpose,
   expand,
+  conv2d,
+  convTranspose2d,
+  matmul,
+  gemm,
+  concat,
+  split,
+  slice,
+  pad,
+  gather,
+  flatten,
+  resize,
+  batchNorm,
+  batchNormTrain,
+  maxPool,
+  averagePool,
+  globalAveragePool,
+  globalMaxPool,
+  softmax,
+  logSoftmax,
+  max,
+  min,
 };
 
 export type OpName = keyof typeof ops;

@@ -1,0 +1,127 @@
+// Batch normalization (shaders/batchnorm.wgsl), on [N, C, spatial...]:
+//  - batchNorm: ONNX BatchNormalization in inference mode, inputs
+//    [x, scale, bias, mean, var] with given (running) statistics.
+//  - batchNormTrain: training mode, inputs [x, scale, bias]; normalizes with
+//    the batch statistics over N and the spatial axes and outputs
+//    [y, batchMean, batchVar] (biased variance) so callers can update running
+//    statistics. Its backward goes through the batch statistics.
+
+import batchnormWgsl from '../../shaders/batchnorm.wgsl';
+import { ShapeError } from '../errors.js';
+import { defineKernel, type Kernel } from '../kernels/kernel.js';
+import { formatShape, numel } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { defineOp, grid1d, launch } from './op.js';
+
+const kernel = (entryPoint: string): Kernel => defineKernel({ name: entryPoint, wgsl: batchnormWgsl, entryPoint });
+const statsKernel = kernel('batchnorm_stats');
+const applyKernel = kernel('batchnorm_apply');
+const channelGradKernel = kernel('batchnorm_channel_grad');
+const channelGradStatsKernel = kernel('batchnorm_channel_grad_stats');
+const gradInputKernel = kernel('batchnorm_grad_input');
+const trainGradInputKernel = kernel('batchnorm_train_grad_input');
+
+export interface BatchNormAttrs {
+  /** Added to the variance before the square root; default 1e-5 (ONNX). */
+  epsilon?: number;
+}
+
+function expectInputs(op: string, inputs: readonly Tensor[], names: readonly string[]): void {
+  if (inputs.length !== names.length) {
+    throw new ShapeError(op, `expects ${names.length} inputs [${names.join(', ')}], got ${inputs.length}`, inputs.map((t) => t.shape));
+  }
+}
+
+/** Checks x is [N, C, ...] and each per-channel input (named in `names`) is [C]. */
+function checkShapes(op: string, x: Tensor, params: readonly Tensor[], names: readonly string[], epsilon: number): void {
+  const shapes = [x.shape, ...params.map((t) => t.shape)];
+  if (x.shape.length < 2) throw new ShapeError(op, `expects x of shape [N, C, ...] (rank >= 2), got rank ${x.shape.length}`, shapes);
+  const channels = x.shape[1];
+  params.forEach((t, k) => {
+    if (t.shape.length !== 1 || t.shape[0] !== channels) {
+      throw new ShapeError(op, `${names[k]} must have shape [${channels}] (one value per channel of x), got ${formatShape(t.shape)}`, shapes);
+    }
+  });
+  if (!(epsilon >= 0)) throw new ShapeError(op, `epsilon must be >= 0, got ${epsilon}`, shapes);
+}
+
+function uniformsOf(x: Tensor, epsilon: number) {
+  return { n: x.size, channels: x.shape[1], spatial: numel(x.shape.slice(2)), batch: x.shape[0], epsilon };
+}
+
+type Uniforms = ReturnType<typeof uniformsOf>;
+
+/**
+ * Per-channel sums of the backward, one workgroup per channel:
+ * [gscale = sum dy * xhat, gbias = sum dy], plus [gmean, gvar] of the inference form when `stats`.
+ */
+function channelGrads(u: Uniforms, x: Tensor, scale: Tensor, mean: Tensor, variance: Tensor, gy: Tensor, stats: boolean): Tensor[] {
+  const workgroups = grid1d(u.channels, 1);
+  const gscale = Tensor.empty([u.channels]);
+  const gbias = Tensor.empty([u.channels]);
+  if (!stats) {
+    launch(channelGradKernel, { x, mean, variance, gy, gscale, gbias }, { workgroups, uniforms: u });
+    return [gscale, gbias];
+  }
+  const gmean = Tensor.empty([u.channels]);
+  const gvar = Tensor.empty([u.channels]);
+  launch(channelGradStatsKernel, { x, scale, mean, variance, gy, gscale, gbias, gmean, gvar }, { workgroups, uniforms: u });
+  return [gscale, gbias, gmean, gvar];
+}
+
+export const batchNorm = defineOp<BatchNormAttrs>({
+  name: 'batchNorm',
+  forward(inputs, { epsilon = 1e-5 }) {
+    expectInputs('batchNorm', inputs, ['x', 'scale', 'bias', 'mean', 'var']);
+    const [x, scale, bias, mean, variance] = inputs;
+    checkShapes('batchNorm', x, [scale, bias, mean, variance], ['scale', 'bias', 'mean', 'var'], epsilon);
+    const u = uniformsOf(x, epsilon);
+    const y = Tensor.empty(x.shape);
+    launch(applyKernel, { x, scale, bias, mean, variance, y }, { workgroups: grid1d(x.size), uniforms: u });
+    return [y];
+  },
+  save: ([x, scale, , mean, variance]) => [x, scale, mean, variance],
+  // dx = dy * scale * inv_std;  dscale = sum dy * xhat;  dbias = sum dy;
+  // dmean = -scale * inv_std * sum dy;  dvar = -scale * inv_std^2 / 2 * sum dy * xhat
+  backward({ saved: [x, scale, mean, variance], attrs: { epsilon = 1e-5 }, needsInputGrad }, [gy]) {
+    const u = uniformsOf(x, epsilon);
+    let gx: Tensor | null = null;
+    if (needsInputGrad[0]) {
+      gx = Tensor.empty(x.shape);
+      launch(gradInputKernel, { gy, scale, variance, gx }, { workgroups: grid1d(x.size), uniforms: u });
+    }
+    if (!needsInputGrad.slice(1).some(Boolean)) return [gx, null, null, null, null];
+    const stats = needsInputGrad[3] || needsInputGrad[4];
+    const [gscale, gbias, gmean = null, gvar = null] = channelGrads(u, x, scale, mean, variance, gy, stats);
+    return [gx, gscale, gbias, gmean, gvar];
+  },
+});
+
+export const batchNormTrain = defineOp<BatchNormAttrs>({
+  name: 'batchNormTrain',
+  forward(inputs, { epsilon = 1e-5 }) {
+    expectInputs('batchNormTrain', inputs, ['x', 'scale', 'bias']);
+    const [x, scale, bias] = inputs;
+    checkShapes('batchNormTrain', x, [scale, bias], ['scale', 'bias'], epsilon);
+    const u = uniformsOf(x, epsilon);
+    const mean = Tensor.empty([u.channels]);
+    const variance = Tensor.empty([u.channels]);
+    launch(statsKernel, { x, batch_mean: mean, batch_var: variance }, { workgroups: grid1d(u.channels, 1), uniforms: u });
+    const y = Tensor.empty(x.shape);
+    launch(applyKernel, { x, scale, bias, mean, variance, y }, { workgroups: grid1d(x.size), uniforms: u });
+    return [y, mean, variance];
+  },
+  save: ([x, scale], [, mean, variance]) => [x, scale, mean, variance],
+  // With M = N * S, xhat = (x - mean) * inv_std:  dscale = sum dy * xhat;  dbias = sum dy;
+  // dx = scale * inv_std * (dy - (dbias + xhat * dscale) / M) + (dmean_out + 2 (x - mean) dvar_out) / M
+  backward({ saved: [x, scale, mean, variance], attrs: { epsilon = 1e-5 } }, [gy, gyMean, gyVar]) {
+    const u = uniformsOf(x, epsilon);
+    const [gscale, gbias] = channelGrads(u, x, scale, mean, variance, gy, false);
+    const gx = Tensor.empty(x.shape);
+    launch(trainGradInputKernel, { x, scale, mean, variance, gy, gscale, gbias, gy_mean: gyMean, gy_var: gyVar, gx }, {
+      workgroups: grid1d(x.size),
+      uniforms: u,
+    });
+    return [gx, gscale, gbias];
+  },
+});

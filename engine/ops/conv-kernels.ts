@@ -1,0 +1,457 @@
+// Convolution kernels on raw tensors: geometry (validated, ShapeError naming the
+// op), the forward / grad_input / grad_weight launchers with their path choices,
+// and the naive floor. The ops in conv.ts and the benchmark both call these.
+//
+// Paths:
+//  - forward: 1x1 stride-1 unpadded ungrouped convs are a plain batched matmul
+//    (gemm.wgsl, W broadcast over images); I == 1 (depthwise) uses a direct
+//    kernel; everything else the implicit GEMM of conv2d.wgsl.
+//  - grad_input: the same 1x1 case is W^T x dY (gemm.wgsl); depthwise a direct
+//    gather; everything else the implicit GEMM of conv2d_grad_input.wgsl, one
+//    dispatch per stride phase.
+//  - grad_weight: the split-K implicit GEMM of conv2d_grad_weight.wgsl
+//    (depthwise: a per-weight tree reduction), then a reduce pass over splits.
+
+import conv2dWgsl from '../../shaders/conv2d.wgsl';
+import gradInputWgsl from '../../shaders/conv2d_grad_input.wgsl';
+import gradWeightWgsl from '../../shaders/conv2d_grad_weight.wgsl';
+import { ShapeError } from '../errors.js';
+import { defineKernel } from '../kernels/kernel.js';
+import { formatShape, type Shape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { activationCode, activationParams, chooseTiles, foldTiles, launchVec4, type Activation } from './epilogue.js';
+import { gemmKernelRun } from './gemm.js';
+import { grid1d } from './op.js';
+import { reduceKeepDims } from './reduce.js';
+
+const kernels = {
+  conv2d: defineKernel({ name: 'conv2d', wgsl: conv2dWgsl, entryPoint: 'conv2d' }),
+  depthwise: defineKernel({ name: 'conv2d_depthwise', wgsl: conv2dWgsl, entryPoint: 'conv2d_depthwise' }),
+  naive: defineKernel({ name: 'conv2d_naive', wgsl: conv2dWgsl, entryPoint: 'conv2d_naive' }),
+  gradInput: defineKernel({ name: 'conv2d_grad_input', wgsl: gradInputWgsl, entryPoint: 'conv2d_grad_input' }),
+  gradInputDepthwise: defineKernel({ name: 'conv2d_grad_input_depthwise', wgsl: gradInputWgsl, entryPoint: 'conv2d_grad_input_depthwise' }),
+  gradWeight: defineKernel({ name: 'conv2d_grad_weight', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight' }),
+  gradWeightDepthwise: defineKernel({ name: 'conv2d_grad_weight_depthwise', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight_depthwise' }),
+  gradWeightReduce: defineKernel({ name: 'conv2d_grad_weight_reduce', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight_reduce' }),
+};
+
+/** Convolution attributes, ONNX Conv's (pads are [top, left, bottom, right], ONNX order). */
+export interface ConvOptions {
+  strides?: readonly [number, number];
+  pads?: readonly [number, number, number, number];
+  dilations?: readonly [number, number];
+  groups?: number;
+}
+
+/** Every size a conv kernel needs, for x [N, C, H, W] * w [O, I, KH, KW] -> y [N, O, OH, OW]. */
+export interface ConvGeometry {
+  batch: number;
+  inC: number;
+  inH: number;
+  inW: number;
+  outC: number;
+  outH: number;
+  outW: number;
+  groups: number;
+  /** I = C / groups: input channels each output channel sees. */
+  groupInC: number;
+  /** O / groups. */
+  groupOutC: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  dilationH: number;
+  dilationW: number;
+  padTop: number;
+  padLeft: number;
+  padBottom: number;
+  padRight: number;
+}
+
+function checkInts(op: string, name: string, values: readonly number[], min: number, count: number): void {
+  if (values.length !== count || values.some((v) => !Number.isInteger(v) || v < min)) {
+    throw new ShapeError(op, `${name} must be ${count} integer(s) >= ${min}, got [${values.join(', ')}]`);
+  }
+}
+
+/** Validates strides, pads, dilations and groups (ShapeError naming `op`). */
+export function checkConvOptions(op: string, options: ConvOptions): void {
+  const { strides = [1, 1], pads = [0, 0, 0, 0], dilations = [1, 1], groups = 1 } = options;
+  checkInts(op, 'strides', strides, 1, 2);
+  checkInts(op, 'dilations', dilations, 1, 2);
+  checkInts(op, 'pads [top, left, bottom, right]', pads, 0, 4);
+  checkInts(op, 'groups', [groups], 1, 1);
+}
+
+/** Output size of one spatial axis; ShapeError when the (dilated) kernel does not fit the padded input. */
+function outputSize(op: string, axis: string, size: number, k: number, stride: number, dil: number, padBegin: number, padEnd: number, shapes: Shape[]): number {
+  const span = dil * (k - 1) + 1;
+  const padded = size + padBegin + padEnd;
+  if (span > padded) {
+    throw new ShapeError(op, `kernel ${axis} extent ${span} (kernel ${k}, dilation ${dil}) is larger than the padded input ${axis} ${padded}`, shapes);
+  }
+  return Math.floor((padded - span) / stride) + 1;
+}
+
+/** Validates a convolution of x by w (and bias length) and returns its geometry. */
+export function convGeometry(op: string, x: Shape, w: Shape, options: ConvOptions, bias?: Shape): ConvGeometry {
+  const shapes = bias ? [x, w, bias] : [x, w];
+  if (x.length !== 4) throw new ShapeError(op, `input must be 4-D NCHW, got rank ${x.length}`, shapes);
+  if (w.length !== 4) throw new ShapeError(op, `weight must be 4-D [O, C / groups, KH, KW], got rank ${w.length}`, shapes);
+  checkConvOptions(op, options);
+  const { strides = [1, 1], pads = [0, 0, 0, 0], dilations = [1, 1], groups = 1 } = options;
+  const [batch, inC, inH, inW] = x;
+  const [outC, groupInC, kernelH, kernelW] = w;
+  if (inC % groups !== 0) throw new ShapeError(op, `groups ${groups} does not divide the ${inC} input channels`, shapes);
+  if (outC % groups !== 0) throw new ShapeError(op, `groups ${groups} does not divide the ${outC} output channels`, shapes);
+  if (groupInC * groups !== inC) {
+    throw new ShapeError(op, `input has ${inC} channels but the weight expects ${groupInC} x ${groups} groups = ${groupInC * groups}`, shapes);
+  }
+  if (bias && (bias.length !== 1 || bias[0] !== outC)) {
+    throw new ShapeError(op, `bias must be [${outC}] (one per output channel), got ${formatShape(bias)}`, shapes);
+  }
+  const outH = outputSize(op, 'height', inH, kernelH, strides[0], dilations[0], pads[0], pads[2], shapes);
+  const outW = outputSize(op, 'width', inW, kernelW, strides[1], dilations[1], pads[1], pads[3], shapes);
+  return {
+    batch,
+    inC,
+    inH,
+    inW,
+    outC,
+    outH,
+    outW,
+    groups,
+    groupInC,
+    groupOutC: outC / groups,
+    kernelH,
+    kernelW,
+    strideH: strides[0],
+    strideW: strides[1],
+    dilationH: dilations[0],
+    dilationW: dilations[1],
+    padTop: pads[0],
+    padLeft: pads[1],
+    padBottom: pads[2],
+    padRight: pads[3],
+  };
+}
+
+/** Uniform fields common to every conv kernel. */
+function convUniforms(g: ConvGeometry): Record<string, number> {
+  return {
+    batch: g.batch,
+    in_c: g.inC,
+    in_h: g.inH,
+    in_w: g.inW,
+    out_c: g.outC,
+    out_h: g.outH,
+    out_w: g.outW,
+    group_in_c: g.groupInC,
+    group_out_c: g.groupOutC,
+    kernel_h: g.kernelH,
+    kernel_w: g.kernelW,
+    stride_h: g.strideH,
+    stride_w: g.strideW,
+    dilation_h: g.dilationH,
+    dilation_w: g.dilationW,
+    pad_top: g.padTop,
+    pad_left: g.padLeft,
+  };
+}
+
+const isDepthwise = (g: ConvGeometry) => g.groupInC === 1 && g.groups > 1;
+const isPointwise = (g: ConvGeometry) =>
+  g.kernelH === 1 && g.kernelW === 1 && g.strideH === 1 && g.strideW === 1 && g.groups === 1 && g.padTop + g.padLeft + g.padBottom + g.padRight === 0;
+
+/** FLOPs of a conv forward (2 per multiply-add); grad_input and grad_weight are the same count. */
+export function convFlops(g: ConvGeometry): number {
+  return 2 * g.batch * g.outC * g.outH * g.outW * g.groupInC * g.kernelH * g.kernelW;
+}
+
+// ---- forward --------------------------------------------------------------------
+
+/** y = act(conv(x, w) + bias) by the fastest kernel for the geometry. */
+export function conv2dForwardKernel(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, activation?: Activation): Tensor {
+  const yShape = [g.batch, g.outC, g.outH, g.outW];
+  if (isPointwise(g)) {
+    // y[n] = W[O, C] x X[n][C, HW] + bias (one column of c per row): a plain matmul.
+    const pixels = g.inH * g.inW;
+    const y = gemmKernelRun(w, x, {
+      m: g.outC,
+      n: pixels,
+      k: g.inC,
+      batch: g.batch,
+      aBatchStride: 0,
+      bBatchStride: g.inC * pixels,
+      c: bias ? { tensor: bias, rowStride: 1, colStride: 0 } : undefined,
+      activation,
+    });
+    return reshapedTo(y, yShape);
+  }
+  const y = Tensor.empty(yShape);
+  const uniforms = {
+    ...convUniforms(g),
+    has_bias: bias ? 1 : 0,
+    ...activationParams(activation),
+  };
+  // Without a bias, w stands in for the unread bias binding.
+  const tensors = { x, w, bias: bias ?? w, y };
+  if (isDepthwise(g)) {
+    const strips = Math.ceil(g.outW / 4);
+    launchVec4(kernels.depthwise, tensors, {
+      workgroups: grid1d(g.batch * g.outC * g.outH * strips),
+      uniforms: { ...uniforms, col_fold: 1 },
+      constants: { ACT: activationCode(activation) },
+    });
+    return y;
+  }
+  const cols = g.batch * g.outH * g.outW;
+  const tiles = chooseTiles(g.groupOutC, cols);
+  const { x: colTiles, fold } = foldTiles(Math.ceil(cols / (4 * tiles.WG_N)));
+  const k = g.groupInC * g.kernelH * g.kernelW;
+  launchVec4(kernels.conv2d, tensors, {
+    workgroups: [colTiles, Math.ceil(g.groupOutC / (4 * tiles.WG_M)), g.groups * fold],
+    uniforms: { ...uniforms, col_fold: fold },
+    constants: {
+      ...tiles,
+      VEC_W: Number(k % 4 === 0),
+      VEC_OUT: Number((g.outH * g.outW) % 4 === 0),
+      ACT: activationCode(activation),
+    },
+  });
+  return y;
+}
+
+/** The benchmark's floor: one thread per output, no tiling (not used by the ops). */
+export function conv2dNaiveKernel(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, activation?: Activation): Tensor {
+  const y = Tensor.empty([g.batch, g.outC, g.outH, g.outW]);
+  launchVec4(kernels.naive, { x, w, bias: bias ?? w, y }, {
+    workgroups: grid1d(y.size),
+    uniforms: { ...convUniforms(g), col_fold: 1, has_bias: bias ? 1 : 0, ...activationParams(activation) },
+    constants: { ACT: activationCode(activation) },
+  });
+  return y;
+}
+
+function reshapedTo(t: Tensor, shape: Shape): Tensor {
+  const v = t.view(shape);
+  t.dispose();
+  return v;
+}
+
+// ---- grad_input -------------------------------------------------------------------
+
+/** One spatial axis of a stride phase (see shaders/conv2d_grad_input.wgsl). */
+interface AxisPhase {
+  /** First input coordinate of the phase and how many it has. */
+  first: number;
+  count: number;
+  /** Kernel taps that reach the phase: firstTap + t * tapStep, t < taps. */
+  firstTap: number;
+  tapStep: number;
+  taps: number;
+  /** Output coordinate read by tap 0 for the phase's first pixel, and its decrease per tap. */
+  base: number;
+  step: number;
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/** Phase r of an axis: input coordinates i with (i + pad) % stride == r. */
+function axisPhase(r: number, size: number, kernel: number, stride: number, dilation: number, pad: number): AxisPhase {
+  const first = (((r - pad) % stride) + stride) % stride;
+  const count = first < size ? Math.ceil((size - first) / stride) : 0;
+  // Tap k reaches the phase when k * dilation == r (mod stride); solutions repeat every tapStep.
+  const tapStep = stride / gcd(stride, dilation);
+  let firstTap = -1;
+  for (let k = 0; k < Math.min(kernel, tapStep); k++) {
+    if ((k * dilation) % stride === r) {
+      firstTap = k;
+      break;
+    }
+  }
+  if (firstTap < 0) return { first, count, firstTap: 0, tapStep, taps: 0, base: 0, step: 0 };
+  return {
+    first,
+    count,
+    firstTap,
+    tapStep,
+    taps: Math.ceil((kernel - firstTap) / tapStep),
+    base: (first + pad - firstTap * dilation) / stride, // exact by construction
+    step: (tapStep * dilation) / stride,
+  };
+}
+
+/**
+ * dx = conv_transpose(dy, w) for the conv of geometry g (dx has g's input
+ * shape). With `bias` / `activation` this is ConvTranspose's forward.
+ */
+export function conv2dGradInputKernel(dy: Tensor, w: Tensor, g: ConvGeometry, bias: Tensor | null = null, activation?: Activation): Tensor {
+  const dxShape = [g.batch, g.inC, g.inH, g.inW];
+  if (isPointwise(g)) {
+    // dx[n] = W^T[C, O] x dY[n][O, HW]
+    const pixels = g.inH * g.inW;
+    const dx = gemmKernelRun(w, dy, {
+      m: g.inC,
+      n: pixels,
+      k: g.outC,
+      batch: g.batch,
+      transA: true,
+      aBatchStride: 0,
+      bBatchStride: g.outC * pixels,
+      c: bias ? { tensor: bias, rowStride: 1, colStride: 0 } : undefined,
+      activation,
+    });
+    return reshapedTo(dx, dxShape);
+  }
+  const dx = Tensor.empty(dxShape);
+  const common = { ...convUniforms(g), has_bias: bias ? 1 : 0, ...activationParams(activation) };
+  const tensors = { dy, w, bias: bias ?? w, dx };
+  if (isDepthwise(g)) {
+    launchVec4(kernels.gradInputDepthwise, tensors, {
+      workgroups: grid1d(dx.size),
+      uniforms: { ...common, ...phaseUniforms(WHOLE_AXIS, WHOLE_AXIS), col_fold: 1 }, // phases are unused here
+      constants: { ACT: activationCode(activation) },
+    });
+    return dx;
+  }
+  const constants = {
+    VEC_OUT: Number(g.strideH === 1 && g.strideW === 1 && (g.inH * g.inW) % 4 === 0),
+    ACT: activationCode(activation),
+  };
+  for (let rh = 0; rh < g.strideH; rh++) {
+    const ph = axisPhase(rh, g.inH, g.kernelH, g.strideH, g.dilationH, g.padTop);
+    for (let rw = 0; rw < g.strideW; rw++) {
+      const pw = axisPhase(rw, g.inW, g.kernelW, g.strideW, g.dilationW, g.padLeft);
+      const cols = g.batch * ph.count * pw.count;
+      if (cols === 0) continue;
+      const phaseTiles = chooseTiles(g.groupInC, cols);
+      const { x: colTiles, fold } = foldTiles(Math.ceil(cols / (4 * phaseTiles.WG_N)));
+      launchVec4(kernels.gradInput, tensors, {
+        workgroups: [colTiles, Math.ceil(g.groupInC / (4 * phaseTiles.WG_M)), g.groups * fold],
+        uniforms: { ...common, ...phaseUniforms(ph, pw), col_fold: fold },
+        constants: { ...constants, ...phaseTiles },
+      });
+    }
+  }
+  return dx;
+}
+
+const WHOLE_AXIS: AxisPhase = { first: 0, count: 0, firstTap: 0, tapStep: 1, taps: 0, base: 0, step: 0 };
+
+function phaseUniforms(h: AxisPhase, w: AxisPhase): Record<string, number> {
+  return {
+    first_ih: h.first,
+    first_iw: w.first,
+    phase_h: h.count,
+    phase_w: w.count,
+    first_kh: h.firstTap,
+    first_kw: w.firstTap,
+    tap_step_h: h.tapStep,
+    tap_step_w: w.tapStep,
+    taps_h: h.taps,
+    taps_w: w.taps,
+    oh_base: h.base,
+    ow_base: w.base,
+    oh_step: h.step,
+    ow_step: w.step,
+  };
+}
+
+// ---- grad_weight ---------------------------------------------------------------
+
+/** Enough workgroups to fill a large GPU; split-K adds reduction chunks until there are this many. */
+const TARGET_WORKGROUPS = 1024;
+/** Shortest reduction chunk worth its own workgroup (pixels). */
+const MIN_CHUNK = 256;
+/** Upper bound on the split-K scratch buffer. */
+const MAX_PARTIAL_BYTES = 256 << 20;
+
+/** Splits of the pixel axis (length `pixels`) for `workgroups` output workgroups; chunk is a multiple of `align`. */
+function splitK(pixels: number, workgroups: number, total: number, align: number, minChunk: number): { splits: number; chunk: number } {
+  const wanted = Math.ceil(TARGET_WORKGROUPS / Math.max(1, workgroups));
+  const byLength = Math.max(1, Math.floor(pixels / minChunk));
+  const byMemory = Math.max(1, Math.floor(MAX_PARTIAL_BYTES / (4 * Math.max(1, total))));
+  const splits = Math.max(1, Math.min(wanted, byLength, byMemory));
+  const chunk = Math.max(align, Math.ceil(pixels / splits / align) * align);
+  return { splits: Math.max(1, Math.ceil(pixels / chunk)), chunk };
+}
+
+/** dw = conv's weight gradient for input x and output gradient dy; shape [O, I, KH, KW]. */
+export function conv2dGradWeightKernel(x: Tensor, dy: Tensor, g: ConvGeometry): Tensor {
+  const wShape = [g.outC, g.groupInC, g.kernelH, g.kernelW];
+  const total = g.outC * g.groupInC * g.kernelH * g.kernelW;
+  const pixels = g.batch * g.outH * g.outW;
+  const base = { ...convUniforms(g), total };
+  let splits: number;
+  let chunk: number;
+  let launchPartial: (partial: Tensor) => void;
+  if (isDepthwise(g)) {
+    ({ splits, chunk } = splitK(pixels, total, total, 1, 2048));
+    const [gx, gy] = grid1d(total, 1);
+    launchPartial = (partial) =>
+      launchVec4(kernels.gradWeightDepthwise, { x, dy, partial }, {
+        workgroups: [gx, gy, splits],
+        uniforms: { ...base, splits, chunk },
+      });
+  } else {
+    const cols = g.groupInC * g.kernelH * g.kernelW;
+    const tiles = chooseTiles(g.groupOutC, cols);
+    const tilesM = Math.ceil(g.groupOutC / (4 * tiles.WG_M));
+    const tilesN = Math.ceil(cols / (4 * tiles.WG_N));
+    ({ splits, chunk } = splitK(pixels, tilesM * tilesN * g.groups, total, tiles.TILE_K, MIN_CHUNK));
+    launchPartial = (partial) =>
+      launchVec4(kernels.gradWeight, { x, dy, partial }, {
+        workgroups: [tilesN, tilesM, g.groups * splits],
+        uniforms: { ...base, splits, chunk },
+        constants: {
+          ...tiles,
+          VEC_DY: Number((g.outH * g.outW) % 4 === 0),
+          VEC_OUT: Number(cols % 4 === 0),
+        },
+      });
+  }
+  if (splits === 1) {
+    const dw = Tensor.empty(wShape);
+    launchPartial(dw);
+    return dw;
+  }
+  const partial = Tensor.empty([splits * total]);
+  launchPartial(partial);
+  const dw = Tensor.empty(wShape);
+  launchVec4(kernels.gradWeightReduce, { partials: partial, dw }, {
+    workgroups: grid1d(total),
+    uniforms: { ...base, splits, chunk },
+  });
+  partial.dispose();
+  return dw;
+}
+
+/** Bias gradient: dy summed over images and pixels, shape [O]. */
+export function conv2dGradBias(dy: Tensor): Tensor {
+  const summed = reduceKeepDims('sum', dy, [0, 2, 3]);
+  return reshapedTo(summed, [dy.shape[1]]);
+}
+
+// ---- entry points on raw tensors (the benchmark's; no tape) ----------------------
+
+/** y = act(conv2d(x, w) + b) with the ops' kernel choice. */
+export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, options: ConvOptions & { activation?: Activation } = {}): Tensor {
+  return conv2dForwardKernel(x, w, b, convGeometry('conv2d', x.shape, w.shape, options, b?.shape), options.activation);
+}
+
+/** dx of a conv whose input has shape `xShape`, given dy and w. */
+export function conv2dGradInput(dy: Tensor, w: Tensor, xShape: Shape, options: ConvOptions = {}): Tensor {
+  return conv2dGradInputKernel(dy, w, convGeometry('conv2d', xShape, w.shape, options));
+}
+
+/** dw (shape `wShape`) of a conv of x, given dy. */
+export function conv2dGradWeight(x: Tensor, dy: Tensor, wShape: Shape, options: ConvOptions = {}): Tensor {
+  return conv2dGradWeightKernel(x, dy, convGeometry('conv2d', x.shape, wShape, options));
+}
+
+/** The naive direct conv (one thread per output): the benchmark's floor. */
+export function conv2dNaive(x: Tensor, w: Tensor, b: Tensor | null, options: ConvOptions & { activation?: Activation } = {}): Tensor {
+  return conv2dNaiveKernel(x, w, b, convGeometry('conv2d', x.shape, w.shape, options, b?.shape), options.activation);
+}

@@ -1,0 +1,97 @@
+// The fused epilogue of the GEMM-family kernels (gemm, conv2d,
+// conv2d_grad_input): an activation applied to each output as it is stored,
+// selected by the kernels' ACT override constant. Also the binding helper those
+// kernels share.
+
+import type { Kernel } from '../kernels/kernel.js';
+import { runtime, type DispatchArgs } from '../runtime.js';
+import type { Tensor } from '../tensor.js';
+
+export type ActivationKind = 'none' | 'relu' | 'leakyRelu' | 'sigmoid' | 'silu' | 'clip';
+
+/** leakyRelu: alpha = negative slope (default 0.01). clip: alpha = min, beta = max (ReLU6 = clip 0, 6). */
+export interface Activation {
+  kind: ActivationKind;
+  alpha?: number;
+  beta?: number;
+}
+
+/** The kernels' ACT codes (the `activate` switch in the WGSL). */
+const ACT_CODE: Record<ActivationKind, number> = { none: 0, relu: 1, leakyRelu: 2, sigmoid: 3, silu: 4, clip: 5 };
+
+export function isIdentity(act: Activation | undefined): boolean {
+  return !act || act.kind === 'none';
+}
+
+/** The ACT override constant for `act`. */
+export function activationCode(act: Activation | undefined): number {
+  return ACT_CODE[act?.kind ?? 'none'];
+}
+
+/** Uniform values act_alpha / act_beta, with the defaults of the elementwise ops. */
+export function activationParams(act: Activation | undefined): { act_alpha: number; act_beta: number } {
+  switch (act?.kind) {
+    case 'leakyRelu':
+      return { act_alpha: act.alpha ?? 0.01, act_beta: 0 };
+    case 'clip':
+      return { act_alpha: act.alpha ?? -3.4e38, act_beta: act.beta ?? 3.4e38 };
+    default:
+      return { act_alpha: 0, act_beta: 0 };
+  }
+}
+
+/**
+ * Dispatches with every binding sized up to a whole vec4: the GEMM-family
+ * kernels view their operands as array<vec4<f32>> (vec4 loads, scalars as
+ * components), which needs at least 16 bytes bound. Pooled buffers are at
+ * least 256 bytes and multiples of 64, so the rounded range always exists.
+ */
+export function launchVec4(kernel: Kernel, tensors: Record<string, Tensor>, rest: Omit<DispatchArgs, 'bindings'>): void {
+  const bindings: DispatchArgs['bindings'] = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    bindings[name] = { buffer: t.buffer, byteLength: Math.max(16, Math.ceil(t.ref.byteLength / 16) * 16) };
+  }
+  runtime().dispatch(kernel, { ...rest, bindings });
+}
+
+/** Workgroup tile shapes of the GEMM-family kernels (4 x 4 outputs per thread). */
+export interface TileConfig {
+  /** Threads along M and N: the tile is (4 WG_M) x (4 WG_N). */
+  WG_M: number;
+  WG_N: number;
+  TILE_K: number;
+}
+
+// 256 threads each; TILE_K keeps the two staged tiles within 16 KiB of workgroup memory.
+const TILE_CONFIGS: readonly TileConfig[] = [
+  { WG_M: 16, WG_N: 16, TILE_K: 16 }, // 64 x 64, preferred on ties
+  { WG_M: 8, WG_N: 32, TILE_K: 16 }, // 32 x 128
+  { WG_M: 32, WG_N: 8, TILE_K: 16 }, // 128 x 32
+  { WG_M: 4, WG_N: 64, TILE_K: 8 }, // 16 x 256
+  { WG_M: 64, WG_N: 4, TILE_K: 8 }, // 256 x 16
+];
+
+/**
+ * The tile shape that wastes the least work on a rows x cols output (padding
+ * to whole tiles), so that e.g. a 16-channel conv does not run 64-row tiles.
+ */
+export function chooseTiles(rows: number, cols: number): TileConfig {
+  let best = TILE_CONFIGS[0];
+  let bestWork = Infinity;
+  for (const t of TILE_CONFIGS) {
+    const tm = 4 * t.WG_M;
+    const tn = 4 * t.WG_N;
+    const work = Math.ceil(rows / tm) * tm * Math.ceil(cols / tn) * tn;
+    if (work < bestWork) {
+      best = t;
+      bestWork = work;
+    }
+  }
+  return best;
+}
+
+/** Splits a tile count over workgroup x and a fold factor (65535 groups per dimension at most). */
+export function foldTiles(tiles: number): { x: number; fold: number } {
+  const fold = Math.ceil(tiles / 65535);
+  return { x: Math.ceil(tiles / fold), fold };
+}

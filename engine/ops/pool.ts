@@ -1,0 +1,212 @@
+// Pooling: maxPool and averagePool over NCHW windows (shaders/pool.wgsl), and
+// the global pools, which are reductions over the spatial axes (reduce.wgsl).
+//
+// Window geometry follows ONNX MaxPool/AveragePool: kernelShape, strides,
+// pads [top, left, bottom, right], dilations, ceilMode. With ceilMode, a last
+// window that would start inside the bottom/right padding is dropped (as in
+// PyTorch and onnxruntime), and every window must reach into the input.
+
+import poolWgsl from '../../shaders/pool.wgsl';
+import { ShapeError } from '../errors.js';
+import { defineKernel, type Kernel } from '../kernels/kernel.js';
+import { formatShape, numel, type Shape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { extremumGrad } from './extremum.js';
+import { defineOp, grid1d, launch } from './op.js';
+import { reduceKeepDims } from './reduce.js';
+
+const kernel = (entryPoint: string): Kernel => defineKernel({ name: entryPoint, wgsl: poolWgsl, entryPoint });
+const maxPoolKernel = kernel('max_pool');
+const maxPoolGradKernel = kernel('max_pool_grad');
+const averagePoolKernel = kernel('average_pool');
+const averagePoolGradKernel = kernel('average_pool_grad');
+const globalAveragePoolGradKernel = kernel('global_average_pool_grad');
+
+export interface PoolAttrs {
+  /** [kernelH, kernelW] */
+  kernelShape: readonly number[];
+  /** [strideH, strideW], default [1, 1] */
+  strides?: readonly number[];
+  /** [top, left, bottom, right] (ONNX order: begins, then ends), default zeros */
+  pads?: readonly number[];
+  /** [dilationH, dilationW], default [1, 1] */
+  dilations?: readonly number[];
+  /** Output size rounds up instead of down. */
+  ceilMode?: boolean;
+}
+
+export interface AveragePoolAttrs extends PoolAttrs {
+  /** Divide by the taps inside the padded input (true) or inside the input only (false, default as in ONNX). */
+  countIncludePad?: boolean;
+}
+
+/** Everything a pooling kernel needs, validated. */
+export interface PoolGeometry {
+  planes: number;
+  inH: number;
+  inW: number;
+  outH: number;
+  outW: number;
+  kernel: [number, number];
+  strides: [number, number];
+  dilations: [number, number];
+  /** [top, left, bottom, right] */
+  pads: [number, number, number, number];
+}
+
+function pair(op: string, name: string, out: readonly number[], min: number, shape: Shape): [number, number] {
+  if (out.length !== 2 || out.some((d) => !Number.isInteger(d) || d < min)) {
+    throw new ShapeError(op, `${name} must be two integers >= ${min}, got [${out.join(', ')}]`, [shape]);
+  }
+  return [out[0], out[1]];
+}
+
+/** Output size along one axis, checking that the kernel fits and no window lies entirely in padding. */
+function axisOutput(op: string, axis: string, size: number, k: number, s: number, d: number, begin: number, end: number, ceil: boolean, shape: Shape): number {
+  const extent = (k - 1) * d + 1;
+  const span = size + begin + end - extent;
+  if (span < 0) {
+    throw new ShapeError(op, `kernel extent ${extent} along ${axis} exceeds the padded input (${size} + ${begin} + ${end})`, [shape]);
+  }
+  let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  // ceil_mode: the last window must start inside the input or the begin padding.
+  if (ceil && (out - 1) * s >= size + begin) out--;
+  for (let o = 0; o < out; o++) {
+    const start = o * s - begin;
+    let inside = false;
+    for (let t = 0; t < k && !inside; t++) inside = start + t * d >= 0 && start + t * d < size;
+    if (!inside) {
+      throw new ShapeError(op, `window ${o} along ${axis} covers only padding: keep pads below the kernel extent (${extent})`, [shape]);
+    }
+  }
+  return out;
+}
+
+/** Validates a 2D pool over NCHW `shape` and computes its output size. */
+export function poolGeometry(op: string, shape: Shape, attrs: PoolAttrs): PoolGeometry {
+  if (shape.length !== 4) throw new ShapeError(op, `expects an NCHW input (rank 4), got rank ${shape.length}`, [shape]);
+  const kernel = pair(op, 'kernelShape', attrs.kernelShape ?? [], 1, shape);
+  const strides = pair(op, 'strides', attrs.strides ?? [1, 1], 1, shape);
+  const dilations = pair(op, 'dilations', attrs.dilations ?? [1, 1], 1, shape);
+  const pads = attrs.pads ?? [0, 0, 0, 0];
+  if (pads.length !== 4 || pads.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new ShapeError(op, `pads must be four integers >= 0 [top, left, bottom, right], got [${pads.join(', ')}]`, [shape]);
+  }
+  const [n, c, inH, inW] = shape;
+  const ceil = attrs.ceilMode ?? false;
+  const outH = axisOutput(op, 'H', inH, kernel[0], strides[0], dilations[0], pads[0], pads[2], ceil, shape);
+  const outW = axisOutput(op, 'W', inW, kernel[1], strides[1], dilations[1], pads[1], pads[3], ceil, shape);
+  return { planes: n * c, inH, inW, outH, outW, kernel, strides, dilations, pads: [pads[0], pads[1], pads[2], pads[3]] };
+}
+
+function poolUniforms(g: PoolGeometry, n: number, countIncludePad = false) {
+  return {
+    n,
+    in_h: g.inH,
+    in_w: g.inW,
+    out_h: g.outH,
+    out_w: g.outW,
+    kernel_h: g.kernel[0],
+    kernel_w: g.kernel[1],
+    stride_h: g.strides[0],
+    stride_w: g.strides[1],
+    dilation_h: g.dilations[0],
+    dilation_w: g.dilations[1],
+    pad_top: g.pads[0],
+    pad_left: g.pads[1],
+    pad_bottom: g.pads[2],
+    pad_right: g.pads[3],
+    count_include_pad: countIncludePad ? 1 : 0,
+  };
+}
+
+const outShape = (x: Shape, g: PoolGeometry) => [x[0], x[1], g.outH, g.outW];
+
+/**
+ * Outputs [y, indices]: indices hold each window's argmax as an offset inside
+ * its (n, c) plane, h * W + w (ONNX's Indices output flattens over N and C too:
+ * add (n * C + c) * H * W). Ties go to the first maximum in row-major window order.
+ */
+export const maxPool = defineOp<PoolAttrs>({
+  name: 'maxPool',
+  forward([x], attrs) {
+    const g = poolGeometry('maxPool', x.shape, attrs);
+    if (g.inH * g.inW > 2 ** 24) {
+      throw new ShapeError('maxPool', `planes of ${g.inH * g.inW} elements exceed the 2^24 that f32 argmax offsets represent exactly`, [x.shape]);
+    }
+    const y = Tensor.empty(outShape(x.shape, g));
+    const indices = Tensor.empty(y.shape);
+    launch(maxPoolKernel, { x, y, indices }, { workgroups: grid1d(y.size), uniforms: poolUniforms(g, y.size) });
+    return [y, indices];
+  },
+  save: (_inputs, [, indices]) => [indices],
+  // dx[i] = sum of dy over the windows whose argmax is i (indices are piecewise constant: no gradient)
+  backward({ saved: [indices], attrs, inputShapes: [shape] }, [gy]) {
+    const g = poolGeometry('maxPool', shape, attrs);
+    const gx = Tensor.empty(shape);
+    launch(maxPoolGradKernel, { argmax: indices, gy, gx }, { workgroups: grid1d(gx.size), uniforms: poolUniforms(g, gx.size) });
+    return [gx];
+  },
+});
+
+export const averagePool = defineOp<AveragePoolAttrs>({
+  name: 'averagePool',
+  forward([x], attrs) {
+    const g = poolGeometry('averagePool', x.shape, attrs);
+    const y = Tensor.empty(outShape(x.shape, g));
+    launch(averagePoolKernel, { x, y }, { workgroups: grid1d(y.size), uniforms: poolUniforms(g, y.size, attrs.countIncludePad) });
+    return [y];
+  },
+  // dx[i] = sum over the windows w containing i of dy[w] / divisor(w)
+  backward({ attrs, inputShapes: [shape] }, [gy]) {
+    const g = poolGeometry('averagePool', shape, attrs);
+    const gx = Tensor.empty(shape);
+    launch(averagePoolGradKernel, { gy, gx }, { workgroups: grid1d(gx.size), uniforms: poolUniforms(g, gx.size, attrs.countIncludePad) });
+    return [gx];
+  },
+});
+
+/** Axes 2.. of an [N, C, spatial...] input; ShapeError below rank 3. */
+function spatialAxes(op: string, shape: Shape): number[] {
+  if (shape.length < 3) throw new ShapeError(op, `expects [N, C, spatial...] (rank >= 3), got rank ${shape.length}`, [shape]);
+  if (numel(shape.slice(2)) === 0) throw new ShapeError(op, `empty spatial extent ${formatShape(shape.slice(2))}`, [shape]);
+  return [...Array(shape.length - 2).keys()].map((a) => a + 2);
+}
+
+/** Mean over the spatial axes, keeping them as 1s ([N, C, 1, 1] for NCHW). */
+export const globalAveragePool = defineOp<Record<string, never>>({
+  name: 'globalAveragePool',
+  forward([x]) {
+    const axes = spatialAxes('globalAveragePool', x.shape);
+    return [reduceKeepDims('sum', x, axes, 1 / numel(x.shape.slice(2)))];
+  },
+  // dx = dy / (H * W), broadcast over each plane
+  backward({ inputShapes: [shape] }, [gy]) {
+    const gx = Tensor.empty(shape);
+    const uniforms = poolUniforms(planeGeometry(shape), gx.size);
+    launch(globalAveragePoolGradKernel, { gy, gx }, { workgroups: grid1d(gx.size), uniforms });
+    return [gx];
+  },
+});
+
+/** A geometry that only carries the plane size (in_h = all spatial elements, in_w = 1). */
+function planeGeometry(shape: Shape): PoolGeometry {
+  const spatial = numel(shape.slice(2));
+  return { planes: shape[0] * shape[1], inH: spatial, inW: 1, outH: 1, outW: 1, kernel: [1, 1], strides: [1, 1], dilations: [1, 1], pads: [0, 0, 0, 0] };
+}
+
+/**
+ * Max over the spatial axes, keeping them as 1s. A reduction (one workgroup per
+ * plane); ties split the gradient evenly, as in the `max` reduction.
+ */
+export const globalMaxPool = defineOp<Record<string, never>>({
+  name: 'globalMaxPool',
+  forward([x]) {
+    return [reduceKeepDims('max', x, spatialAxes('globalMaxPool', x.shape))];
+  },
+  save: ([x], [y]) => [x, y],
+  // dx = dy at the positions equal to the plane's maximum (split among ties), 0 elsewhere
+  backward({ saved: [x, y] }, [gy]) {
+    return [extremumGrad(x, y, gy, spatialAxes('globalMaxPool', x.shape))];
+  },
+});

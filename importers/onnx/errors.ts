@@ -1,0 +1,91 @@
+// Typed errors of the ONNX importer. Each names what the user can act on: the
+// byte offset and message being decoded, the tensor, the node and its op type,
+// or the graph input.
+
+import { GradlensError } from '../../engine/errors.js';
+
+/** Base class: every error the importer throws on a bad or unsupported model is one of these. */
+export class OnnxError extends GradlensError {}
+
+/** The bytes are not a well-formed ONNX protobuf (truncated, corrupt length, bad wire type...). */
+export class OnnxDecodeError extends OnnxError {
+  constructor(
+    /** Byte offset in the file where decoding failed. */
+    readonly offset: number,
+    /** The message (and name, when known) being decoded, e.g. "TensorProto 'conv1.weight'". */
+    readonly context: string,
+    detail: string,
+  ) {
+    super(`ONNX decode error at byte ${offset} in ${context}: ${detail}`);
+  }
+}
+
+/** A well-formed tensor we cannot use: external data, an unsupported element type, inconsistent sizes. */
+export class UnsupportedOnnxTensor extends OnnxError {
+  constructor(
+    readonly tensor: string,
+    detail: string,
+  ) {
+    super(`ONNX tensor '${tensor}': ${detail}`);
+  }
+}
+
+/** A node whose op type (in its domain) has no handler. */
+export class UnsupportedOnnxOp extends OnnxError {
+  constructor(
+    readonly opType: string,
+    readonly node: string,
+    readonly supported: readonly string[],
+    readonly domain = '',
+    /** Other unsupported op types found in the same model. */
+    readonly others: readonly string[] = [],
+  ) {
+    const op = domain && domain !== 'ai.onnx' ? `${domain}::${opType}` : opType;
+    const also = others.length ? ` The model also uses unsupported ops: ${others.join(', ')}.` : '';
+    super(`Unsupported ONNX operation: ${op} (node '${node}').${also} Supported: ${supported.join(', ')}`);
+  }
+}
+
+/**
+ * A graph that is structurally wrong or that the importer cannot prepare: a
+ * cycle, a missing input, a bad attribute, shapes that do not fit the op.
+ */
+export class OnnxGraphError extends OnnxError {
+  constructor(
+    /** The node's name (or its op type and index when unnamed); '' for graph-level problems. */
+    readonly node: string,
+    readonly opType: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(node || opType ? `ONNX node '${node}' (${opType}): ${detail}` : `ONNX graph: ${detail}`);
+    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+
+/** A graph input that was not given, or given with the wrong shape. */
+export class OnnxInputError extends OnnxError {
+  constructor(
+    readonly input: string,
+    detail: string,
+  ) {
+    super(`ONNX input '${input}': ${detail}`);
+  }
+}
+
+/** An ONNX op whose engine op has not been registered (yet) in engine/ops/registry.ts. */
+export class MissingEngineOp extends OnnxError {
+  constructor(
+    readonly engineOp: string,
+    readonly opType: string,
+  ) {
+    super(`ONNX ${opType} needs the engine op '${engineOp}', which is not in engine/ops/registry.ts`);
+  }
+}
+
+/** A .npy file that is malformed or uses a layout/dtype we do not read. */
+export class NpyError extends GradlensError {
+  constructor(detail: string) {
+    super(`.npy: ${detail}`);
+  }
+}

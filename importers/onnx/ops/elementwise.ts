@@ -1,0 +1,147 @@
+// Elementwise ONNX ops: activations (one row each: engine op, attributes, CPU
+// formula for folding), the broadcasting binary ops, Identity and Dropout.
+
+import { binaryOps, unaryOps, type UnaryAttrs } from '../../../engine/ops/elementwise.js';
+import { broadcastShapes, type Shape } from '../../../engine/shape.js';
+import { fromNumbers, isFloatDType, scalarOf, toNumbers, type HostTensor } from '../host-tensor.js';
+import type { InferContext, NodeContext, OpHandler, RunContext } from './handler.js';
+import { broadcastMap } from './util.js';
+
+const FLOAT_MAX = 3.4028234663852886e38;
+
+interface UnaryRow {
+  engine: keyof typeof unaryOps;
+  /** Engine attributes (alpha/beta) from the node's attributes or its constant inputs (`bound(i)`). */
+  attrs?(ctx: NodeContext, bound: (i: number) => HostTensor | undefined): UnaryAttrs;
+  /** The same formula on the CPU, for folding. */
+  cpu(x: number, a: UnaryAttrs): number;
+}
+
+function unary(row: UnaryRow): OpHandler {
+  const attrsOf = (ctx: NodeContext, bound: (i: number) => HostTensor | undefined) => row.attrs?.(ctx, bound) ?? {};
+  return {
+    inferShape(ctx) {
+      const x = ctx.input(0);
+      // Validates the attributes, and that bound inputs are constants, at prepare time.
+      attrsOf(ctx, (i) => (ctx.inputs[i] ? ctx.constant(i, 'bound') : undefined));
+      return [{ shape: x.shape, dtype: x.dtype }];
+    },
+    fold(ctx) {
+      const x = ctx.input(0).value!;
+      const a = attrsOf(ctx, (i) => ctx.inputs[i]?.value);
+      return [fromNumbers(x.dtype, x.shape, toNumbers(x).map((v) => row.cpu(v, a)))];
+    },
+    run(ctx) {
+      return unaryOps[row.engine]([ctx.tensor(0)], attrsOf(ctx, (i) => ctx.inputs[i]?.value));
+    },
+  };
+}
+
+export const Relu = unary({ engine: 'relu', cpu: (x) => Math.max(x, 0) });
+export const Sigmoid = unary({ engine: 'sigmoid', cpu: (x) => 1 / (1 + Math.exp(-x)) });
+export const Tanh = unary({ engine: 'tanh', cpu: Math.tanh });
+export const Exp = unary({ engine: 'exp', cpu: Math.exp });
+export const Log = unary({ engine: 'log', cpu: Math.log });
+export const Sqrt = unary({ engine: 'sqrt', cpu: Math.sqrt });
+export const Neg = unary({ engine: 'neg', cpu: (x) => -x });
+export const HardSwish = unary({ engine: 'hardSwish', cpu: (x) => x * Math.min(1, Math.max(0, x / 6 + 0.5)) });
+
+export const LeakyRelu = unary({
+  engine: 'leakyRelu',
+  attrs: (ctx) => ({ alpha: ctx.attrs.float('alpha', 0.01) }),
+  cpu: (x, { alpha = 0.01 }) => (x > 0 ? x : alpha * x),
+});
+
+export const HardSigmoid = unary({
+  engine: 'hardSigmoid',
+  attrs: (ctx) => ({ alpha: ctx.attrs.float('alpha', 0.2), beta: ctx.attrs.float('beta', 0.5) }),
+  cpu: (x, { alpha = 0.2, beta = 0.5 }) => Math.min(1, Math.max(0, alpha * x + beta)),
+});
+
+/** Clip: bounds are attributes before opset 11 and optional constant inputs from 11 on. */
+export const Clip = unary({
+  engine: 'clip',
+  attrs(ctx, bound) {
+    if (ctx.opset < 11) return { alpha: ctx.attrs.float('min', -FLOAT_MAX), beta: ctx.attrs.float('max', FLOAT_MAX) };
+    const min = bound(1);
+    const max = bound(2);
+    return { alpha: min ? scalarOf(min) : -FLOAT_MAX, beta: max ? scalarOf(max) : FLOAT_MAX };
+  },
+  cpu: (x, { alpha = -Infinity, beta = Infinity }) => Math.min(beta, Math.max(alpha, x)),
+});
+
+/** Identity, and Dropout at inference (which is the identity; its optional mask output is not supported). */
+function identity(opType: string): OpHandler {
+  return {
+    inferShape(ctx) {
+      const x = ctx.input(0);
+      if (ctx.node.outputs.length > 1 && ctx.node.outputs[1]) throw ctx.error(`${opType}'s mask output is not supported`);
+      return [{ shape: x.shape, dtype: x.dtype }];
+    },
+    fold: (ctx) => [ctx.input(0).value!],
+    run(ctx) {
+      const x = ctx.tensor(0);
+      return [x.view(x.shape)];
+    },
+  };
+}
+
+export const Identity = identity('Identity');
+export const Dropout = identity('Dropout');
+
+// ---- binary ops with NumPy broadcasting ---------------------------------------------
+
+function binary(engine: keyof typeof binaryOps, cpu: (a: number, b: number, integer: boolean) => number): OpHandler {
+  const outShape = (ctx: InferContext): Shape => {
+    try {
+      return broadcastShapes(ctx.node.opType, ctx.input(0).shape, ctx.input(1).shape);
+    } catch (e) {
+      throw ctx.error((e as Error).message);
+    }
+  };
+  return {
+    inferShape(ctx) {
+      return [{ shape: outShape(ctx), dtype: ctx.input(0).dtype }];
+    },
+    fold(ctx) {
+      const a = ctx.input(0).value!;
+      const b = ctx.input(1).value!;
+      const integer = !isFloatDType(a.dtype);
+      const shape = outShape(ctx);
+      return [fromNumbers(a.dtype, shape, broadcastMap(a, b, shape, (x, y) => cpu(x, y, integer)))];
+    },
+    run(ctx) {
+      return binaryOps[engine]([ctx.tensor(0), ctx.tensor(1)], {});
+    },
+  };
+}
+
+export const Add = binary('add', (a, b) => a + b);
+export const Sub = binary('sub', (a, b) => a - b);
+export const Mul = binary('mul', (a, b) => a * b);
+// Integer division truncates toward zero, as onnxruntime does.
+export const Div = binary('div', (a, b, integer) => (integer ? Math.trunc(a / b) : a / b));
+
+const powBase = binary('pow', (a, b) => a ** b);
+
+/**
+ * Pow: a constant exponent of 2, 1 or 0.5 runs as x*x, a copy or sqrt, which
+ * also handles negative bases (the engine's pow needs a > 0) and is cheaper.
+ */
+export const Pow: OpHandler = {
+  ...powBase,
+  run(ctx: RunContext) {
+    const e = ctx.inputs[1]?.value;
+    const values = e && toNumbers(e);
+    const k = values && values.length > 0 && values.every((v) => v === values[0]) ? values[0] : undefined;
+    const xShape = ctx.input(0).shape;
+    const sameShape = ctx.outputShapes[0].length === xShape.length && ctx.outputShapes[0].every((d, i) => d === xShape[i]);
+    if (k !== undefined && sameShape) {
+      const x = ctx.tensor(0);
+      if (k === 2) return binaryOps.mul([x, x], {});
+      if (k === 1) return [x.view(x.shape)];
+      if (k === 0.5) return unaryOps.sqrt([x], {});
+    }
+    return powBase.run(ctx);
+  },
+};

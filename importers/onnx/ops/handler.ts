@@ -1,0 +1,94 @@
+// The handler interface. Each ONNX op type is one OpHandler, exported under the
+// op's own name (Conv, Reshape...) from a file of its family. A handler:
+//   inferShape  output shapes and element types from the inputs' (static)
+//               shapes, element types and, where an input is a constant, its value;
+//   fold        optional CPU evaluation, used when every input is a constant
+//               (or, with foldFromShapes, when only the input shapes are needed);
+//   run         the op on the GPU through engine ops.
+// Semantics that changed between opsets (attributes that became inputs) are
+// handled inside the handler from ctx.opset.
+
+import type { Tensor } from '../../../engine/tensor.js';
+import type { Shape } from '../../../engine/shape.js';
+import type { Attributes } from '../attributes.js';
+import { OnnxGraphError } from '../errors.js';
+import type { HostTensor, OnnxDType } from '../host-tensor.js';
+import type { OnnxNode } from '../proto.js';
+
+/** What prepare knows about a tensor: its static shape and element type, and its value when constant. */
+export interface TensorInfo {
+  readonly shape: Shape;
+  readonly dtype: OnnxDType;
+  readonly value?: HostTensor;
+}
+
+export interface OutputInfo {
+  readonly shape: Shape;
+  readonly dtype: OnnxDType;
+}
+
+export interface NodeContext {
+  readonly node: OnnxNode;
+  /** How messages name the node. */
+  readonly label: string;
+  readonly attrs: Attributes;
+  /** Version of the default ONNX operator set the model imports. */
+  readonly opset: number;
+  /** An error naming this node. */
+  error(detail: string): OnnxGraphError;
+}
+
+export interface InferContext extends NodeContext {
+  /** Input infos, undefined where an optional input is omitted ('' or past the end). */
+  readonly inputs: readonly (TensorInfo | undefined)[];
+  /** Input i, which the op requires. */
+  input(i: number): TensorInfo;
+  /** The value of input i, which must be known at prepare time (a shape, axes, scales...). */
+  constant(i: number, what: string): HostTensor;
+}
+
+/**
+ * What run sees: everything prepare saw (so handlers parse their arguments
+ * with the same functions in inferShape and run), plus the GPU tensors.
+ */
+export interface RunContext extends InferContext {
+  /** The shapes prepare inferred for the outputs (run's results are checked against them). */
+  readonly outputShapes: readonly Shape[];
+  /** Input i on the GPU (constants are uploaded once by the executor). */
+  tensor(i: number): Tensor;
+}
+
+export interface OpHandler {
+  inferShape(ctx: InferContext): OutputInfo[];
+  fold?(ctx: InferContext): HostTensor[];
+  /** Fold even when inputs are not constant: the result depends only on shapes (Shape, Size). */
+  foldFromShapes?: boolean;
+  /** Fold whatever the result's size: the value already exists (Constant). */
+  alwaysFold?: boolean;
+  run(ctx: RunContext): Tensor[];
+}
+
+/** Builds an InferContext; graph.ts uses it for prepare, tests for single ops. */
+export function inferContext(base: NodeContext, inputs: readonly (TensorInfo | undefined)[]): InferContext {
+  return {
+    ...base,
+    inputs,
+    input(i) {
+      const t = inputs[i];
+      if (!t) throw base.error(`input ${i} is required`);
+      return t;
+    },
+    constant(i, what) {
+      const t = inputs[i];
+      if (!t) throw base.error(`input ${i} (${what}) is required`);
+      if (!t.value) {
+        throw base.error(`input ${i} (${what}, '${base.node.inputs[i]}') must be a constant: it is computed at run time, which is not supported`);
+      }
+      return t.value;
+    },
+  };
+}
+
+export function nodeContext(node: OnnxNode, label: string, attrs: Attributes, opset: number): NodeContext {
+  return { node, label, attrs, opset, error: (detail) => new OnnxGraphError(label, node.opType, detail) };
+}

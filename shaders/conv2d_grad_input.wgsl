@@ -1,0 +1,302 @@
+// 2-D convolution, gradient w.r.t. the input: dx = conv_transpose(dy, w).
+// Also ConvTranspose's forward (dy is then its input, dx its output; with bias
+// and activation in the epilogue).
+//
+// Layout: dy is [N, O, OH, OW], w is OIHW [O, I, KH, KW] (I = C / groups),
+// dx is [N, C, H, W], bias [C]; contiguous f32. Gather formulation, no atomics:
+//
+//   dx[n, c, ih, iw] = sum over o of c's group, kh, kw of dy[n, o, oh, ow] * w[o, c, kh, kw]
+//   where oh * stride_h = ih + pad_top - kh * dilation_h (and likewise for ow).
+//
+// Stride phases: with stride s, an input row ih receives taps only from the kh
+// with kh * dilation = ih + pad_top (mod s). Gathering every tap for every
+// pixel would multiply mostly zeros (3/4 of them at s = 2), so the host splits
+// dx into its s_h * s_w phases (rows ih = first_ih + s * jh, columns likewise)
+// and dispatches each with only the taps that hit it: kh = first_kh +
+// th * tap_step_h for th < taps_h, and then oh = oh_base + jh - th * oh_step
+// exactly (no division in the kernel). A phase with no taps has K = 0 and its
+// pixels are written as act(bias) (0 for a gradient). Stride 1 is one phase.
+//
+// Entry points:
+//  - conv2d_grad_input: implicit GEMM per group and phase: rows = input channels
+//    of the group (M = I), columns = the phase's pixels of every image
+//    (N * phase_h * phase_w), K = (O / groups) * taps_h * taps_w with
+//    k = (o, th, tw). Tiling as in conv2d.wgsl / gemm.wgsl: (4 WG_M) x (4 WG_N)
+//    tiles, 4 x 4 per thread, TILE_K through workgroup memory, register
+//    prefetch. A thread's 4 gather columns (image offset, oh / ow for tap 0)
+//    are computed once; per k it decomposes k into (o, th, tw) once for 4 loads.
+//    Weight groups are 4 consecutive input channels of one k (stride KH*KW).
+//    Workgroups: x = column tile, y = row tile, z = group * col_fold + fold.
+//  - conv2d_grad_input_depthwise: one thread per dx element for I == 1.
+//
+// Bounds: dy taps outside [0, OH) x [0, OW) read 0 (unsigned compares);
+// columns past the phase's pixel count get a coordinate far outside dy; rows
+// past I load 0 and are not stored. With VEC_OUT (stride 1 and H * W % 4 == 0)
+// a thread's 4 pixels are stored as one vec4.
+
+struct Params {
+  batch: u32,
+  in_c: u32,
+  in_h: u32,
+  in_w: u32,
+  out_c: u32,
+  out_h: u32,
+  out_w: u32,
+  group_in_c: u32,
+  group_out_c: u32,
+  kernel_h: u32,
+  kernel_w: u32,
+  stride_h: u32,
+  stride_w: u32,
+  dilation_h: u32,
+  dilation_w: u32,
+  pad_top: i32,
+  pad_left: i32,
+  // The phase of dx this dispatch computes (see the header).
+  first_ih: u32,
+  first_iw: u32,
+  phase_h: u32,
+  phase_w: u32,
+  first_kh: u32,
+  first_kw: u32,
+  tap_step_h: u32,
+  tap_step_w: u32,
+  taps_h: u32,
+  taps_w: u32,
+  oh_base: i32,
+  ow_base: i32,
+  oh_step: u32,
+  ow_step: u32,
+  col_fold: u32,
+  has_bias: u32,
+  act_alpha: f32,
+  act_beta: f32,
+}
+
+override VEC_OUT: bool = false;
+override ACT: u32 = 0u;
+override WG_M: u32 = 16u;
+override WG_N: u32 = 16u;
+override TILE_K: u32 = 16u;
+override WG_1D: u32 = 256u;
+
+const MAX_LOADS: u32 = 4u;
+const FAR_OUTSIDE: i32 = -1073741824;
+
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+var<workgroup> a_tile: array<vec4<f32>, TILE_K * WG_M>; // weights [k][c / 4]
+var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>; // dy taps [k][column / 4]
+
+fn activate(v: vec4<f32>) -> vec4<f32> {
+  switch ACT {
+    case 1u: { return max(v, vec4<f32>(0.0)); }
+    case 2u: { return select(p.act_alpha * v, v, v > vec4<f32>(0.0)); }
+    case 3u: { return 1.0 / (1.0 + exp(-v)); }
+    case 4u: { return v / (1.0 + exp(-v)); }
+    case 5u: { return clamp(v, vec4<f32>(p.act_alpha), vec4<f32>(p.act_beta)); }
+    default: { return v; }
+  }
+}
+
+fn store_dx(i: u32, v: f32) {
+  dx[i >> 2u][i & 3u] = v;
+}
+
+fn bias_of(c: u32) -> f32 {
+  return select(0.0, bias[c], p.has_bias != 0u);
+}
+
+// ---- conv2d_grad_input: implicit GEMM ----------------------------------------
+
+// A thread's 4 columns: dy offset of (n, group's first channel), and the dy
+// coordinate that tap (th, tw) = (0, 0) reads.
+struct Columns {
+  base: vec4<u32>,
+  oh: vec4<i32>,
+  ow: vec4<i32>,
+}
+
+fn columns_of(first: u32, group: u32) -> Columns {
+  let pixels = p.phase_h * p.phase_w;
+  let total = p.batch * pixels;
+  var cols: Columns;
+  for (var j = 0u; j < 4u; j++) {
+    let q = first + j;
+    let n = q / pixels;
+    let pix = q - n * pixels;
+    let jh = pix / p.phase_w;
+    let jw = pix - jh * p.phase_w;
+    cols.base[j] = (n * p.out_c + group * p.group_out_c) * p.out_h * p.out_w;
+    cols.oh[j] = select(FAR_OUTSIDE, p.oh_base + i32(jh), q < total);
+    cols.ow[j] = p.ow_base + i32(jw);
+  }
+  return cols;
+}
+
+// k = (o, th, tw) -> (o, th, tw) as a vector.
+fn split_k(k: u32) -> vec3<u32> {
+  let taps = p.taps_h * p.taps_w;
+  let o = k / taps;
+  let r = k - o * taps;
+  let th = r / p.taps_w;
+  return vec3<u32>(o, th, r - th * p.taps_w);
+}
+
+fn gather(cols: Columns, k: u32, k_len: u32) -> vec4<f32> {
+  var v = vec4<f32>(0.0);
+  if (k >= k_len) { return v; }
+  let t = split_k(k);
+  let oh = cols.oh - vec4<i32>(i32(t.y * p.oh_step));
+  let ow = cols.ow - vec4<i32>(i32(t.z * p.ow_step));
+  let inside = (vec4<u32>(oh) < vec4<u32>(p.out_h)) & (vec4<u32>(ow) < vec4<u32>(p.out_w));
+  let at = cols.base + vec4<u32>(t.x * p.out_h * p.out_w) + vec4<u32>(oh) * p.out_w + vec4<u32>(ow);
+  for (var j = 0u; j < 4u; j++) {
+    if (inside[j]) { v[j] = dy[at[j]]; }
+  }
+  return v;
+}
+
+// Weight group g: w[first_o + o, c .. c + 3, kh, kw] for one k = (o, th, tw).
+fn fetch_w(g: u32, first_o: u32, row0: u32, k0: u32, k_len: u32) -> vec4<f32> {
+  let c = row0 + (g % WG_M) * 4u;
+  let k = k0 + g / WG_M;
+  var v = vec4<f32>(0.0);
+  if (k >= k_len) { return v; }
+  let t = split_k(k);
+  let kh = p.first_kh + t.y * p.tap_step_h;
+  let kw = p.first_kw + t.z * p.tap_step_w;
+  let taps = p.kernel_h * p.kernel_w;
+  let at = (first_o + t.x) * p.group_in_c * taps + kh * p.kernel_w + kw;
+  for (var j = 0u; j < 4u; j++) {
+    if (c + j < p.group_in_c) { v[j] = w[at + (c + j) * taps]; }
+  }
+  return v;
+}
+
+@compute @workgroup_size(WG_N, WG_M)
+fn conv2d_grad_input(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_id) local: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let threads = WG_M * WG_N;
+  let group = wid.z / p.col_fold;
+  let col_tile = wid.x + (wid.z % p.col_fold) * nwg.x;
+  let row_tile = wid.y * 4u * WG_M;
+  let col0 = col_tile * 4u * WG_N;
+  let k_len = p.group_out_c * p.taps_h * p.taps_w;
+  let first_o = group * p.group_out_c;
+
+  let my_cols = columns_of(col0 + (lid % WG_N) * 4u, group);
+  let gather_rows = threads / WG_N;
+  let groups_a = TILE_K * WG_M;
+
+  var acc: array<vec4<f32>, 4>;
+  var a_next: array<vec4<f32>, MAX_LOADS>;
+  var b_next: array<vec4<f32>, MAX_LOADS>;
+
+  for (var i = 0u; i < MAX_LOADS; i++) {
+    let g = lid + i * threads;
+    if (g < groups_a) { a_next[i] = fetch_w(g, first_o, row_tile, 0u, k_len); }
+    let kr = lid / WG_N + i * gather_rows;
+    if (kr < TILE_K) { b_next[i] = gather(my_cols, kr, k_len); }
+  }
+
+  let tiles = (k_len + TILE_K - 1u) / TILE_K;
+  for (var t = 0u; t < tiles; t++) {
+    workgroupBarrier();
+    for (var i = 0u; i < MAX_LOADS; i++) {
+      let g = lid + i * threads;
+      if (g < groups_a) { a_tile[g] = a_next[i]; } // g = k * WG_M + c / 4
+      let kr = lid / WG_N + i * gather_rows;
+      if (kr < TILE_K) { b_tile[kr * WG_N + lid % WG_N] = b_next[i]; }
+    }
+    workgroupBarrier();
+    if (t + 1u < tiles) {
+      let k0 = (t + 1u) * TILE_K;
+      for (var i = 0u; i < MAX_LOADS; i++) {
+        let g = lid + i * threads;
+        if (g < groups_a) { a_next[i] = fetch_w(g, first_o, row_tile, k0, k_len); }
+        let kr = lid / WG_N + i * gather_rows;
+        if (kr < TILE_K) { b_next[i] = gather(my_cols, k0 + kr, k_len); }
+      }
+    }
+    for (var kk = 0u; kk < TILE_K; kk++) {
+      let av = a_tile[kk * WG_M + local.y];
+      let bv = b_tile[kk * WG_N + local.x];
+      acc[0] += av.x * bv;
+      acc[1] += av.y * bv;
+      acc[2] += av.z * bv;
+      acc[3] += av.w * bv;
+    }
+  }
+
+  // Epilogue: column q = phase pixel (jh, jw) of image n.
+  let pixels = p.phase_h * p.phase_w;
+  let total = p.batch * pixels;
+  let q0 = col0 + local.x * 4u;
+  if (q0 >= total) { return; }
+  let plane = p.in_h * p.in_w;
+  for (var i = 0u; i < 4u; i++) {
+    let m = row_tile + local.y * 4u + i;
+    if (m >= p.group_in_c) { break; }
+    let c = group * p.group_in_c + m;
+    let v = activate(acc[i] + vec4<f32>(bias_of(c)));
+    if (VEC_OUT) {
+      // Stride 1: the phase is the whole image and 4 columns are 4 adjacent pixels.
+      let n = q0 / pixels;
+      let at = (n * p.in_c + c) * plane + (q0 - n * pixels);
+      dx[at >> 2u] = v;
+    } else {
+      for (var j = 0u; j < 4u; j++) {
+        let q = q0 + j;
+        if (q < total) {
+          let n = q / pixels;
+          let pix = q - n * pixels;
+          let jh = pix / p.phase_w;
+          let ih = p.first_ih + jh * p.stride_h;
+          let iw = p.first_iw + (pix - jh * p.phase_w) * p.stride_w;
+          store_dx((n * p.in_c + c) * plane + ih * p.in_w + iw, v[j]);
+        }
+      }
+    }
+  }
+}
+
+// ---- conv2d_grad_input_depthwise: I == 1 ---------------------------------------
+
+@compute @workgroup_size(WG_1D)
+fn conv2d_grad_input_depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG_1D;
+  if (i >= p.batch * p.in_c * p.in_h * p.in_w) { return; }
+  let iw = i % p.in_w;
+  let ih = (i / p.in_w) % p.in_h;
+  let c = (i / (p.in_w * p.in_h)) % p.in_c;
+  let n = i / (p.in_w * p.in_h * p.in_c);
+  var acc = 0.0;
+  // Channel c feeds output channels c * multiplier .. c * multiplier + multiplier - 1.
+  for (var m = 0u; m < p.group_out_c; m++) {
+    let o = c * p.group_out_c + m;
+    let dy_plane = (n * p.out_c + o) * p.out_h * p.out_w;
+    for (var kh = 0u; kh < p.kernel_h; kh++) {
+      let th = i32(ih) + p.pad_top - i32(kh * p.dilation_h);
+      if (th < 0 || th % i32(p.stride_h) != 0) { continue; }
+      let oh = u32(th) / p.stride_h;
+      if (oh >= p.out_h) { continue; }
+      for (var kw = 0u; kw < p.kernel_w; kw++) {
+        let tw = i32(iw) + p.pad_left - i32(kw * p.dilation_w);
+        if (tw < 0 || tw % i32(p.stride_w) != 0) { continue; }
+        let ow = u32(tw) / p.stride_w;
+        if (ow >= p.out_w) { continue; }
+        acc += dy[dy_plane + oh * p.out_w + ow] * w[(o * p.kernel_h + kh) * p.kernel_w + kw];
+      }
+    }
+  }
+  store_dx(i, activate(vec4<f32>(acc + bias_of(c))).x);
+}

@@ -1,0 +1,232 @@
+// Tiled matrix product with a fused epilogue:
+//
+//   out[z] = act(alpha * op(A[z]) x op(B[z]) + beta * c)
+//
+// op(A) is M x K, op(B) is K x N, out[z] is M x N; op() transposes when
+// TRANS_A / TRANS_B is set (ONNX Gemm's transA / transB). z is the batch index
+// (workgroup_id.z); A and B advance by their own batch strides, and a stride of
+// 0 broadcasts one matrix over the batch (a 1x1 convolution is W[O, C] x X[n][C, HW]
+// with W broadcast). `c` is read through row / column / batch strides, 0 along
+// broadcast axes, so one mechanism serves ONNX Gemm's C, matmul bias rows and a
+// conv bias (c_row = 1, c_col = 0). Every tensor is a contiguous f32 array.
+//
+// Tiling: a workgroup of WG_N x WG_M threads computes a TILE_M x TILE_N block of
+// out (TILE_M = 4 * WG_M, TILE_N = 4 * WG_N; 16 x 16 threads give 64 x 64). Each
+// thread owns a 4 x 4 register block: rows 4*ty.., columns 4*tx... The K axis is
+// walked in steps of TILE_K: both operand tiles are staged in workgroup memory,
+// k-major and packed as vec4 along M (a_tile) and N (b_tile), so the inner loop
+// is two vec4 reads and 16 FMAs per k. The next tiles' global loads are issued
+// into registers before the current tiles are consumed (software pipelining),
+// which hides global-memory latency behind the FMAs.
+//
+// Loads: every operand tile is read as groups of 4 consecutive elements along
+// the operand's contiguous memory axis. With VEC_A / VEC_B (that axis' length is
+// a multiple of 4) a whole group is one vec4 load; otherwise 4 scalar loads.
+// Buffers are bound as array<vec4<f32>> and scalars are vector components, so one
+// binding serves both paths.
+//
+// Bounds: rows >= M, columns >= N and k >= K load as 0 and are never stored, so
+// any M, N, K >= 0 works (K = 0 writes act(beta * c)). With VEC_OUT (N % 4 == 0)
+// a thread's 4 columns are stored as one vec4.
+
+struct Params {
+  m: u32,
+  n: u32,
+  k: u32,
+  // Batch strides in elements (0 broadcasts the matrix over the batch).
+  a_batch: u32,
+  b_batch: u32,
+  c_batch: u32,
+  // Strides of the addend c along out's rows and columns (0 broadcasts).
+  c_row: u32,
+  c_col: u32,
+  alpha: f32,
+  beta: f32,
+  // Activation parameters: leakyRelu slope (act_alpha), clip bounds (act_alpha, act_beta).
+  act_alpha: f32,
+  act_beta: f32,
+}
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override VEC_A: bool = false;
+override VEC_B: bool = false;
+override VEC_OUT: bool = false;
+override HAS_C: bool = false;
+// 0 none, 1 relu, 2 leakyRelu, 3 sigmoid, 4 silu, 5 clip (engine/ops/epilogue.ts)
+override ACT: u32 = 0u;
+override WG_M: u32 = 16u;
+override WG_N: u32 = 16u;
+override TILE_K: u32 = 16u;
+
+const THREAD_ROWS: u32 = 4u;
+const THREAD_COLS: u32 = 4u;
+// Register slots for staged loads; the host keeps loads per thread within this.
+const MAX_LOADS: u32 = 4u;
+
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> c: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+// [k][m / 4] and [k][n / 4]
+var<workgroup> a_tile: array<vec4<f32>, TILE_K * WG_M>;
+var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>;
+
+fn activate(v: vec4<f32>) -> vec4<f32> {
+  switch ACT {
+    case 1u: { return max(v, vec4<f32>(0.0)); }
+    case 2u: { return select(p.act_alpha * v, v, v > vec4<f32>(0.0)); }
+    case 3u: { return 1.0 / (1.0 + exp(-v)); }
+    case 4u: { return v / (1.0 + exp(-v)); }
+    case 5u: { return clamp(v, vec4<f32>(p.act_alpha), vec4<f32>(p.act_beta)); }
+    default: { return v; }
+  }
+}
+
+// Four consecutive elements of A from element `at`; only the first `valid` exist.
+fn read_a4(at: u32, valid: u32) -> vec4<f32> {
+  if (VEC_A && valid == 4u) { return a[at >> 2u]; }
+  var v = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    if (j < valid) { let i = at + j; v[j] = a[i >> 2u][i & 3u]; }
+  }
+  return v;
+}
+
+fn read_b4(at: u32, valid: u32) -> vec4<f32> {
+  if (VEC_B && valid == 4u) { return b[at >> 2u]; }
+  var v = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    if (j < valid) { let i = at + j; v[j] = b[i >> 2u][i & 3u]; }
+  }
+  return v;
+}
+
+fn count_valid(start: u32, end: u32) -> u32 {
+  return select(min(end - start, 4u), 0u, start >= end);
+}
+
+// Load group g of the A tile at (row0, k0): 4 elements along A's memory-contiguous axis.
+fn fetch_a(g: u32, a_base: u32, row0: u32, k0: u32) -> vec4<f32> {
+  if (TRANS_A) {
+    // A is stored K x M: group = (k, 4 rows)
+    let m = row0 + (g % WG_M) * 4u;
+    let k = k0 + g / WG_M;
+    return read_a4(a_base + k * p.m + m, select(0u, count_valid(m, p.m), k < p.k));
+  }
+  // A is stored M x K: group = (row, 4 ks)
+  let m = row0 + g % (4u * WG_M);
+  let k = k0 + (g / (4u * WG_M)) * 4u;
+  return read_a4(a_base + m * p.k + k, select(0u, count_valid(k, p.k), m < p.m));
+}
+
+fn stage_a(g: u32, v: vec4<f32>) {
+  if (TRANS_A) {
+    a_tile[g] = v; // g = k * WG_M + rows / 4: already the tile's layout
+    return;
+  }
+  let m = g % (4u * WG_M);
+  let k = (g / (4u * WG_M)) * 4u;
+  for (var j = 0u; j < 4u; j++) { a_tile[(k + j) * WG_M + m / 4u][m % 4u] = v[j]; }
+}
+
+fn fetch_b(g: u32, b_base: u32, col0: u32, k0: u32) -> vec4<f32> {
+  if (TRANS_B) {
+    // B is stored N x K: group = (column, 4 ks)
+    let n = col0 + g % (4u * WG_N);
+    let k = k0 + (g / (4u * WG_N)) * 4u;
+    return read_b4(b_base + n * p.k + k, select(0u, count_valid(k, p.k), n < p.n));
+  }
+  // B is stored K x N: group = (k, 4 columns)
+  let n = col0 + (g % WG_N) * 4u;
+  let k = k0 + g / WG_N;
+  return read_b4(b_base + k * p.n + n, select(0u, count_valid(n, p.n), k < p.k));
+}
+
+fn stage_b(g: u32, v: vec4<f32>) {
+  if (!TRANS_B) {
+    b_tile[g] = v; // g = k * WG_N + columns / 4: already the tile's layout
+    return;
+  }
+  let n = g % (4u * WG_N);
+  let k = (g / (4u * WG_N)) * 4u;
+  for (var j = 0u; j < 4u; j++) { b_tile[(k + j) * WG_N + n / 4u][n % 4u] = v[j]; }
+}
+
+@compute @workgroup_size(WG_N, WG_M)
+fn gemm(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) local: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let threads = WG_M * WG_N;
+  // Each tile holds TILE_K * WG rows of vec4 groups; threads take them in turn.
+  let groups_a = TILE_K * WG_M;
+  let groups_b = TILE_K * WG_N;
+  let row0 = wid.y * 4u * WG_M;
+  let col0 = wid.x * 4u * WG_N;
+  let batch = wid.z;
+  let a_base = batch * p.a_batch;
+  let b_base = batch * p.b_batch;
+
+  var acc: array<vec4<f32>, THREAD_ROWS>;
+  var a_next: array<vec4<f32>, MAX_LOADS>;
+  var b_next: array<vec4<f32>, MAX_LOADS>;
+
+  for (var i = 0u; i < MAX_LOADS; i++) {
+    let g = lid + i * threads;
+    if (g < groups_a) { a_next[i] = fetch_a(g, a_base, row0, 0u); }
+    if (g < groups_b) { b_next[i] = fetch_b(g, b_base, col0, 0u); }
+  }
+
+  let tiles = (p.k + TILE_K - 1u) / TILE_K;
+  for (var t = 0u; t < tiles; t++) {
+    workgroupBarrier(); // everyone is done reading the previous tiles
+    for (var i = 0u; i < MAX_LOADS; i++) {
+      let g = lid + i * threads;
+      if (g < groups_a) { stage_a(g, a_next[i]); }
+      if (g < groups_b) { stage_b(g, b_next[i]); }
+    }
+    workgroupBarrier();
+    if (t + 1u < tiles) {
+      let k0 = (t + 1u) * TILE_K;
+      for (var i = 0u; i < MAX_LOADS; i++) {
+        let g = lid + i * threads;
+        if (g < groups_a) { a_next[i] = fetch_a(g, a_base, row0, k0); }
+        if (g < groups_b) { b_next[i] = fetch_b(g, b_base, col0, k0); }
+      }
+    }
+    for (var kk = 0u; kk < TILE_K; kk++) {
+      let av = a_tile[kk * WG_M + local.y];
+      let bv = b_tile[kk * WG_N + local.x];
+      acc[0] += av.x * bv;
+      acc[1] += av.y * bv;
+      acc[2] += av.z * bv;
+      acc[3] += av.w * bv;
+    }
+  }
+
+  let col = col0 + local.x * THREAD_COLS;
+  if (col >= p.n) { return; }
+  for (var i = 0u; i < THREAD_ROWS; i++) {
+    let row = row0 + local.y * THREAD_ROWS + i;
+    if (row >= p.m) { break; }
+    var v = p.alpha * acc[i];
+    if (HAS_C) {
+      for (var j = 0u; j < THREAD_COLS; j++) {
+        if (col + j < p.n) { v[j] += p.beta * c[batch * p.c_batch + row * p.c_row + (col + j) * p.c_col]; }
+      }
+    }
+    v = activate(v);
+    let at = (batch * p.m + row) * p.n + col;
+    if (VEC_OUT && col + 3u < p.n) {
+      out[at >> 2u] = v;
+    } else {
+      for (var j = 0u; j < THREAD_COLS; j++) {
+        if (col + j < p.n) { let o = at + j; out[o >> 2u][o & 3u] = v[j]; }
+      }
+    }
+  }
+}

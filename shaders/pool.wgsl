@@ -1,0 +1,198 @@
+// 2D pooling over NCHW: max_pool, average_pool, their gradients, and the
+// gradient of global average pooling (its forward is a reduction, reduce.wgsl).
+//
+// Layout: x and gx are contiguous f32 [N, C, H, W]; y, indices and gy are
+// [N, C, OH, OW]. Every (n, c) plane is pooled on its own: `plane` = n * C + c.
+// Window (oh, ow) reads input rows oh * stride_h - pad_top + kh * dilation_h
+// for kh < kernel_h (columns alike).
+//
+// Bounds: taps outside [0, H) x [0, W) are padding. max_pool skips them (as if
+// they were -inf); average_pool skips them and divides by the number of taps
+// inside the padded input [-pad_top, H + pad_bottom) x [-pad_left, W + pad_right)
+// when count_include_pad = 1, or inside the input when it is 0 (the per-axis
+// counts multiply, so the divisor is separable). The host guarantees that every
+// window has at least one tap inside the input (ShapeError otherwise).
+//
+// Tiling: none. One thread per output element (forward) or per input element
+// (backward); the 1D index is split over a 2D grid past 65535 workgroups and
+// threads past `n` return.
+//
+// Backward is a gather, free of atomics: each input element finds the windows
+// that contain it by inverting the window formula (at most kernel_h * kernel_w
+// of them, one per tap) and sums their gradients: max_pool only from windows
+// whose saved argmax is this element, average_pool each divided by that
+// window's divisor.
+//
+// max_pool writes the argmax as an offset inside its plane (ih * W + iw), stored
+// as f32: exact for planes under 2^24 elements. Ties: the first maximal tap in
+// row-major window order wins (strict >), and only it receives the gradient.
+
+struct Params {
+  n: u32,
+  in_h: u32,
+  in_w: u32,
+  out_h: u32,
+  out_w: u32,
+  kernel_h: u32,
+  kernel_w: u32,
+  stride_h: u32,
+  stride_w: u32,
+  dilation_h: u32,
+  dilation_w: u32,
+  pad_top: i32,
+  pad_left: i32,
+  pad_bottom: i32,
+  pad_right: i32,
+  count_include_pad: u32,
+}
+
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> indices: array<f32>;
+// The argmax offsets saved by max_pool, read by max_pool_grad.
+@group(0) @binding(3) var<storage, read> argmax: array<f32>;
+@group(0) @binding(4) var<storage, read> gy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+
+fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return gid.x + gid.y * nwg.x * WG;
+}
+
+// Number of taps k < kernel with lo <= start + k * dilation < hi.
+fn taps_inside(start: i32, kernel: u32, dilation: u32, lo: i32, hi: i32) -> u32 {
+  var count = 0u;
+  for (var k = 0u; k < kernel; k++) {
+    let at = start + i32(k * dilation);
+    if (at >= lo && at < hi) { count++; }
+  }
+  return count;
+}
+
+fn window_divisor(oh: u32, ow: u32) -> f32 {
+  let top = i32(oh * p.stride_h) - p.pad_top;
+  let left = i32(ow * p.stride_w) - p.pad_left;
+  if (p.count_include_pad != 0u) {
+    let rows = taps_inside(top, p.kernel_h, p.dilation_h, -p.pad_top, i32(p.in_h) + p.pad_bottom);
+    let cols = taps_inside(left, p.kernel_w, p.dilation_w, -p.pad_left, i32(p.in_w) + p.pad_right);
+    return f32(rows * cols);
+  }
+  let rows = taps_inside(top, p.kernel_h, p.dilation_h, 0, i32(p.in_h));
+  let cols = taps_inside(left, p.kernel_w, p.dilation_w, 0, i32(p.in_w));
+  return f32(rows * cols);
+}
+
+// The window (along one axis) whose tap k reads input index i, or -1 when none does.
+fn window_of(i: i32, k: u32, dilation: u32, stride: u32, pad: i32, out_size: u32) -> i32 {
+  let t = i + pad - i32(k * dilation); // = o * stride when window o covers i at tap k
+  if (t < 0 || t % i32(stride) != 0) { return -1; }
+  let o = t / i32(stride);
+  return select(-1, o, o < i32(out_size));
+}
+
+@compute @workgroup_size(WG)
+fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = thread_index(gid, nwg);
+  if (i >= p.n) { return; }
+  let ow = i % p.out_w;
+  let oh = (i / p.out_w) % p.out_h;
+  let base = (i / (p.out_w * p.out_h)) * p.in_h * p.in_w;
+  let top = i32(oh * p.stride_h) - p.pad_top;
+  let left = i32(ow * p.stride_w) - p.pad_left;
+  var best = 0.0;
+  var best_at = -1;
+  for (var kh = 0u; kh < p.kernel_h; kh++) {
+    let ih = top + i32(kh * p.dilation_h);
+    if (ih < 0 || ih >= i32(p.in_h)) { continue; }
+    for (var kw = 0u; kw < p.kernel_w; kw++) {
+      let iw = left + i32(kw * p.dilation_w);
+      if (iw < 0 || iw >= i32(p.in_w)) { continue; }
+      let at = ih * i32(p.in_w) + iw;
+      let v = x[base + u32(at)];
+      if (best_at < 0 || v > best) {
+        best = v;
+        best_at = at;
+      }
+    }
+  }
+  y[i] = best;
+  indices[i] = f32(best_at);
+}
+
+// gx[i] = sum of gy over the windows whose argmax is i
+@compute @workgroup_size(WG)
+fn max_pool_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = thread_index(gid, nwg);
+  if (i >= p.n) { return; }
+  let iw = i32(i % p.in_w);
+  let ih = i32((i / p.in_w) % p.in_h);
+  let here = ih * i32(p.in_w) + iw;
+  let out_base = (i / (p.in_w * p.in_h)) * p.out_h * p.out_w;
+  var acc = 0.0;
+  for (var kh = 0u; kh < p.kernel_h; kh++) {
+    let oh = window_of(ih, kh, p.dilation_h, p.stride_h, p.pad_top, p.out_h);
+    if (oh < 0) { continue; }
+    for (var kw = 0u; kw < p.kernel_w; kw++) {
+      let ow = window_of(iw, kw, p.dilation_w, p.stride_w, p.pad_left, p.out_w);
+      if (ow < 0) { continue; }
+      let o = out_base + u32(oh) * p.out_w + u32(ow);
+      if (i32(argmax[o]) == here) { acc += gy[o]; }
+    }
+  }
+  gx[i] = acc;
+}
+
+@compute @workgroup_size(WG)
+fn average_pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = thread_index(gid, nwg);
+  if (i >= p.n) { return; }
+  let ow = i % p.out_w;
+  let oh = (i / p.out_w) % p.out_h;
+  let base = (i / (p.out_w * p.out_h)) * p.in_h * p.in_w;
+  let top = i32(oh * p.stride_h) - p.pad_top;
+  let left = i32(ow * p.stride_w) - p.pad_left;
+  var acc = 0.0;
+  for (var kh = 0u; kh < p.kernel_h; kh++) {
+    let ih = top + i32(kh * p.dilation_h);
+    if (ih < 0 || ih >= i32(p.in_h)) { continue; }
+    for (var kw = 0u; kw < p.kernel_w; kw++) {
+      let iw = left + i32(kw * p.dilation_w);
+      if (iw < 0 || iw >= i32(p.in_w)) { continue; }
+      acc += x[base + u32(ih) * p.in_w + u32(iw)];
+    }
+  }
+  y[i] = acc / window_divisor(oh, ow);
+}
+
+// gx[i] = sum over the windows w containing i of gy[w] / divisor(w)
+@compute @workgroup_size(WG)
+fn average_pool_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = thread_index(gid, nwg);
+  if (i >= p.n) { return; }
+  let iw = i32(i % p.in_w);
+  let ih = i32((i / p.in_w) % p.in_h);
+  let out_base = (i / (p.in_w * p.in_h)) * p.out_h * p.out_w;
+  var acc = 0.0;
+  for (var kh = 0u; kh < p.kernel_h; kh++) {
+    let oh = window_of(ih, kh, p.dilation_h, p.stride_h, p.pad_top, p.out_h);
+    if (oh < 0) { continue; }
+    for (var kw = 0u; kw < p.kernel_w; kw++) {
+      let ow = window_of(iw, kw, p.dilation_w, p.stride_w, p.pad_left, p.out_w);
+      if (ow < 0) { continue; }
+      acc += gy[out_base + u32(oh) * p.out_w + u32(ow)] / window_divisor(u32(oh), u32(ow));
+    }
+  }
+  gx[i] = acc;
+}
+
+// Global average pooling: gx[i] = gy[plane(i)] / (H * W). Planes of any rank
+// are passed as in_h = product of the spatial dims, in_w = 1.
+@compute @workgroup_size(WG)
+fn global_average_pool_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = thread_index(gid, nwg);
+  if (i >= p.n) { return; }
+  let plane_size = p.in_h * p.in_w;
+  gx[i] = gy[i / plane_size] / f32(plane_size);
+}
