@@ -207,6 +207,7 @@ export class Runtime {
     }
     this.device.queue.submit([this.encoder.finish()]);
     this.submits++;
+    this.pool.afterSubmit();
     this.encoder = null;
     this.batched = 0;
     if (this.arenaBuffer) this.pool.release(this.arenaBuffer);

@@ -4,22 +4,29 @@
 //
 // Layout: x, y, gy and gx are contiguous f32 viewed as [N, C, S] (S = product
 // of the dims after C, 1 for [N, C]); per-channel vectors are [C]. Element e
-// (e < N * S) of channel c sits at ((e / S) * C + c) * S + e % S.
+// (e < M = N * S) of channel c sits at ((e / S) * C + c) * S + e % S.
 //
-// Two kinds of kernels:
+// Three kinds of kernels:
 //  - per element (batchnorm_apply, batchnorm_grad_input, batchnorm_train_grad_input):
 //    one thread per element of x, channel (i / S) % C; the 1D index is split
 //    over a 2D grid past 65535 workgroups and threads past `n` return.
-//  - per channel (batchnorm_stats, batchnorm_channel_grad, batchnorm_channel_grad_stats):
-//    one workgroup per channel (id linearized over a 2D grid). The WG threads
-//    stride over the channel's N * S elements, so neighbouring threads read
-//    neighbouring spatial positions, and combine their partial sums with a
-//    tree in workgroup memory. Workgroups past C load and store nothing but
+//  - per (channel, part) (batchnorm_partial_stats, batchnorm_partial_grad): the
+//    channel reductions in parallel. Each channel's M elements are cut into
+//    `parts` chunks of `chunk` consecutive e (the last may be shorter, none is
+//    empty); workgroup w = c * parts + part (linearized over a 2D grid) reduces
+//    one chunk: its WG threads stride over it, so neighbouring threads read
+//    neighbouring spatial positions, and combine with a tree in workgroup
+//    memory. The host picks `parts` so that a chunk is about 16 elements per
+//    thread: small channels get one workgroup, large ones many (no thread loops
+//    over a whole channel). Workgroups past the last load and store nothing but
 //    still reach every barrier.
+//  - per channel (batchnorm_combine_*): one thread per channel folds its
+//    `parts` partial results (at most a few thousand) into the final values.
 //
-// Statistics take two passes over x (mean, then mean squared deviation), which
-// avoids the cancellation of E[x^2] - E[x]^2. The variance is the biased
-// (population) one that PyTorch and ONNX normalize with.
+// Statistics are two-pass inside a chunk (chunk mean, then the sum of squared
+// deviations from it, avoiding the cancellation of E[x^2] - E[x]^2); chunks
+// combine exactly: M2 = sum_p M2_p + n_p (mean_p - mean)^2. The variance is the
+// biased (population) one that PyTorch and ONNX normalize with.
 
 struct Params {
   n: u32,
@@ -27,6 +34,8 @@ struct Params {
   spatial: u32,
   batch: u32,
   epsilon: f32,
+  parts: u32,
+  chunk: u32,
 }
 
 override WG: u32 = 256u;
@@ -43,7 +52,7 @@ override WG: u32 = 256u;
 @group(0) @binding(7) var<storage, read_write> batch_var: array<f32>;
 @group(0) @binding(8) var<storage, read> gy: array<f32>;
 @group(0) @binding(9) var<storage, read_write> gx: array<f32>;
-// Per-channel sums written by the channel-gradient kernels: gbias = sum gy,
+// Per-channel sums written by batchnorm_combine_grad*: gbias = sum gy,
 // gscale = sum gy * xhat (read back by batchnorm_train_grad_input).
 @group(0) @binding(10) var<storage, read_write> gscale: array<f32>;
 @group(0) @binding(11) var<storage, read_write> gbias: array<f32>;
@@ -53,7 +62,13 @@ override WG: u32 = 256u;
 // Training form: gradients arriving at the batch mean and variance outputs.
 @group(0) @binding(14) var<storage, read> gy_mean: array<f32>;
 @group(0) @binding(15) var<storage, read> gy_var: array<f32>;
-@group(0) @binding(16) var<uniform> p: Params;
+// Partial results per (channel, part), indexed c * parts + part: chunk mean and
+// sum of squared deviations (forward), sums of gy and gy * (x - mean) (backward).
+@group(0) @binding(16) var<storage, read_write> part_mean: array<f32>;
+@group(0) @binding(17) var<storage, read_write> part_m2: array<f32>;
+@group(0) @binding(18) var<storage, read_write> part_gy: array<f32>;
+@group(0) @binding(19) var<storage, read_write> part_gyc: array<f32>;
+@group(0) @binding(20) var<uniform> p: Params;
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -87,31 +102,57 @@ fn workgroup_sum(v: f32, lid: u32) -> f32 {
   return total;
 }
 
+// Elements of chunk `part` (the last chunk may be shorter).
+fn part_count(part: u32) -> u32 {
+  return min(p.chunk, p.batch * p.spatial - part * p.chunk);
+}
+
 // ---- forward -------------------------------------------------------------------
 
-// batch_mean[c] = mean of x over N and S; batch_var[c] = mean of (x - batch_mean[c])^2
+// part_mean[w] = mean of the chunk; part_m2[w] = sum over the chunk of (x - part_mean[w])^2
 @compute @workgroup_size(WG)
-fn batchnorm_stats(
+fn batchnorm_partial_stats(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let c = wid.x + wid.y * nwg.x;
+  let w = wid.x + wid.y * nwg.x;
+  let c = w / p.parts;
+  let first = (w % p.parts) * p.chunk;
   let in_range = c < p.channels;
-  let count = select(0u, p.batch * p.spatial, in_range);
+  let count = select(0u, part_count(w % p.parts), in_range);
   var s = 0.0;
-  for (var e = lid; e < count; e += WG) { s += x[channel_offset(c, e)]; }
+  for (var k = lid; k < count; k += WG) { s += x[channel_offset(c, first + k)]; }
   let m = workgroup_sum(s, lid) / f32(max(count, 1u));
   var q = 0.0;
-  for (var e = lid; e < count; e += WG) {
-    let d = x[channel_offset(c, e)] - m;
+  for (var k = lid; k < count; k += WG) {
+    let d = x[channel_offset(c, first + k)] - m;
     q += d * d;
   }
-  let v = workgroup_sum(q, lid) / f32(max(count, 1u));
+  let m2 = workgroup_sum(q, lid);
   if (in_range && lid == 0u) {
-    batch_mean[c] = m;
-    batch_var[c] = v;
+    part_mean[w] = m;
+    part_m2[w] = m2;
   }
+}
+
+// mean = sum_p n_p mean_p / M;  var = sum_p (M2_p + n_p (mean_p - mean)^2) / M
+@compute @workgroup_size(WG)
+fn batchnorm_combine_stats(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let c = thread_index(gid, nwg);
+  if (c >= p.channels) { return; }
+  let base = c * p.parts;
+  let total = f32(p.batch * p.spatial);
+  var s = 0.0;
+  for (var q = 0u; q < p.parts; q++) { s += f32(part_count(q)) * part_mean[base + q]; }
+  let m = s / total;
+  var m2 = 0.0;
+  for (var q = 0u; q < p.parts; q++) {
+    let d = part_mean[base + q] - m;
+    m2 += part_m2[base + q] + f32(part_count(q)) * d * d;
+  }
+  batch_mean[c] = m;
+  batch_var[c] = m2 / total;
 }
 
 @compute @workgroup_size(WG)
@@ -124,58 +165,69 @@ fn batchnorm_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 
 // ---- backward ------------------------------------------------------------------
 
-// (sum of gy, sum of gy * xhat) over channel c, xhat = (x - mean) * inv_std.
-fn channel_grad_sums(c: u32, in_range: bool, lid: u32) -> vec2<f32> {
-  let count = select(0u, p.batch * p.spatial, in_range);
+// part_gy[w] = sum of gy over the chunk; part_gyc[w] = sum of gy * (x - mean[c])
+@compute @workgroup_size(WG)
+fn batchnorm_partial_grad(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let w = wid.x + wid.y * nwg.x;
+  let c = w / p.parts;
+  let first = (w % p.parts) * p.chunk;
+  let in_range = c < p.channels;
+  let count = select(0u, part_count(w % p.parts), in_range);
   var mu = 0.0;
   if (in_range) { mu = mean[c]; }
   var sum_gy = 0.0;
-  var sum_gy_centered = 0.0;
-  for (var e = lid; e < count; e += WG) {
-    let at = channel_offset(c, e);
+  var sum_gyc = 0.0;
+  for (var k = lid; k < count; k += WG) {
+    let at = channel_offset(c, first + k);
     let g = gy[at];
     sum_gy += g;
-    sum_gy_centered += g * (x[at] - mu);
+    sum_gyc += g * (x[at] - mu);
   }
-  var inv = 0.0;
-  if (in_range) { inv = inv_std(c); }
-  return vec2<f32>(workgroup_sum(sum_gy, lid), workgroup_sum(sum_gy_centered, lid) * inv);
+  let total_gy = workgroup_sum(sum_gy, lid);
+  let total_gyc = workgroup_sum(sum_gyc, lid);
+  if (in_range && lid == 0u) {
+    part_gy[w] = total_gy;
+    part_gyc[w] = total_gyc;
+  }
+}
+
+// (sum dy, sum dy * xhat) of channel c from its parts.
+fn combined_grad_sums(c: u32) -> vec2<f32> {
+  var sum_gy = 0.0;
+  var sum_gyc = 0.0;
+  for (var q = 0u; q < p.parts; q++) {
+    sum_gy += part_gy[c * p.parts + q];
+    sum_gyc += part_gyc[c * p.parts + q];
+  }
+  return vec2<f32>(sum_gy, sum_gyc * inv_std(c));
 }
 
 // dbias[c] = sum dy;  dscale[c] = sum dy * xhat
 @compute @workgroup_size(WG)
-fn batchnorm_channel_grad(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let c = wid.x + wid.y * nwg.x;
-  let in_range = c < p.channels;
-  let sums = channel_grad_sums(c, in_range, lid);
-  if (in_range && lid == 0u) {
-    gbias[c] = sums.x;
-    gscale[c] = sums.y;
-  }
+fn batchnorm_combine_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let c = thread_index(gid, nwg);
+  if (c >= p.channels) { return; }
+  let sums = combined_grad_sums(c);
+  gbias[c] = sums.x;
+  gscale[c] = sums.y;
 }
 
-// As batchnorm_channel_grad, plus the inference form's statistics inputs:
+// As batchnorm_combine_grad, plus the inference form's statistics inputs:
 // dmean[c] = -scale * inv_std * sum dy;  dvar[c] = -scale * inv_std^2 / 2 * sum dy * xhat
 @compute @workgroup_size(WG)
-fn batchnorm_channel_grad_stats(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let c = wid.x + wid.y * nwg.x;
-  let in_range = c < p.channels;
-  let sums = channel_grad_sums(c, in_range, lid);
-  if (in_range && lid == 0u) {
-    let inv = inv_std(c);
-    gbias[c] = sums.x;
-    gscale[c] = sums.y;
-    gmean[c] = -scale[c] * inv * sums.x;
-    gvar[c] = -0.5 * scale[c] * inv * inv * sums.y;
-  }
+fn batchnorm_combine_grad_stats(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let c = thread_index(gid, nwg);
+  if (c >= p.channels) { return; }
+  let sums = combined_grad_sums(c);
+  let inv = inv_std(c);
+  gbias[c] = sums.x;
+  gscale[c] = sums.y;
+  gmean[c] = -scale[c] * inv * sums.x;
+  gvar[c] = -0.5 * scale[c] * inv * inv * sums.y;
 }
 
 // Inference form: dx = dy * scale * inv_std

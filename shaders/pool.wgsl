@@ -17,11 +17,13 @@
 // (backward); the 1D index is split over a 2D grid past 65535 workgroups and
 // threads past `n` return.
 //
-// Backward is a gather, free of atomics: each input element finds the windows
-// that contain it by inverting the window formula (at most kernel_h * kernel_w
-// of them, one per tap) and sums their gradients: max_pool only from windows
-// whose saved argmax is this element, average_pool each divided by that
-// window's divisor.
+// Backward is a gather, free of atomics: each input element visits the windows
+// that contain it and sums their gradients: max_pool only from windows whose
+// saved argmax is this element, average_pool each divided by that window's
+// divisor. Along each axis the windows containing input index i are the o in
+// a contiguous range (window_range) whose tap offset i + pad - o * stride is a
+// multiple of the dilation: about kernel / stride candidates instead of one
+// per tap, with a division per candidate only when dilated.
 //
 // max_pool writes the argmax as an offset inside its plane (ih * W + iw), stored
 // as f32: exact for planes under 2^24 elements. Ties: the first maximal tap in
@@ -61,7 +63,8 @@ fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
-// Number of taps k < kernel with lo <= start + k * dilation < hi.
+// Number of taps k < kernel with lo <= start + k * dilation < hi. A loop: kernels
+// are small, and it measured faster than the closed form's two divisions.
 fn taps_inside(start: i32, kernel: u32, dilation: u32, lo: i32, hi: i32) -> u32 {
   var count = 0u;
   for (var k = 0u; k < kernel; k++) {
@@ -71,25 +74,35 @@ fn taps_inside(start: i32, kernel: u32, dilation: u32, lo: i32, hi: i32) -> u32 
   return count;
 }
 
-fn window_divisor(oh: u32, ow: u32) -> f32 {
-  let top = i32(oh * p.stride_h) - p.pad_top;
-  let left = i32(ow * p.stride_w) - p.pad_left;
+// Taps of one window along one axis that count towards the average.
+fn axis_divisor(o: u32, stride: u32, kernel: u32, dilation: u32, pad_begin: i32, pad_end: i32, size: u32) -> u32 {
+  let start = i32(o * stride) - pad_begin;
   if (p.count_include_pad != 0u) {
-    let rows = taps_inside(top, p.kernel_h, p.dilation_h, -p.pad_top, i32(p.in_h) + p.pad_bottom);
-    let cols = taps_inside(left, p.kernel_w, p.dilation_w, -p.pad_left, i32(p.in_w) + p.pad_right);
-    return f32(rows * cols);
+    return taps_inside(start, kernel, dilation, -pad_begin, i32(size) + pad_end);
   }
-  let rows = taps_inside(top, p.kernel_h, p.dilation_h, 0, i32(p.in_h));
-  let cols = taps_inside(left, p.kernel_w, p.dilation_w, 0, i32(p.in_w));
+  return taps_inside(start, kernel, dilation, 0, i32(size));
+}
+
+fn window_divisor(oh: u32, ow: u32) -> f32 {
+  let rows = axis_divisor(oh, p.stride_h, p.kernel_h, p.dilation_h, p.pad_top, p.pad_bottom, p.in_h);
+  let cols = axis_divisor(ow, p.stride_w, p.kernel_w, p.dilation_w, p.pad_left, p.pad_right, p.in_w);
   return f32(rows * cols);
 }
 
-// The window (along one axis) whose tap k reads input index i, or -1 when none does.
-fn window_of(i: i32, k: u32, dilation: u32, stride: u32, pad: i32, out_size: u32) -> i32 {
-  let t = i + pad - i32(k * dilation); // = o * stride when window o covers i at tap k
-  if (t < 0 || t % i32(stride) != 0) { return -1; }
-  let o = t / i32(stride);
-  return select(-1, o, o < i32(out_size));
+// Windows [first, last] along one axis whose span covers input index i (some
+// of them may hold i between two dilated taps: see is_tap). Empty when first > last.
+fn window_range(i: u32, kernel: u32, dilation: u32, stride: u32, pad: i32, out_size: u32) -> vec2<i32> {
+  let reach = i32(i) + pad;                            // = o * stride + tap * dilation
+  let lowest = reach - i32((kernel - 1u) * dilation);  // o * stride for the last tap
+  let first = select(0, (lowest + i32(stride) - 1) / i32(stride), lowest > 0);
+  let last = min(i32(out_size) - 1, reach / i32(stride));
+  return vec2<i32>(first, last);
+}
+
+// Whether window o reads input index i at a whole tap.
+fn is_tap(i: u32, o: i32, dilation: u32, stride: u32, pad: i32) -> bool {
+  let offset = u32(i32(i) + pad - o * i32(stride));
+  return dilation == 1u || offset % dilation == 0u;
 }
 
 @compute @workgroup_size(WG)
@@ -126,19 +139,19 @@ fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 fn max_pool_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = thread_index(gid, nwg);
   if (i >= p.n) { return; }
-  let iw = i32(i % p.in_w);
-  let ih = i32((i / p.in_w) % p.in_h);
-  let here = ih * i32(p.in_w) + iw;
+  let iw = i % p.in_w;
+  let ih = (i / p.in_w) % p.in_h;
+  let here = f32(ih * p.in_w + iw);
   let out_base = (i / (p.in_w * p.in_h)) * p.out_h * p.out_w;
+  let rows = window_range(ih, p.kernel_h, p.dilation_h, p.stride_h, p.pad_top, p.out_h);
+  let cols = window_range(iw, p.kernel_w, p.dilation_w, p.stride_w, p.pad_left, p.out_w);
   var acc = 0.0;
-  for (var kh = 0u; kh < p.kernel_h; kh++) {
-    let oh = window_of(ih, kh, p.dilation_h, p.stride_h, p.pad_top, p.out_h);
-    if (oh < 0) { continue; }
-    for (var kw = 0u; kw < p.kernel_w; kw++) {
-      let ow = window_of(iw, kw, p.dilation_w, p.stride_w, p.pad_left, p.out_w);
-      if (ow < 0) { continue; }
+  for (var oh = rows.x; oh <= rows.y; oh++) {
+    if (!is_tap(ih, oh, p.dilation_h, p.stride_h, p.pad_top)) { continue; }
+    for (var ow = cols.x; ow <= cols.y; ow++) {
+      if (!is_tap(iw, ow, p.dilation_w, p.stride_w, p.pad_left)) { continue; }
       let o = out_base + u32(oh) * p.out_w + u32(ow);
-      if (i32(argmax[o]) == here) { acc += gy[o]; }
+      if (argmax[o] == here) { acc += gy[o]; }
     }
   }
   gx[i] = acc;
@@ -171,17 +184,19 @@ fn average_pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 fn average_pool_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = thread_index(gid, nwg);
   if (i >= p.n) { return; }
-  let iw = i32(i % p.in_w);
-  let ih = i32((i / p.in_w) % p.in_h);
+  let iw = i % p.in_w;
+  let ih = (i / p.in_w) % p.in_h;
   let out_base = (i / (p.in_w * p.in_h)) * p.out_h * p.out_w;
+  let rows = window_range(ih, p.kernel_h, p.dilation_h, p.stride_h, p.pad_top, p.out_h);
+  let cols = window_range(iw, p.kernel_w, p.dilation_w, p.stride_w, p.pad_left, p.out_w);
   var acc = 0.0;
-  for (var kh = 0u; kh < p.kernel_h; kh++) {
-    let oh = window_of(ih, kh, p.dilation_h, p.stride_h, p.pad_top, p.out_h);
-    if (oh < 0) { continue; }
-    for (var kw = 0u; kw < p.kernel_w; kw++) {
-      let ow = window_of(iw, kw, p.dilation_w, p.stride_w, p.pad_left, p.out_w);
-      if (ow < 0) { continue; }
-      acc += gy[out_base + u32(oh) * p.out_w + u32(ow)] / window_divisor(u32(oh), u32(ow));
+  for (var oh = rows.x; oh <= rows.y; oh++) {
+    if (!is_tap(ih, oh, p.dilation_h, p.stride_h, p.pad_top)) { continue; }
+    let row_taps = axis_divisor(u32(oh), p.stride_h, p.kernel_h, p.dilation_h, p.pad_top, p.pad_bottom, p.in_h);
+    for (var ow = cols.x; ow <= cols.y; ow++) {
+      if (!is_tap(iw, ow, p.dilation_w, p.stride_w, p.pad_left)) { continue; }
+      let col_taps = axis_divisor(u32(ow), p.stride_w, p.kernel_w, p.dilation_w, p.pad_left, p.pad_right, p.in_w);
+      acc += gy[out_base + u32(oh) * p.out_w + u32(ow)] / f32(row_taps * col_taps);
     }
   }
   gx[i] = acc;

@@ -58,10 +58,18 @@ export class BufferPool {
     list.push(buffer);
     this.counters.freeBytes += buffer.size;
     this.counters.freeBuffers++;
+  }
+
+  /**
+   * Called by the runtime right after a submit: a released buffer may still be
+   * used by commands recorded but not yet submitted, so it is never destroyed
+   * at release time, only here.
+   */
+  afterSubmit(): void {
     if (this.counters.freeBytes > this.maxFreeBytes) this.trim(this.maxFreeBytes / 2);
   }
 
-  /** Destroys free buffers until at most `keepBytes` remain pooled. */
+  /** Destroys free buffers until at most `keepBytes` remain pooled (only with nothing pending). */
   trim(keepBytes = 0): void {
     for (const [k, list] of this.free) {
       while (list.length && this.counters.freeBytes > keepBytes) {

@@ -14,10 +14,12 @@ import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch } from './op.js';
 
 const kernel = (entryPoint: string): Kernel => defineKernel({ name: entryPoint, wgsl: batchnormWgsl, entryPoint });
-const statsKernel = kernel('batchnorm_stats');
+const partialStatsKernel = kernel('batchnorm_partial_stats');
+const combineStatsKernel = kernel('batchnorm_combine_stats');
 const applyKernel = kernel('batchnorm_apply');
-const channelGradKernel = kernel('batchnorm_channel_grad');
-const channelGradStatsKernel = kernel('batchnorm_channel_grad_stats');
+const partialGradKernel = kernel('batchnorm_partial_grad');
+const combineGradKernel = kernel('batchnorm_combine_grad');
+const combineGradStatsKernel = kernel('batchnorm_combine_grad_stats');
 const gradInputKernel = kernel('batchnorm_grad_input');
 const trainGradInputKernel = kernel('batchnorm_train_grad_input');
 
@@ -45,28 +47,60 @@ function checkShapes(op: string, x: Tensor, params: readonly Tensor[], names: re
   if (!(epsilon >= 0)) throw new ShapeError(op, `epsilon must be >= 0, got ${epsilon}`, shapes);
 }
 
+// Channel reductions: about 16 elements per thread of a 256-thread workgroup per part,
+// and at most 4096 parts per channel (the combine kernels loop over them).
+const CHUNK_TARGET = 16 * 256;
+const MAX_PARTS = 4096;
+
 function uniformsOf(x: Tensor, epsilon: number) {
-  return { n: x.size, channels: x.shape[1], spatial: numel(x.shape.slice(2)), batch: x.shape[0], epsilon };
+  const spatial = numel(x.shape.slice(2));
+  const perChannel = x.shape[0] * spatial;
+  const wanted = Math.min(MAX_PARTS, Math.max(1, Math.ceil(perChannel / CHUNK_TARGET)));
+  const chunk = Math.max(1, Math.ceil(perChannel / wanted));
+  const parts = Math.max(1, Math.ceil(perChannel / chunk)); // so that no part is empty
+  return { n: x.size, channels: x.shape[1], spatial, batch: x.shape[0], epsilon, parts, chunk };
 }
 
 type Uniforms = ReturnType<typeof uniformsOf>;
 
+/** Batch mean and biased variance per channel: partial statistics per chunk, then combined. */
+function batchStats(u: Uniforms, x: Tensor): [Tensor, Tensor] {
+  const partMean = Tensor.empty([u.channels * u.parts]);
+  const partM2 = Tensor.empty([u.channels * u.parts]);
+  launch(partialStatsKernel, { x, part_mean: partMean, part_m2: partM2 }, { workgroups: grid1d(u.channels * u.parts, 1), uniforms: u });
+  const mean = Tensor.empty([u.channels]);
+  const variance = Tensor.empty([u.channels]);
+  const tensors = { part_mean: partMean, part_m2: partM2, batch_mean: mean, batch_var: variance };
+  launch(combineStatsKernel, tensors, { workgroups: grid1d(u.channels), uniforms: u });
+  partMean.dispose();
+  partM2.dispose();
+  return [mean, variance];
+}
+
 /**
- * Per-channel sums of the backward, one workgroup per channel:
+ * Per-channel sums of the backward (partial sums per chunk, then combined):
  * [gscale = sum dy * xhat, gbias = sum dy], plus [gmean, gvar] of the inference form when `stats`.
  */
 function channelGrads(u: Uniforms, x: Tensor, scale: Tensor, mean: Tensor, variance: Tensor, gy: Tensor, stats: boolean): Tensor[] {
-  const workgroups = grid1d(u.channels, 1);
+  const partGy = Tensor.empty([u.channels * u.parts]);
+  const partGyc = Tensor.empty([u.channels * u.parts]);
+  launch(partialGradKernel, { x, mean, gy, part_gy: partGy, part_gyc: partGyc }, { workgroups: grid1d(u.channels * u.parts, 1), uniforms: u });
+  const workgroups = grid1d(u.channels);
+  const parts = { variance, part_gy: partGy, part_gyc: partGyc };
   const gscale = Tensor.empty([u.channels]);
   const gbias = Tensor.empty([u.channels]);
+  let out = [gscale, gbias];
   if (!stats) {
-    launch(channelGradKernel, { x, mean, variance, gy, gscale, gbias }, { workgroups, uniforms: u });
-    return [gscale, gbias];
+    launch(combineGradKernel, { ...parts, gscale, gbias }, { workgroups, uniforms: u });
+  } else {
+    const gmean = Tensor.empty([u.channels]);
+    const gvar = Tensor.empty([u.channels]);
+    launch(combineGradStatsKernel, { ...parts, scale, gscale, gbias, gmean, gvar }, { workgroups, uniforms: u });
+    out = [gscale, gbias, gmean, gvar];
   }
-  const gmean = Tensor.empty([u.channels]);
-  const gvar = Tensor.empty([u.channels]);
-  launch(channelGradStatsKernel, { x, scale, mean, variance, gy, gscale, gbias, gmean, gvar }, { workgroups, uniforms: u });
-  return [gscale, gbias, gmean, gvar];
+  partGy.dispose();
+  partGyc.dispose();
+  return out;
 }
 
 export const batchNorm = defineOp<BatchNormAttrs>({
@@ -104,9 +138,7 @@ export const batchNormTrain = defineOp<BatchNormAttrs>({
     const [x, scale, bias] = inputs;
     checkShapes('batchNormTrain', x, [scale, bias], ['scale', 'bias'], epsilon);
     const u = uniformsOf(x, epsilon);
-    const mean = Tensor.empty([u.channels]);
-    const variance = Tensor.empty([u.channels]);
-    launch(statsKernel, { x, batch_mean: mean, batch_var: variance }, { workgroups: grid1d(u.channels, 1), uniforms: u });
+    const [mean, variance] = batchStats(u, x);
     const y = Tensor.empty(x.shape);
     launch(applyKernel, { x, scale, bias, mean, variance, y }, { workgroups: grid1d(x.size), uniforms: u });
     return [y, mean, variance];

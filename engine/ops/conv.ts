@@ -21,7 +21,7 @@ import {
   type ConvOptions,
 } from './conv-kernels.js';
 import { unaryOps } from './elementwise.js';
-import { isIdentity, type Activation } from './epilogue.js';
+import { activationParams, isIdentity, type Activation } from './epilogue.js';
 import { defineOp } from './op.js';
 
 export interface Conv2dAttrs extends ConvOptions {
@@ -35,10 +35,11 @@ function convInputs(op: string, inputs: readonly Tensor[]): [Tensor, Tensor, Ten
   return [x, w, b ?? null];
 }
 
-/** The activation's elementwise op (its forward and derivative kernels). */
+/** The activation's elementwise op (its forward and derivative kernels), with the kernels' parameter defaults. */
 function activationOp(act: Activation) {
   if (act.kind === 'none') throw new Error('unreachable: identity activation');
-  return { op: unaryOps[act.kind], attrs: { alpha: act.alpha ?? (act.kind === 'leakyRelu' ? 0.01 : -3.4e38), beta: act.beta ?? 3.4e38 } };
+  const { act_alpha, act_beta } = activationParams(act);
+  return { op: unaryOps[act.kind], attrs: { alpha: act_alpha, beta: act_beta } };
 }
 
 export const conv2d = defineOp<Conv2dAttrs>({

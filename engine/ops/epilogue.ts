@@ -76,6 +76,8 @@ const TILE_CONFIGS: readonly TileConfig[] = [
  * to whole tiles), so that e.g. a 16-channel conv does not run 64-row tiles.
  */
 export function chooseTiles(rows: number, cols: number): TileConfig {
+  const forced = (globalThis as { __TILES__?: TileConfig }).__TILES__; // TEMP: GPU tuning hook
+  if (forced) return forced;
   let best = TILE_CONFIGS[0];
   let bestWork = Infinity;
   for (const t of TILE_CONFIGS) {

@@ -73,16 +73,6 @@ export class OnnxInputError extends OnnxError {
   }
 }
 
-/** An ONNX op whose engine op has not been registered (yet) in engine/ops/registry.ts. */
-export class MissingEngineOp extends OnnxError {
-  constructor(
-    readonly engineOp: string,
-    readonly opType: string,
-  ) {
-    super(`ONNX ${opType} needs the engine op '${engineOp}', which is not in engine/ops/registry.ts`);
-  }
-}
-
 /** A .npy file that is malformed or uses a layout/dtype we do not read. */
 export class NpyError extends GradlensError {
   constructor(detail: string) {

@@ -1,25 +1,9 @@
-// Helpers shared by the handlers: engine-op lookup, axis checks and the CPU
+// Helpers shared by the handlers: axis and shape checks, and the CPU
 // loops constant folding needs (broadcasting, strided gathers).
 
-import { ops } from '../../../engine/ops/registry.js';
 import { broadcastStrides, contiguousStrides, numel, type Shape } from '../../../engine/shape.js';
-import type { Tensor } from '../../../engine/tensor.js';
-import { MissingEngineOp } from '../errors.js';
 import { toNumbers, type HostTensor } from '../host-tensor.js';
 import type { NodeContext } from './handler.js';
-
-type EngineOp = (inputs: readonly Tensor[], attrs: never) => Tensor[];
-
-/**
- * An engine op by registry name. Ops that other people are still adding to
- * engine/ops are looked up at run time, so a missing one is a MissingEngineOp
- * naming the ONNX op rather than a compile error.
- */
-export function engineOp<A>(ctx: NodeContext, name: string): (inputs: readonly Tensor[], attrs: A) => Tensor[] {
-  const op = (ops as unknown as Record<string, EngineOp | undefined>)[name];
-  if (typeof op !== 'function') throw new MissingEngineOp(name, ctx.node.opType);
-  return op as unknown as (inputs: readonly Tensor[], attrs: A) => Tensor[];
-}
 
 /** Normalizes a possibly negative axis, or throws an error naming the node. */
 export function axisOf(ctx: NodeContext, axis: number, rank: number, what = 'axis'): number {
