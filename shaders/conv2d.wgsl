@@ -15,7 +15,10 @@
 //    Tiling as in gemm.wgsl: a WG_N x WG_M workgroup computes a (4 * WG_M) x
 //    (4 * WG_N) tile, 4 x 4 outputs per thread, K in steps of TILE_K through
 //    workgroup memory, next tiles prefetched into registers. Weight groups are
-//    vec4 loads when K % 4 == 0 (VEC_W). A thread always gathers the same 4
+//    4 consecutive k of one output channel, 4 neighbouring threads per row (a
+//    warp reads whole row segments), vec4 loads when K % 4 == 0 (VEC_W); they
+//    are transposed into the k-major tile, whose rows are padded by one vec4 to
+//    spread those stores over the banks. A thread always gathers the same 4
 //    consecutive output pixels, so their image offset and top-left input
 //    coordinate are computed once; per k it only decomposes k into (c, kh, kw).
 //    Workgroups: x = column tile, y = row tile, z = group * col_fold + fold
@@ -80,7 +83,7 @@ const FAR_OUTSIDE: i32 = -1073741824;
 @group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-var<workgroup> a_tile: array<vec4<f32>, TILE_K * WG_M>; // weights [k][m / 4]
+var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>; // weights [k][m / 4], padded rows
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>; // im2col [k][column / 4]
 
 fn activate(v: vec4<f32>) -> vec4<f32> {
@@ -154,8 +157,8 @@ fn gather(cols: Columns, k: u32, k_len: u32) -> vec4<f32> {
 
 // Weight group g of the A tile: 4 consecutive k of output channel first_o + m.
 fn fetch_w(g: u32, first_o: u32, row0: u32, k0: u32, k_len: u32) -> vec4<f32> {
-  let m = row0 + g % (4u * WG_M);
-  let k = k0 + (g / (4u * WG_M)) * 4u;
+  let m = row0 + g / (TILE_K / 4u);
+  let k = k0 + (g % (TILE_K / 4u)) * 4u;
   var v = vec4<f32>(0.0);
   if (m >= p.group_out_c || k >= k_len) { return v; }
   let at = (first_o + m) * k_len + k;
@@ -167,9 +170,9 @@ fn fetch_w(g: u32, first_o: u32, row0: u32, k0: u32, k_len: u32) -> vec4<f32> {
 }
 
 fn stage_w(g: u32, v: vec4<f32>) {
-  let m = g % (4u * WG_M);
-  let k = (g / (4u * WG_M)) * 4u;
-  for (var j = 0u; j < 4u; j++) { a_tile[(k + j) * WG_M + m / 4u][m % 4u] = v[j]; }
+  let m = g / (TILE_K / 4u);
+  let k = (g % (TILE_K / 4u)) * 4u;
+  for (var j = 0u; j < 4u; j++) { a_tile[(k + j) * (WG_M + 1u) + m / 4u][m % 4u] = v[j]; }
 }
 
 @compute @workgroup_size(WG_N, WG_M)
@@ -224,7 +227,7 @@ fn conv2d(
       }
     }
     for (var kk = 0u; kk < TILE_K; kk++) {
-      let av = a_tile[kk * WG_M + local.y];
+      let av = a_tile[kk * (WG_M + 1u) + local.y];
       let bv = b_tile[kk * WG_N + local.x];
       acc[0] += av.x * bv;
       acc[1] += av.y * bv;
@@ -239,7 +242,7 @@ fn conv2d(
   if (q0 >= p.batch * pixels) { return; }
   for (var i = 0u; i < 4u; i++) {
     let m = row_tile + local.y * 4u + i;
-    if (m >= p.group_out_c) { break; }
+    if (m >= p.group_out_c) { continue; } // not break: keeps acc in registers
     let o = w_row0 + m;
     let v = activate(acc[i] + vec4<f32>(bias_of(o)));
     if (VEC_OUT) {

@@ -245,7 +245,7 @@ fn conv2d_grad_input(
   let plane = p.in_h * p.in_w;
   for (var i = 0u; i < 4u; i++) {
     let m = row_tile + local.y * 4u + i;
-    if (m >= p.group_in_c) { break; }
+    if (m >= p.group_in_c) { continue; } // not break: keeps acc in registers
     let c = group * p.group_in_c + m;
     let v = activate(acc[i] + vec4<f32>(bias_of(c)));
     if (VEC_OUT) {

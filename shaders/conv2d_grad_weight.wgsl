@@ -13,8 +13,10 @@
 //    pixel of every image, P = N * OH * OW, p = (n, oh, ow). Tiling as in
 //    gemm.wgsl: (4 WG_M) x (4 WG_N) output tiles, 4 x 4 per thread, P walked in
 //    steps of TILE_K through workgroup memory, next tiles prefetched into
-//    registers. dy groups are 4 consecutive pixels of one channel (a vec4 load
-//    when OH * OW % 4 == 0, VEC_DY). A thread always gathers the same weight
+//    registers. dy groups are 4 consecutive pixels of one channel, 4
+//    neighbouring threads per channel (a vec4 load when OH * OW % 4 == 0,
+//    VEC_DY), transposed into the pixel-major tile whose rows are padded by one
+//    vec4 to spread those stores over the banks. A thread always gathers the same weight
 //    column (c, kh, kw), so its channel offset and tap offsets are computed
 //    once; per 4 pixels it decomposes p into (n, oh, ow) once and steps.
 //    Split-K: P is long and dw small, so P is cut into `splits` chunks of
@@ -72,7 +74,7 @@ const FAR_OUTSIDE: i32 = -1073741824;
 @group(0) @binding(4) var<storage, read> partials: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dw: array<f32>;
 
-var<workgroup> a_tile: array<vec4<f32>, TILE_K * WG_M>; // dy [p][o / 4]
+var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>; // dy [p][o / 4], padded rows
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>; // im2col(x) [p][column / 4]
 var<workgroup> sums: array<f32, WG_1D>;
 
@@ -113,8 +115,8 @@ fn next_pixel(px: Pixel) -> Pixel {
 
 // dy group g of the A tile: channel first_o + m, 4 consecutive pixels from q.
 fn fetch_dy(g: u32, first_o: u32, row0: u32, q0: u32, q_end: u32) -> vec4<f32> {
-  let m = row0 + g % (4u * WG_M);
-  let q = q0 + (g / (4u * WG_M)) * 4u;
+  let m = row0 + g / (TILE_K / 4u);
+  let q = q0 + (g % (TILE_K / 4u)) * 4u;
   var v = vec4<f32>(0.0);
   if (m >= p.group_out_c || q >= q_end) { return v; }
   let pixels = p.out_h * p.out_w;
@@ -134,9 +136,9 @@ fn fetch_dy(g: u32, first_o: u32, row0: u32, q0: u32, q_end: u32) -> vec4<f32> {
 }
 
 fn stage_dy(g: u32, v: vec4<f32>) {
-  let m = g % (4u * WG_M);
-  let k = (g / (4u * WG_M)) * 4u;
-  for (var j = 0u; j < 4u; j++) { a_tile[(k + j) * WG_M + m / 4u][m % 4u] = v[j]; }
+  let m = g / (TILE_K / 4u);
+  let k = (g % (TILE_K / 4u)) * 4u;
+  for (var j = 0u; j < 4u; j++) { a_tile[(k + j) * (WG_M + 1u) + m / 4u][m % 4u] = v[j]; }
 }
 
 // A thread's weight column (c, kh, kw): channel offset within an image and the
@@ -230,7 +232,7 @@ fn conv2d_grad_weight(
       }
     }
     for (var kk = 0u; kk < TILE_K; kk++) {
-      let av = a_tile[kk * WG_M + local.y];
+      let av = a_tile[kk * (WG_M + 1u) + local.y];
       let bv = b_tile[kk * WG_N + local.x];
       acc[0] += av.x * bv;
       acc[1] += av.y * bv;
@@ -243,7 +245,7 @@ fn conv2d_grad_weight(
   if (col >= cols) { return; }
   for (var i = 0u; i < 4u; i++) {
     let m = row_tile + local.y * 4u + i;
-    if (m >= p.group_out_c) { break; }
+    if (m >= p.group_out_c) { continue; } // not break: keeps acc in registers
     let at = split * p.total + (first_o + m) * cols + col;
     if (VEC_OUT) {
       partial[at >> 2u] = acc[i];

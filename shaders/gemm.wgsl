@@ -20,10 +20,14 @@
 // which hides global-memory latency behind the FMAs.
 //
 // Loads: every operand tile is read as groups of 4 consecutive elements along
-// the operand's contiguous memory axis. With VEC_A / VEC_B (that axis' length is
-// a multiple of 4) a whole group is one vec4 load; otherwise 4 scalar loads.
-// Buffers are bound as array<vec4<f32>> and scalars are vector components, so one
-// binding serves both paths.
+// the operand's contiguous memory axis, consecutive threads taking consecutive
+// groups of a row, so a warp reads whole 64-byte row segments. With VEC_A /
+// VEC_B (that axis' length is a multiple of 4) a group is one vec4 load;
+// otherwise 4 scalar loads. Buffers are bound as array<vec4<f32>> and scalars
+// are vector components, so one binding serves both paths. A k-contiguous group
+// is transposed into the k-major tile by 4 scalar stores; tile rows are padded
+// by one vec4 so the 4 threads sharing a row write different banks (at most
+// 2-way conflicts).
 //
 // Bounds: rows >= M, columns >= N and k >= K load as 0 and are never stored, so
 // any M, N, K >= 0 works (K = 0 writes act(beta * c)). With VEC_OUT (N % 4 == 0)
@@ -70,9 +74,9 @@ const MAX_LOADS: u32 = 4u;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-// [k][m / 4] and [k][n / 4]
-var<workgroup> a_tile: array<vec4<f32>, TILE_K * WG_M>;
-var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>;
+// [k][m / 4] and [k][n / 4], rows padded by one vec4
+var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>;
+var<workgroup> b_tile: array<vec4<f32>, TILE_K * (WG_N + 1u)>;
 
 fn activate(v: vec4<f32>) -> vec4<f32> {
   switch ACT {
@@ -108,7 +112,7 @@ fn count_valid(start: u32, end: u32) -> u32 {
   return select(min(end - start, 4u), 0u, start >= end);
 }
 
-// Load group g of the A tile at (row0, k0): 4 elements along A's memory-contiguous axis.
+// Group g of the A tile at (row0, k0): 4 elements along A's memory-contiguous axis.
 fn fetch_a(g: u32, a_base: u32, row0: u32, k0: u32) -> vec4<f32> {
   if (TRANS_A) {
     // A is stored K x M: group = (k, 4 rows)
@@ -117,26 +121,26 @@ fn fetch_a(g: u32, a_base: u32, row0: u32, k0: u32) -> vec4<f32> {
     return read_a4(a_base + k * p.m + m, select(0u, count_valid(m, p.m), k < p.k));
   }
   // A is stored M x K: group = (row, 4 ks)
-  let m = row0 + g % (4u * WG_M);
-  let k = k0 + (g / (4u * WG_M)) * 4u;
+  let m = row0 + g / (TILE_K / 4u);
+  let k = k0 + (g % (TILE_K / 4u)) * 4u;
   return read_a4(a_base + m * p.k + k, select(0u, count_valid(k, p.k), m < p.m));
 }
 
 fn stage_a(g: u32, v: vec4<f32>) {
   if (TRANS_A) {
-    a_tile[g] = v; // g = k * WG_M + rows / 4: already the tile's layout
+    a_tile[(g / WG_M) * (WG_M + 1u) + g % WG_M] = v;
     return;
   }
-  let m = g % (4u * WG_M);
-  let k = (g / (4u * WG_M)) * 4u;
-  for (var j = 0u; j < 4u; j++) { a_tile[(k + j) * WG_M + m / 4u][m % 4u] = v[j]; }
+  let m = g / (TILE_K / 4u);
+  let k = (g % (TILE_K / 4u)) * 4u;
+  for (var j = 0u; j < 4u; j++) { a_tile[(k + j) * (WG_M + 1u) + m / 4u][m % 4u] = v[j]; }
 }
 
 fn fetch_b(g: u32, b_base: u32, col0: u32, k0: u32) -> vec4<f32> {
   if (TRANS_B) {
     // B is stored N x K: group = (column, 4 ks)
-    let n = col0 + g % (4u * WG_N);
-    let k = k0 + (g / (4u * WG_N)) * 4u;
+    let n = col0 + g / (TILE_K / 4u);
+    let k = k0 + (g % (TILE_K / 4u)) * 4u;
     return read_b4(b_base + n * p.k + k, select(0u, count_valid(k, p.k), n < p.n));
   }
   // B is stored K x N: group = (k, 4 columns)
@@ -147,12 +151,12 @@ fn fetch_b(g: u32, b_base: u32, col0: u32, k0: u32) -> vec4<f32> {
 
 fn stage_b(g: u32, v: vec4<f32>) {
   if (!TRANS_B) {
-    b_tile[g] = v; // g = k * WG_N + columns / 4: already the tile's layout
+    b_tile[(g / WG_N) * (WG_N + 1u) + g % WG_N] = v;
     return;
   }
-  let n = g % (4u * WG_N);
-  let k = (g / (4u * WG_N)) * 4u;
-  for (var j = 0u; j < 4u; j++) { b_tile[(k + j) * WG_N + n / 4u][n % 4u] = v[j]; }
+  let n = g / (TILE_K / 4u);
+  let k = (g % (TILE_K / 4u)) * 4u;
+  for (var j = 0u; j < 4u; j++) { b_tile[(k + j) * (WG_N + 1u) + n / 4u][n % 4u] = v[j]; }
 }
 
 @compute @workgroup_size(WG_N, WG_M)
@@ -199,8 +203,8 @@ fn gemm(
       }
     }
     for (var kk = 0u; kk < TILE_K; kk++) {
-      let av = a_tile[kk * WG_M + local.y];
-      let bv = b_tile[kk * WG_N + local.x];
+      let av = a_tile[kk * (WG_M + 1u) + local.y];
+      let bv = b_tile[kk * (WG_N + 1u) + local.x];
       acc[0] += av.x * bv;
       acc[1] += av.y * bv;
       acc[2] += av.z * bv;
@@ -212,7 +216,8 @@ fn gemm(
   if (col >= p.n) { return; }
   for (var i = 0u; i < THREAD_ROWS; i++) {
     let row = row0 + local.y * THREAD_ROWS + i;
-    if (row >= p.m) { break; }
+    // No early exit: a data-dependent break can keep acc from being unrolled into registers.
+    if (row >= p.m) { continue; }
     var v = p.alpha * acc[i];
     if (HAS_C) {
       for (var j = 0u; j < THREAD_COLS; j++) {

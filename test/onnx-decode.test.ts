@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { OnnxDecodeError, UnsupportedOnnxTensor } from '../importers/onnx/errors.js';
 import { decodeModel, MAX_DEPTH, type OnnxTensor } from '../importers/onnx/proto.js';
 import { encodeModel, floats, type GraphSpec, type TensorSpec } from './fixtures/onnx/onnx-writer.js';
-import { MODELS, readModel, skipNote } from './fixtures/onnx/models.js';
+import { MODELS, readModel } from './fixtures/onnx/models.js';
 import type { HostData } from '../importers/onnx/host-tensor.js';
 
 const list = (d: HostData) => Array.from(d as ArrayLike<number | bigint>);
@@ -23,7 +23,6 @@ describe('real models', () => {
       expect(model.graph.outputs.map((o) => o.name).sort()).toEqual(Object.keys(m.outputs).sort());
       for (const t of model.graph.initializers) expect(t.data.length).toBe(t.shape.reduce((a, d) => a * d, 1));
     });
-    if (!bytes) console.warn(skipNote(m.file));
   }
 
   test.skipIf(!readModel('yolov5n_640.onnx'))('yolov5n: opset, producer and ultralytics metadata', () => {

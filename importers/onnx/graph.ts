@@ -50,7 +50,7 @@ export interface PreparedGraph {
   /** Inputs the caller feeds (initializers listed as inputs are constants, not inputs). */
   readonly inputs: readonly GraphTensor[];
   readonly outputs: readonly GraphTensor[];
-  /** Static shape, element type and, for constants, the value of every tensor the outputs depend on. */
+  /** Static shape, element type and, for constants, the value of every initializer, input and node output prepared. */
   readonly tensors: ReadonlyMap<string, TensorInfo>;
   /** The constants GPU nodes read or outputs return: what an executor uploads once. */
   readonly constants: ReadonlyMap<string, HostTensor>;

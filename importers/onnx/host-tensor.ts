@@ -149,10 +149,6 @@ export function scalarOf(t: HostTensor): number {
   return Number(t.data[0]);
 }
 
-export function hostTensor(dtype: OnnxDType, shape: Shape, data: HostData): HostTensor {
-  return { dtype, shape: [...shape], data };
-}
-
 
 /** IEEE 754 half (as its 16 bits) to a JS number. */
 export function float16ToNumber(bits: number): number {
@@ -162,4 +158,12 @@ export function float16ToNumber(bits: number): number {
   if (exponent === 0) return sign * fraction * 2 ** -24; // subnormal (and zero)
   if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
   return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+/** Whether this host stores numbers little-endian (ONNX raw_data and .npy '<' data are). */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Reverses each `width`-byte group in place: little-endian file data on a big-endian host. */
+export function swapBytes(bytes: Uint8Array, width: number): void {
+  for (let i = 0; i < bytes.length; i += width) bytes.subarray(i, i + width).reverse();
 }

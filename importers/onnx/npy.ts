@@ -7,7 +7,7 @@
 // then the raw values. The header is parsed, never evaluated.
 
 import { NpyError } from './errors.js';
-import { allocate, type HostTensor, type OnnxDType } from './host-tensor.js';
+import { allocate, LITTLE_ENDIAN, swapBytes, type HostTensor, type OnnxDType } from './host-tensor.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
@@ -101,10 +101,4 @@ function parseHeader(header: string): { descr: string; fortran: boolean; shape: 
   if (shape.some((d) => !Number.isSafeInteger(d))) throw new NpyError(`invalid shape (${shapeText})`);
   if (descr.length < 2 || descr.includes('O')) throw new NpyError(`dtype '${descr}' is not supported`);
   return { descr, fortran: fortran === 'True', shape };
-}
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function swapBytes(bytes: Uint8Array, width: number): void {
-  for (let i = 0; i < bytes.length; i += width) bytes.subarray(i, i + width).reverse();
 }

@@ -11,7 +11,17 @@
 // UnsupportedOnnxTensor; nothing else escapes decodeModel.
 
 import { OnnxDecodeError, UnsupportedOnnxTensor } from './errors.js';
-import { DataType, dataTypeName, dtypeOfCode, float16ToNumber, type HostData, type HostTensor, type OnnxDType } from './host-tensor.js';
+import {
+  DataType,
+  dataTypeName,
+  dtypeOfCode,
+  float16ToNumber,
+  LITTLE_ENDIAN,
+  swapBytes,
+  type HostData,
+  type HostTensor,
+  type OnnxDType,
+} from './host-tensor.js';
 
 // ---- decoded model ---------------------------------------------------------------
 
@@ -135,7 +145,6 @@ const WIRE_NAMES = ['varint', 'fixed64', 'length-delimited', 'start-group', 'end
 export const MAX_DEPTH = 64;
 
 const utf8 = new TextDecoder('utf-8');
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Reads one message: the bytes [pos, end) of `buf`. */
 class Reader {
@@ -903,9 +912,4 @@ function fromRaw(code: number, dtype: OnnxDType, raw: Uint8Array): HostData {
   }
   if (!LITTLE_ENDIAN && width > 1) swapBytes(new Uint8Array(copy), width);
   return out;
-}
-
-/** Reverses each `width`-byte group in place (raw_data is little-endian; big-endian hosts must swap). */
-function swapBytes(bytes: Uint8Array, width: number): void {
-  for (let i = 0; i < bytes.length; i += width) bytes.subarray(i, i + width).reverse();
 }

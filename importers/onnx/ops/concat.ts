@@ -59,6 +59,9 @@ function splitPlan(ctx: InferContext): { axis: number; sizes: number[] } {
   const axis = axisOf(ctx, ctx.attrs.int('axis', 0), shape.length);
   const dim = shape[axis];
   const parts = ctx.node.outputs.length;
+  if (ctx.attrs.has('num_outputs') && ctx.attrs.int('num_outputs') !== parts) {
+    throw ctx.error(`num_outputs ${ctx.attrs.int('num_outputs')} differs from the node's ${parts} outputs`);
+  }
   let sizes: number[];
   if (ctx.opset < 13 && ctx.attrs.has('split')) sizes = ctx.attrs.ints('split');
   else if (ctx.opset >= 13 && ctx.inputs[1]) sizes = intsOf(ctx, ctx.constant(1, 'split'), 'split');
