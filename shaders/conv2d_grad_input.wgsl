@@ -10,23 +10,27 @@
 //
 // Stride phases: with stride s, an input row ih receives taps only from the kh
 // with kh * dilation = ih + pad_top (mod s). Gathering every tap for every
-// pixel would multiply mostly zeros (3/4 of them at s = 2), so the host splits
-// dx into its s_h * s_w phases (rows ih = first_ih + s * jh, columns likewise)
-// and dispatches each with only the taps that hit it: kh = first_kh +
-// th * tap_step_h for th < taps_h, and then oh = oh_base + jh - th * oh_step
-// exactly (no division in the kernel). A phase with no taps has K = 0 and its
-// pixels are written as act(bias) (0 for a gradient). Stride 1 is one phase.
+// pixel would multiply mostly zeros (3/4 of them at s = 2), so dx is split
+// into its s_h * s_w phases, each a separate GEMM with only the taps that hit
+// it (axis_phase below): phase r of an axis holds the rows ih = first + s * j
+// (j < count) with (ih + pad) % s == r; its taps are kh = first_tap +
+// t * tap_step (t < taps), and then oh = base + j - t * step exactly, with no
+// division in the inner loop. A phase with no taps has K = 0 and its pixels
+// are written as act(bias) (0 for a gradient). Stride 1 is one phase. All
+// phases run in one dispatch (workgroup z), each workgroup computing its
+// phase's constants once.
 //
 // Entry points:
 //  - conv2d_grad_input: implicit GEMM per group and phase: rows = input channels
 //    of the group (M = I), columns = the phase's pixels of every image
-//    (N * phase_h * phase_w), K = (O / groups) * taps_h * taps_w with
+//    (N * rows_h * rows_w), K = (O / groups) * taps_h * taps_w with
 //    k = (o, th, tw). Tiling as in conv2d.wgsl / gemm.wgsl: (4 WG_M) x (4 WG_N)
 //    tiles, 4 x 4 per thread, TILE_K through workgroup memory, register
 //    prefetch. A thread's 4 gather columns (image offset, oh / ow for tap 0)
 //    are computed once; per k it decomposes k into (o, th, tw) once for 4 loads.
 //    Weight groups are 4 consecutive input channels of one k (stride KH*KW).
-//    Workgroups: x = column tile, y = row tile, z = group * col_fold + fold.
+//    Workgroups: x = column tile (sized for the largest phase), y = row tile,
+//    z = (group * phases + phase) * col_fold + fold.
 //  - conv2d_grad_input_depthwise: one thread per dx element for I == 1.
 //
 // Bounds: dy taps outside [0, OH) x [0, OW) read 0 (unsigned compares);
@@ -52,21 +56,6 @@ struct Params {
   dilation_w: u32,
   pad_top: i32,
   pad_left: i32,
-  // The phase of dx this dispatch computes (see the header).
-  first_ih: u32,
-  first_iw: u32,
-  phase_h: u32,
-  phase_w: u32,
-  first_kh: u32,
-  first_kw: u32,
-  tap_step_h: u32,
-  tap_step_w: u32,
-  taps_h: u32,
-  taps_w: u32,
-  oh_base: i32,
-  ow_base: i32,
-  oh_step: u32,
-  ow_step: u32,
   col_fold: u32,
   has_bias: u32,
   act_alpha: f32,
@@ -113,6 +102,50 @@ fn bias_of(c: u32) -> f32 {
 
 // ---- conv2d_grad_input: implicit GEMM ----------------------------------------
 
+// One axis of a stride phase (see the header).
+struct AxisPhase {
+  first: u32,     // first dx coordinate of the phase
+  count: u32,     // dx coordinates in the phase
+  first_tap: u32, // kernel taps reaching it: first_tap + t * tap_step, t < taps
+  tap_step: u32,
+  taps: u32,
+  base: i32,      // dy coordinate of tap 0 for the phase's first coordinate
+  step: u32,      // its decrease per tap
+}
+
+fn gcd(a0: u32, b0: u32) -> u32 {
+  var a = a0;
+  var b = b0;
+  while (b != 0u) {
+    let t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+// Phase r of an axis: dx coordinates i with (i + pad) % stride == r.
+fn axis_phase(r: u32, size: u32, kernel: u32, stride: u32, dilation: u32, pad: u32) -> AxisPhase {
+  var ph: AxisPhase;
+  ph.first = (r + stride - pad % stride) % stride;
+  ph.count = select(0u, (size - ph.first + stride - 1u) / stride, ph.first < size);
+  // Tap k reaches the phase when k * dilation == r (mod stride); solutions repeat every tap_step.
+  ph.tap_step = stride / gcd(stride, dilation);
+  ph.first_tap = kernel;
+  for (var k = 0u; k < min(kernel, ph.tap_step); k++) {
+    if ((k * dilation) % stride == r) {
+      ph.first_tap = k;
+      break;
+    }
+  }
+  if (ph.first_tap < kernel) {
+    ph.taps = (kernel - ph.first_tap + ph.tap_step - 1u) / ph.tap_step;
+    ph.base = (i32(ph.first + pad) - i32(ph.first_tap * dilation)) / i32(stride); // exact
+    ph.step = ph.tap_step * dilation / stride;
+  }
+  return ph;
+}
+
 // A thread's 4 columns: dy offset of (n, group's first channel), and the dy
 // coordinate that tap (th, tw) = (0, 0) reads.
 struct Columns {
@@ -121,38 +154,38 @@ struct Columns {
   ow: vec4<i32>,
 }
 
-fn columns_of(first: u32, group: u32) -> Columns {
-  let pixels = p.phase_h * p.phase_w;
+fn columns_of(first: u32, group: u32, ph: AxisPhase, pw: AxisPhase) -> Columns {
+  let pixels = ph.count * pw.count;
   let total = p.batch * pixels;
   var cols: Columns;
   for (var j = 0u; j < 4u; j++) {
     let q = first + j;
-    let n = q / pixels;
+    let n = q / max(pixels, 1u);
     let pix = q - n * pixels;
-    let jh = pix / p.phase_w;
-    let jw = pix - jh * p.phase_w;
+    let jh = pix / max(pw.count, 1u);
+    let jw = pix - jh * pw.count;
     cols.base[j] = (n * p.out_c + group * p.group_out_c) * p.out_h * p.out_w;
-    cols.oh[j] = select(FAR_OUTSIDE, p.oh_base + i32(jh), q < total);
-    cols.ow[j] = p.ow_base + i32(jw);
+    cols.oh[j] = select(FAR_OUTSIDE, ph.base + i32(jh), q < total);
+    cols.ow[j] = pw.base + i32(jw);
   }
   return cols;
 }
 
-// k = (o, th, tw) -> (o, th, tw) as a vector.
-fn split_k(k: u32) -> vec3<u32> {
-  let taps = p.taps_h * p.taps_w;
+// k = (o, th, tw) as a vector.
+fn split_k(k: u32, ph: AxisPhase, pw: AxisPhase) -> vec3<u32> {
+  let taps = ph.taps * pw.taps;
   let o = k / taps;
   let r = k - o * taps;
-  let th = r / p.taps_w;
-  return vec3<u32>(o, th, r - th * p.taps_w);
+  let th = r / pw.taps;
+  return vec3<u32>(o, th, r - th * pw.taps);
 }
 
-fn gather(cols: Columns, k: u32, k_len: u32) -> vec4<f32> {
+fn gather(cols: Columns, k: u32, k_len: u32, ph: AxisPhase, pw: AxisPhase) -> vec4<f32> {
   var v = vec4<f32>(0.0);
   if (k >= k_len) { return v; }
-  let t = split_k(k);
-  let oh = cols.oh - vec4<i32>(i32(t.y * p.oh_step));
-  let ow = cols.ow - vec4<i32>(i32(t.z * p.ow_step));
+  let t = split_k(k, ph, pw);
+  let oh = cols.oh - vec4<i32>(i32(t.y * ph.step));
+  let ow = cols.ow - vec4<i32>(i32(t.z * pw.step));
   let inside = (vec4<u32>(oh) < vec4<u32>(p.out_h)) & (vec4<u32>(ow) < vec4<u32>(p.out_w));
   let at = cols.base + vec4<u32>(t.x * p.out_h * p.out_w) + vec4<u32>(oh) * p.out_w + vec4<u32>(ow);
   for (var j = 0u; j < 4u; j++) {
@@ -162,14 +195,14 @@ fn gather(cols: Columns, k: u32, k_len: u32) -> vec4<f32> {
 }
 
 // Weight group g: w[first_o + o, c .. c + 3, kh, kw] for one k = (o, th, tw).
-fn fetch_w(g: u32, first_o: u32, row0: u32, k0: u32, k_len: u32) -> vec4<f32> {
+fn fetch_w(g: u32, first_o: u32, row0: u32, k0: u32, k_len: u32, ph: AxisPhase, pw: AxisPhase) -> vec4<f32> {
   let c = row0 + (g % WG_M) * 4u;
   let k = k0 + g / WG_M;
   var v = vec4<f32>(0.0);
   if (k >= k_len) { return v; }
-  let t = split_k(k);
-  let kh = p.first_kh + t.y * p.tap_step_h;
-  let kw = p.first_kw + t.z * p.tap_step_w;
+  let t = split_k(k, ph, pw);
+  let kh = ph.first_tap + t.y * ph.tap_step;
+  let kw = pw.first_tap + t.z * pw.tap_step;
   let taps = p.kernel_h * p.kernel_w;
   let at = (first_o + t.x) * p.group_in_c * taps + kh * p.kernel_w + kw;
   for (var j = 0u; j < 4u; j++) {
@@ -186,14 +219,19 @@ fn conv2d_grad_input(
   @builtin(local_invocation_index) lid: u32,
 ) {
   let threads = WG_M * WG_N;
-  let group = wid.z / p.col_fold;
+  let phases = p.stride_h * p.stride_w;
+  let group_phase = wid.z / p.col_fold;
+  let group = group_phase / phases;
+  let phase = group_phase % phases;
+  let ph = axis_phase(phase / p.stride_w, p.in_h, p.kernel_h, p.stride_h, p.dilation_h, u32(p.pad_top));
+  let pw = axis_phase(phase % p.stride_w, p.in_w, p.kernel_w, p.stride_w, p.dilation_w, u32(p.pad_left));
   let col_tile = wid.x + (wid.z % p.col_fold) * nwg.x;
   let row_tile = wid.y * 4u * WG_M;
   let col0 = col_tile * 4u * WG_N;
-  let k_len = p.group_out_c * p.taps_h * p.taps_w;
+  let k_len = p.group_out_c * ph.taps * pw.taps;
   let first_o = group * p.group_out_c;
 
-  let my_cols = columns_of(col0 + (lid % WG_N) * 4u, group);
+  let my_cols = columns_of(col0 + (lid % WG_N) * 4u, group, ph, pw);
   let gather_rows = threads / WG_N;
   let groups_a = TILE_K * WG_M;
 
@@ -203,9 +241,9 @@ fn conv2d_grad_input(
 
   for (var i = 0u; i < MAX_LOADS; i++) {
     let g = lid + i * threads;
-    if (g < groups_a) { a_next[i] = fetch_w(g, first_o, row_tile, 0u, k_len); }
+    if (g < groups_a) { a_next[i] = fetch_w(g, first_o, row_tile, 0u, k_len, ph, pw); }
     let kr = lid / WG_N + i * gather_rows;
-    if (kr < TILE_K) { b_next[i] = gather(my_cols, kr, k_len); }
+    if (kr < TILE_K) { b_next[i] = gather(my_cols, kr, k_len, ph, pw); }
   }
 
   let tiles = (k_len + TILE_K - 1u) / TILE_K;
@@ -222,9 +260,9 @@ fn conv2d_grad_input(
       let k0 = (t + 1u) * TILE_K;
       for (var i = 0u; i < MAX_LOADS; i++) {
         let g = lid + i * threads;
-        if (g < groups_a) { a_next[i] = fetch_w(g, first_o, row_tile, k0, k_len); }
+        if (g < groups_a) { a_next[i] = fetch_w(g, first_o, row_tile, k0, k_len, ph, pw); }
         let kr = lid / WG_N + i * gather_rows;
-        if (kr < TILE_K) { b_next[i] = gather(my_cols, k0 + kr, k_len); }
+        if (kr < TILE_K) { b_next[i] = gather(my_cols, k0 + kr, k_len, ph, pw); }
       }
     }
     for (var kk = 0u; kk < TILE_K; kk++) {
@@ -238,7 +276,7 @@ fn conv2d_grad_input(
   }
 
   // Epilogue: column q = phase pixel (jh, jw) of image n.
-  let pixels = p.phase_h * p.phase_w;
+  let pixels = ph.count * pw.count;
   let total = p.batch * pixels;
   let q0 = col0 + local.x * 4u;
   if (q0 >= total) { return; }
@@ -259,9 +297,9 @@ fn conv2d_grad_input(
         if (q < total) {
           let n = q / pixels;
           let pix = q - n * pixels;
-          let jh = pix / p.phase_w;
-          let ih = p.first_ih + jh * p.stride_h;
-          let iw = p.first_iw + (pix - jh * p.phase_w) * p.stride_w;
+          let jh = pix / pw.count;
+          let ih = ph.first + jh * p.stride_h;
+          let iw = pw.first + (pix - jh * pw.count) * p.stride_w;
           store_dx((n * p.in_c + c) * plane + ih * p.in_w + iw, v[j]);
         }
       }

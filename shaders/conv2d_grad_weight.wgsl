@@ -15,18 +15,18 @@
 //    steps of TILE_K through workgroup memory, next tiles prefetched into
 //    registers. dy groups are 4 consecutive pixels of one channel, 4
 //    neighbouring threads per channel (a vec4 load when OH * OW % 4 == 0,
-//    VEC_DY), transposed into the pixel-major tile whose rows are padded by one
-//    vec4 to spread those stores over the banks. A thread always gathers the same weight
-//    column (c, kh, kw), so its channel offset and tap offsets are computed
-//    once; per 4 pixels it decomposes p into (n, oh, ow) once and steps.
+//    VEC_DY), transposed into the pixel-major tile whose rows are padded by
+//    one vec4 to spread those stores over the banks. A thread always gathers
+//    the same weight column (c, kh, kw), so its channel offset and tap offsets
+//    are computed once; per 4 pixels it decomposes p into (n, oh, ow) once and
+//    steps.
 //    Split-K: P is long and dw small, so P is cut into `splits` chunks of
 //    `chunk` pixels (a multiple of TILE_K), one per workgroup layer; each writes
-//    its partial dw to partial[split] and conv2d_grad_weight_reduce sums them
-//    (no float atomics; with one split the host binds dw as `partial`).
+//    its partial dw to partial[split] and the host sums them with the reduce
+//    kernels (no float atomics; with one split the host binds dw as `partial`).
 //    Workgroups: x = column tile, y = row tile, z = group * splits + split.
 //  - conv2d_grad_weight_depthwise: for I == 1, one workgroup per (o, kh, kw,
 //    split) reduces its chunk of pixels with a tree in workgroup memory.
-//  - conv2d_grad_weight_reduce: dw[i] = sum over s of partial[s * total + i].
 //
 // Bounds: pixels past the chunk or P, taps in the padding, rows past
 // O / groups and columns past I * KH * KW contribute 0; only in-range dw
@@ -71,8 +71,6 @@ const FAR_OUTSIDE: i32 = -1073741824;
 @group(0) @binding(1) var<storage, read> dy: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> partial: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
-@group(0) @binding(4) var<storage, read> partials: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dw: array<f32>;
 
 var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>; // dy [p][o / 4], padded rows
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>; // im2col(x) [p][column / 4]
@@ -298,15 +296,4 @@ fn conv2d_grad_weight_depthwise(
     let at = wid.z * p.total + entry;
     partial[at >> 2u][at & 3u] = sums[0];
   }
-}
-
-// ---- conv2d_grad_weight_reduce: sum the split-K partials ---------------------------
-
-@compute @workgroup_size(WG_1D)
-fn conv2d_grad_weight_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * WG_1D;
-  if (i >= p.total) { return; }
-  var acc = 0.0;
-  for (var s = 0u; s < p.splits; s++) { acc += partials[s * p.total + i]; }
-  dw[i] = acc;
 }

@@ -32,7 +32,6 @@ const kernels = {
   gradInputDepthwise: defineKernel({ name: 'conv2d_grad_input_depthwise', wgsl: gradInputWgsl, entryPoint: 'conv2d_grad_input_depthwise' }),
   gradWeight: defineKernel({ name: 'conv2d_grad_weight', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight' }),
   gradWeightDepthwise: defineKernel({ name: 'conv2d_grad_weight_depthwise', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight_depthwise' }),
-  gradWeightReduce: defineKernel({ name: 'conv2d_grad_weight_reduce', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight_reduce' }),
 };
 
 /** Convolution attributes, ONNX Conv's (pads are [top, left, bottom, right], ONNX order). */
@@ -207,9 +206,9 @@ export function conv2dForwardKernel(x: Tensor, w: Tensor, bias: Tensor | null, g
     return y;
   }
   const cols = g.batch * g.outH * g.outW;
-  const tiles = chooseTiles(g.groupOutC, cols);
-  const { x: colTiles, fold } = foldTiles(Math.ceil(cols / (4 * tiles.WG_N)));
   const k = g.groupInC * g.kernelH * g.kernelW;
+  const tiles = chooseTiles(g.groupOutC, cols, k);
+  const { x: colTiles, fold } = foldTiles(Math.ceil(cols / (4 * tiles.WG_N)));
   launchVec4(kernels.conv2d, tensors, {
     workgroups: [colTiles, Math.ceil(g.groupOutC / (4 * tiles.WG_M)), g.groups * fold],
     uniforms: { ...uniforms, col_fold: fold },
@@ -242,47 +241,6 @@ function reshapedTo(t: Tensor, shape: Shape): Tensor {
 
 // ---- grad_input -------------------------------------------------------------------
 
-/** One spatial axis of a stride phase (see shaders/conv2d_grad_input.wgsl). */
-interface AxisPhase {
-  /** First input coordinate of the phase and how many it has. */
-  first: number;
-  count: number;
-  /** Kernel taps that reach the phase: firstTap + t * tapStep, t < taps. */
-  firstTap: number;
-  tapStep: number;
-  taps: number;
-  /** Output coordinate read by tap 0 for the phase's first pixel, and its decrease per tap. */
-  base: number;
-  step: number;
-}
-
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-
-/** Phase r of an axis: input coordinates i with (i + pad) % stride == r. */
-function axisPhase(r: number, size: number, kernel: number, stride: number, dilation: number, pad: number): AxisPhase {
-  const first = (((r - pad) % stride) + stride) % stride;
-  const count = first < size ? Math.ceil((size - first) / stride) : 0;
-  // Tap k reaches the phase when k * dilation == r (mod stride); solutions repeat every tapStep.
-  const tapStep = stride / gcd(stride, dilation);
-  let firstTap = -1;
-  for (let k = 0; k < Math.min(kernel, tapStep); k++) {
-    if ((k * dilation) % stride === r) {
-      firstTap = k;
-      break;
-    }
-  }
-  if (firstTap < 0) return { first, count, firstTap: 0, tapStep, taps: 0, base: 0, step: 0 };
-  return {
-    first,
-    count,
-    firstTap,
-    tapStep,
-    taps: Math.ceil((kernel - firstTap) / tapStep),
-    base: (first + pad - firstTap * dilation) / stride, // exact by construction
-    step: (tapStep * dilation) / stride,
-  };
-}
-
 /**
  * dx = conv_transpose(dy, w) for the conv of geometry g (dx has g's input
  * shape). With `bias` / `activation` this is ConvTranspose's forward.
@@ -311,52 +269,26 @@ export function conv2dGradInputKernel(dy: Tensor, w: Tensor, g: ConvGeometry, bi
   if (isDepthwise(g)) {
     launchVec4(kernels.gradInputDepthwise, tensors, {
       workgroups: grid1d(dx.size),
-      uniforms: { ...common, ...phaseUniforms(WHOLE_AXIS, WHOLE_AXIS), col_fold: 1 }, // phases are unused here
+      uniforms: { ...common, col_fold: 1 },
       constants: { ACT: activationCode(activation) },
     });
     return dx;
   }
-  const constants = {
-    VEC_OUT: Number(g.strideH === 1 && g.strideW === 1 && (g.inH * g.inW) % 4 === 0),
-    ACT: activationCode(activation),
-  };
-  for (let rh = 0; rh < g.strideH; rh++) {
-    const ph = axisPhase(rh, g.inH, g.kernelH, g.strideH, g.dilationH, g.padTop);
-    for (let rw = 0; rw < g.strideW; rw++) {
-      const pw = axisPhase(rw, g.inW, g.kernelW, g.strideW, g.dilationW, g.padLeft);
-      const cols = g.batch * ph.count * pw.count;
-      if (cols === 0) continue;
-      const phaseTiles = chooseTiles(g.groupInC, cols);
-      const { x: colTiles, fold } = foldTiles(Math.ceil(cols / (4 * phaseTiles.WG_N)));
-      launchVec4(kernels.gradInput, tensors, {
-        workgroups: [colTiles, Math.ceil(g.groupInC / (4 * phaseTiles.WG_M)), g.groups * fold],
-        uniforms: { ...common, ...phaseUniforms(ph, pw), col_fold: fold },
-        constants: { ...constants, ...phaseTiles },
-      });
-    }
-  }
+  // One dispatch for all stride phases (workgroup z); column tiles cover the largest phase.
+  const phases = g.strideH * g.strideW;
+  const cols = g.batch * Math.ceil(g.inH / g.strideH) * Math.ceil(g.inW / g.strideW);
+  const tiles = chooseTiles(g.groupInC, cols, (g.groupOutC * g.kernelH * g.kernelW) / phases);
+  const { x: colTiles, fold } = foldTiles(Math.ceil(cols / (4 * tiles.WG_N)));
+  launchVec4(kernels.gradInput, tensors, {
+    workgroups: [colTiles, Math.ceil(g.groupInC / (4 * tiles.WG_M)), g.groups * phases * fold],
+    uniforms: { ...common, col_fold: fold },
+    constants: {
+      ...tiles,
+      VEC_OUT: Number(phases === 1 && (g.inH * g.inW) % 4 === 0),
+      ACT: activationCode(activation),
+    },
+  });
   return dx;
-}
-
-const WHOLE_AXIS: AxisPhase = { first: 0, count: 0, firstTap: 0, tapStep: 1, taps: 0, base: 0, step: 0 };
-
-function phaseUniforms(h: AxisPhase, w: AxisPhase): Record<string, number> {
-  return {
-    first_ih: h.first,
-    first_iw: w.first,
-    phase_h: h.count,
-    phase_w: w.count,
-    first_kh: h.firstTap,
-    first_kw: w.firstTap,
-    tap_step_h: h.tapStep,
-    tap_step_w: w.tapStep,
-    taps_h: h.taps,
-    taps_w: w.taps,
-    oh_base: h.base,
-    ow_base: w.base,
-    oh_step: h.step,
-    ow_step: w.step,
-  };
 }
 
 // ---- grad_weight ---------------------------------------------------------------
@@ -397,7 +329,7 @@ export function conv2dGradWeightKernel(x: Tensor, dy: Tensor, g: ConvGeometry): 
       });
   } else {
     const cols = g.groupInC * g.kernelH * g.kernelW;
-    const tiles = chooseTiles(g.groupOutC, cols);
+    const tiles = chooseTiles(g.groupOutC, cols, pixels);
     const tilesM = Math.ceil(g.groupOutC / (4 * tiles.WG_M));
     const tilesN = Math.ceil(cols / (4 * tiles.WG_N));
     ({ splits, chunk } = splitK(pixels, tilesM * tilesN * g.groups, total, tiles.TILE_K, MIN_CHUNK));
@@ -417,15 +349,12 @@ export function conv2dGradWeightKernel(x: Tensor, dy: Tensor, g: ConvGeometry): 
     launchPartial(dw);
     return dw;
   }
-  const partial = Tensor.empty([splits * total]);
+  // Sum the partials over splits with the reduce kernels (one workgroup per weight when splits are many).
+  const partial = Tensor.empty([splits, total]);
   launchPartial(partial);
-  const dw = Tensor.empty(wShape);
-  launchVec4(kernels.gradWeightReduce, { partials: partial, dw }, {
-    workgroups: grid1d(total),
-    uniforms: { ...base, splits, chunk },
-  });
+  const summed = reduceKeepDims('sum', partial, [0]);
   partial.dispose();
-  return dw;
+  return reshapedTo(summed, wShape);
 }
 
 /** Bias gradient: dy summed over images and pixels, shape [O]. */

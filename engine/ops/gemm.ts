@@ -37,7 +37,7 @@ export interface GemmSpec {
 export function gemmKernelRun(a: Tensor, b: Tensor, spec: GemmSpec): Tensor {
   const { m, n, k, batch = 1, transA = false, transB = false } = spec;
   const out = Tensor.empty([batch * m * n]);
-  const tiles = chooseTiles(m, n);
+  const tiles = chooseTiles(m, n, k);
   const c = spec.c;
   launchVec4(gemmKernel, { a, b, c: c?.tensor ?? a, out }, {
     workgroups: [Math.ceil(n / (4 * tiles.WG_N)), Math.ceil(m / (4 * tiles.WG_M)), batch],
