@@ -338,3 +338,63 @@ fn conv2d_grad_input_depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @b
   }
   store_dx(i, activate(vec4<f32>(acc + bias_of(c))).x);
 }
+
+// ---- conv2d_grad_input_narrow: 1 < I <= 4 (an RGB first layer) -----------------
+//
+// With few input channels per group the GEMM's rows (M = I) fill a 16-row tile
+// to 3/16, so most of its work is padding. Here one thread owns one pixel of
+// one group and keeps all I (<= 4) input channels in a vec4 accumulator: every
+// dy value it loads is used I times. Threads are ordered by stride phase
+// (n, group, phase_h, phase_w, jh, jw with ih = phase_h + stride_h * jh), so a
+// run of neighbouring threads takes the same taps: no divergence on the
+// `% stride` tests, and their dy reads are contiguous.
+
+@compute @workgroup_size(WG_1D)
+fn conv2d_grad_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let groups = p.in_c / p.group_in_c;
+  let rows_h = (p.in_h + p.stride_h - 1u) / p.stride_h;
+  let rows_w = (p.in_w + p.stride_w - 1u) / p.stride_w;
+  let i = gid.x + gid.y * nwg.x * WG_1D;
+  if (i >= p.batch * groups * p.stride_h * p.stride_w * rows_h * rows_w) { return; }
+  let jw = i % rows_w;
+  let jh = (i / rows_w) % rows_h;
+  let phase = (i / (rows_w * rows_h)) % (p.stride_h * p.stride_w);
+  let grp = (i / (rows_w * rows_h * p.stride_h * p.stride_w)) % groups;
+  let n = i / (rows_w * rows_h * p.stride_h * p.stride_w * groups);
+  let ih = phase / p.stride_w + p.stride_h * jh;
+  let iw = phase % p.stride_w + p.stride_w * jw;
+  if (ih >= p.in_h || iw >= p.in_w) { return; }
+  let taps = p.kernel_h * p.kernel_w;
+  var acc = vec4<f32>(0.0);
+  for (var kh = 0u; kh < p.kernel_h; kh++) {
+    let th = i32(ih) + p.pad_top - i32(kh * p.dilation_h);
+    if (th < 0 || th % i32(p.stride_h) != 0) { continue; }
+    let oh = u32(th) / p.stride_h;
+    if (oh >= p.out_h) { continue; }
+    for (var kw = 0u; kw < p.kernel_w; kw++) {
+      let tw = i32(iw) + p.pad_left - i32(kw * p.dilation_w);
+      if (tw < 0 || tw % i32(p.stride_w) != 0) { continue; }
+      let ow = u32(tw) / p.stride_w;
+      if (ow >= p.out_w) { continue; }
+      let tap = kh * p.kernel_w + kw;
+      for (var m = 0u; m < p.group_out_c; m++) {
+        let o = grp * p.group_out_c + m;
+        let g = dy[((n * p.out_c + o) * p.out_h + oh) * p.out_w + ow];
+        // w[o, ci, kh, kw] for ci = 0..I-1 are `taps` apart; lanes past I stay 0.
+        let base = o * p.group_in_c * taps + tap;
+        let wv = vec4<f32>(
+          w[base],
+          select(0.0, w[min(base + taps, base + (p.group_in_c - 1u) * taps)], p.group_in_c > 1u),
+          select(0.0, w[min(base + 2u * taps, base + (p.group_in_c - 1u) * taps)], p.group_in_c > 2u),
+          select(0.0, w[min(base + 3u * taps, base + (p.group_in_c - 1u) * taps)], p.group_in_c > 3u),
+        );
+        acc += g * wv;
+      }
+    }
+  }
+  for (var ci = 0u; ci < p.group_in_c; ci++) {
+    let c = grp * p.group_in_c + ci;
+    let out = ((n * p.in_c + c) * p.in_h + ih) * p.in_w + iw;
+    store_dx(out, activate(vec4<f32>(acc[ci] + bias_of(c))).x);
+  }
+}

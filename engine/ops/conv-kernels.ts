@@ -29,6 +29,7 @@ const kernels = {
   depthwise: defineKernel({ name: 'conv2d_depthwise', wgsl: conv2dWgsl, entryPoint: 'conv2d_depthwise' }),
   naive: defineKernel({ name: 'conv2d_naive', wgsl: conv2dWgsl, entryPoint: 'conv2d_naive' }),
   gradInput: defineKernel({ name: 'conv2d_grad_input', wgsl: gradInputWgsl, entryPoint: 'conv2d_grad_input' }),
+  gradInputNarrow: defineKernel({ name: 'conv2d_grad_input_narrow', wgsl: gradInputWgsl, entryPoint: 'conv2d_grad_input_narrow' }),
   gradInputDepthwise: defineKernel({ name: 'conv2d_grad_input_depthwise', wgsl: gradInputWgsl, entryPoint: 'conv2d_grad_input_depthwise' }),
   gradWeight: defineKernel({ name: 'conv2d_grad_weight', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight' }),
   gradWeightDepthwise: defineKernel({ name: 'conv2d_grad_weight_depthwise', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight_depthwise' }),
@@ -159,6 +160,9 @@ function convUniforms(g: ConvGeometry): Record<string, number> {
   };
 }
 
+/** Input channels per group up to which grad_input runs one thread per pixel (vec4 accumulator). */
+const NARROW_IN_C = 4;
+
 const isDepthwise = (g: ConvGeometry) => g.groupInC === 1 && g.groups > 1;
 const isPointwise = (g: ConvGeometry) =>
   g.kernelH === 1 && g.kernelW === 1 && g.strideH === 1 && g.strideW === 1 && g.groups === 1 && g.padTop + g.padLeft + g.padBottom + g.padRight === 0;
@@ -269,6 +273,15 @@ export function conv2dGradInputKernel(dy: Tensor, w: Tensor, g: ConvGeometry, bi
   if (isDepthwise(g)) {
     launchVec4(kernels.gradInputDepthwise, tensors, {
       workgroups: grid1d(dx.size),
+      uniforms: { ...common, col_fold: 1 },
+      constants: { ACT: activationCode(activation) },
+    });
+    return dx;
+  }
+  if (g.groupInC <= NARROW_IN_C) {
+    // Few input channels per group: a GEMM tile would be mostly padding rows.
+    launchVec4(kernels.gradInputNarrow, tensors, {
+      workgroups: grid1d(g.batch * g.groups * g.strideH * g.strideW * Math.ceil(g.inH / g.strideH) * Math.ceil(g.inW / g.strideW)),
       uniforms: { ...common, col_fold: 1 },
       constants: { ACT: activationCode(activation) },
     });

@@ -28,9 +28,14 @@ export const convCases: OpCases = {
     { label: 'depthwise, long pixel axis (split-K)', inputs: [[2, 2, 48, 48], [2, 1, 3, 3]], attrs: { groups: 2, pads: [1, 1, 1, 1] } },
     { label: 'fused silu (recomputed in backward)', inputs: [[1, 3, 6, 6], [4, 3, 3, 3], [4]], attrs: { pads: [1, 1, 1, 1], activation: { kind: 'silu' } } },
     { label: 'fused sigmoid, 1x1', inputs: [[1, 4, 3, 5], [3, 4, 1, 1], [3]], attrs: { activation: { kind: 'sigmoid' } } },
+    // More than 4 input channels per group: grad_input takes the phased GEMM path, not the narrow kernel.
+    { label: 'GEMM grad_input: 6 channels, stride 2, asymmetric pads', inputs: [[1, 6, 9, 8], [5, 6, 3, 3]], attrs: { strides: [2, 2], pads: [1, 0, 2, 1] } },
+    { label: 'GEMM grad_input: stride 3, dilation 2 (a phase gets no taps)', inputs: [[1, 5, 10, 11], [3, 5, 2, 2]], attrs: { strides: [3, 3], dilations: [2, 2], pads: [1, 0, 0, 1] } },
+    { label: 'GEMM grad_input: groups 2 of 5 channels, stride 2', inputs: [[2, 10, 7, 6], [4, 5, 3, 3], [4]], attrs: { groups: 2, strides: [2, 2], pads: [1, 1, 1, 1] } },
   ].map((c) => ({ ...c, tolerance })) as OpCases['conv2d'],
   convTranspose2d: [
     { label: 'k3 stride 2, output padding 1, bias', inputs: [[1, 4, 5, 4], [4, 3, 3, 3], [3]], attrs: { strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1] } },
+    { label: 'k4 stride 2, 6 output channels (GEMM path)', inputs: [[1, 5, 4, 3], [5, 6, 4, 4], [6]], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] } },
     { label: 'groups 2, dilation 2x1, asymmetric pads, batch 2', inputs: [[2, 4, 4, 5], [4, 2, 3, 2]], attrs: { groups: 2, dilations: [2, 1], pads: [1, 0, 0, 1] } },
     { label: 'k4 stride 2, bias', inputs: [[1, 3, 3, 3], [3, 5, 4, 4], [5]], attrs: { strides: [2, 2] } },
     { label: '1x1 (matmul path), bias, batch 2', inputs: [[2, 6, 4, 5], [6, 7, 1, 1], [7]], attrs: {} },
