@@ -22,6 +22,14 @@ export interface RunOptions {
    * requiring grad at the input when only a layer's gradient is wanted.
    */
   requireGrad?: readonly string[];
+  /**
+   * Swaps inner tensors as they are produced: `replace[name](t)` receives the
+   * computed tensor and returns the one the rest of the graph reads, of the
+   * same shape (Ablation-CAM zeroes channels this way). The model frees `t`
+   * when a new tensor is returned. Optional for models: one that does not
+   * support it never calls the function, and callers check that.
+   */
+  replace?: Readonly<Record<string, (t: Tensor) => Tensor>>;
 }
 
 export interface RunResult {
@@ -29,6 +37,25 @@ export interface RunResult {
   outputs: Record<string, Tensor>;
   /** The tensors named in `keep` and `requireGrad`. */
   kept: Record<string, Tensor>;
+}
+
+/** One graph node, as CAM (the classifier head) and FullGrad (the biases) read the graph. */
+export interface GraphNode {
+  /** Node name (or a label such as '#12 (y)' for unnamed nodes). */
+  name: string;
+  /** Op type, e.g. 'Conv', 'BatchNormalization', 'Gemm'. */
+  op: string;
+  /** Tensor names, constants included ('' for an omitted optional input). */
+  inputs: readonly string[];
+  outputs: readonly string[];
+  /** Numeric attributes the explainers read (Gemm transB/alpha/beta, BatchNormalization epsilon...). */
+  attributes: Readonly<Record<string, number | readonly number[]>>;
+}
+
+/** A constant (initializer) on the host. */
+export interface ConstantValue {
+  shape: readonly number[];
+  data: Float32Array;
 }
 
 export interface ExplainableModel {
@@ -43,6 +70,13 @@ export interface ExplainableModel {
    * Intermediates not returned are disposed; the caller owns the results.
    */
   run(inputs: Record<string, Tensor>, options?: RunOptions): RunResult;
+  /**
+   * The graph's nodes in execution order, as the file has them (before any
+   * fusion). Optional: CAM and FullGrad need it and say so when it is missing.
+   */
+  nodes?(): GraphNode[];
+  /** A constant's values (weights, biases), or undefined when `name` is computed at run time. Optional, as `nodes`. */
+  constant?(name: string): ConstantValue | undefined;
   /** Frees the uploaded weights. */
   dispose(): void;
 }

@@ -79,3 +79,24 @@ export class NpyError extends GradlensError {
     super(`.npy: ${detail}`);
   }
 }
+
+/**
+ * A batch size the graph cannot take: a node fixes the batch (typically a
+ * Reshape whose target shape the exporter wrote as constants).
+ */
+export class OnnxBatchError extends OnnxInputError {
+  constructor(
+    input: string,
+    readonly batch: number,
+    /** The node that pins the batch, and its op type. */
+    readonly node: string,
+    readonly opType: string,
+    detail: string,
+  ) {
+    super(
+      input,
+      `batch ${batch} is not possible: node '${node}' (${opType}) fixes the batch size (${detail}). ` +
+        'Re-export the model with a dynamic batch axis, or run one image at a time.',
+    );
+  }
+}

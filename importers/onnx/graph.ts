@@ -7,17 +7,19 @@
 //      types, and, when every input is a constant (or only shapes are needed),
 //      evaluates the node on the CPU: shape subgraphs (Shape -> Gather ->
 //      Concat -> Reshape...) and Constant nodes disappear here;
-//   4. what is left runs on the GPU, node by node, through runNode().
+//   4. what is left runs on the GPU (or the float64 reference), node by node,
+//      through runNode().
 // Every tensor keeps its ONNX name so users can pick layers by name.
 
 import { GradlensError } from '../../engine/errors.js';
 import { formatShape, numel, type Shape } from '../../engine/shape.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { Attributes } from './attributes.js';
+import { gpuBackend, type Backend, type BackendTensor } from './backend.js';
 import { OnnxError, OnnxGraphError, OnnxInputError, UnsupportedOnnxOp } from './errors.js';
 import { dataTypeName, dtypeOfCode, type HostTensor, type OnnxDType } from './host-tensor.js';
 import { handlerFor, supportedOps } from './ops/index.js';
-import { inferContext, nodeContext, type OpHandler, type OutputInfo, type RunContext, type TensorInfo } from './ops/handler.js';
+import { inferContext, nodeContext, type InferContext, type OpHandler, type OutputInfo, type RunContext, type TensorInfo } from './ops/handler.js';
 import type { Dim, OnnxModel, OnnxNode } from './proto.js';
 
 export interface PrepareOptions {
@@ -160,21 +162,27 @@ export function prepareGraph(model: OnnxModel, options: PrepareOptions = {}): Pr
 }
 
 /**
- * Runs one prepared node on the GPU. `input(name)` returns the tensor for a
- * graph input, an uploaded constant or an earlier node's output. Outputs are
- * named after their ONNX tensors and checked against the inferred shapes.
+ * Runs one prepared node on a backend (the GPU unless told otherwise).
+ * `input(name)` returns the tensor for a graph input, an uploaded constant or
+ * an earlier node's output. Outputs are named after their ONNX tensors and
+ * checked against the inferred shapes.
  */
-export function runNode(graph: PreparedGraph, p: PreparedNode, input: (name: string) => Tensor): Tensor[] {
+export function runNode(graph: PreparedGraph, p: PreparedNode, input: (name: string) => Tensor): Tensor[];
+export function runNode<T extends BackendTensor>(graph: PreparedGraph, p: PreparedNode, input: (name: string) => T, backend: Backend<T>): T[];
+export function runNode<T extends BackendTensor>(graph: PreparedGraph, p: PreparedNode, input: (name: string) => T, backend?: Backend<T>): T[] {
+  const be = backend ?? (gpuBackend as unknown as Backend<T>);
   const { node, label } = p;
   const names = node.inputs;
   const base = nodeContext(node, label, p.attrs, graph.opset);
-  const ctx: RunContext = {
-    ...inferContext(base, names.map((n) => (n ? graph.tensors.get(n) : undefined))),
+  const ctx: RunContext<T> = {
+    ...nodeInferContext(graph, p),
     outputShapes: node.outputs.map((n) => graph.tensors.get(n)?.shape ?? []),
     tensor(i) {
       if (!names[i]) throw base.error(`input ${i} is required`);
       return input(names[i]);
     },
+    ops: be.ops,
+    backend: be,
   };
   const outs = atNode(node, label, () => p.handler.run(ctx));
   node.outputs.forEach((name, k) => {
@@ -183,9 +191,15 @@ export function runNode(graph: PreparedGraph, p: PreparedNode, input: (name: str
     if (!t || !sameShape(t.shape, ctx.outputShapes[k])) {
       throw base.error(`run produced ${t ? formatShape(t.shape) : 'nothing'} for output '${name}'; prepare inferred ${formatShape(ctx.outputShapes[k])}`);
     }
-    t.name = name;
+    be.label(t, name);
   });
   return outs;
+}
+
+/** What prepare saw of a node (its inputs' shapes, types and constant values), for code that plans around nodes. */
+export function nodeInferContext(graph: PreparedGraph, p: PreparedNode): InferContext {
+  const base = nodeContext(p.node, p.label, p.attrs, graph.opset);
+  return inferContext(base, p.node.inputs.map((n) => (n ? graph.tensors.get(n) : undefined)));
 }
 
 // ---- helpers ---------------------------------------------------------------------------

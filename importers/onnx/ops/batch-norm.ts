@@ -1,7 +1,6 @@
 // BatchNormalization in inference mode (running statistics), on the engine's
 // batchNorm: y = scale * (x - mean) / sqrt(var + epsilon) + bias per channel.
 
-import { batchNorm } from '../../../engine/ops/batchnorm.js';
 import type { InferContext, OpHandler } from './handler.js';
 
 function check(ctx: InferContext): void {
@@ -21,5 +20,5 @@ export const BatchNormalization: OpHandler = {
     check(ctx);
     return [{ shape: ctx.input(0).shape, dtype: ctx.input(0).dtype }];
   },
-  run: (ctx) => batchNorm([0, 1, 2, 3, 4].map((i) => ctx.tensor(i)), { epsilon: ctx.attrs.float('epsilon', 1e-5) }),
+  run: (ctx) => ctx.ops.batchNorm([0, 1, 2, 3, 4].map((i) => ctx.tensor(i)), { epsilon: ctx.attrs.float('epsilon', 1e-5) }),
 };

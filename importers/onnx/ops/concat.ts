@@ -3,7 +3,7 @@
 // the CPU folds cover the shape-subgraph uses (concatenating and slicing
 // int64 shape vectors, gathering one dimension).
 
-import { concat, gather, pad, resolveGather, resolvePad, resolveSlice, slice, split, type PadMode } from '../../../engine/ops/shape-ops.js';
+import { resolveGather, resolvePad, resolveSlice, type PadMode } from '../../../engine/ops/shape-ops.js';
 import { contiguousStrides, numel, type Shape } from '../../../engine/shape.js';
 import { scalarOf, toNumbers } from '../host-tensor.js';
 import type { InferContext, OpHandler } from './handler.js';
@@ -47,7 +47,7 @@ export const Concat: OpHandler = {
   },
   run(ctx) {
     const inputs = ctx.node.inputs.map((_, i) => ctx.tensor(i));
-    return concat(inputs, { axis: ctx.attrs.int('axis') });
+    return ctx.ops.concat(inputs, { axis: ctx.attrs.int('axis') });
   },
 };
 
@@ -96,7 +96,7 @@ export const Split: OpHandler = {
     });
   },
   run(ctx) {
-    return split([ctx.tensor(0)], splitPlan(ctx));
+    return ctx.ops.split([ctx.tensor(0)], splitPlan(ctx));
   },
 };
 
@@ -131,7 +131,7 @@ export const Slice: OpHandler = {
     return [withValues(x, counts, stridedGather(x.data, counts, strides.map((s, d) => s * steps[d]), offset))];
   },
   run(ctx) {
-    return slice([ctx.tensor(0)], sliceArgs(ctx));
+    return ctx.ops.slice([ctx.tensor(0)], sliceArgs(ctx));
   },
 };
 
@@ -160,7 +160,7 @@ export const Gather: OpHandler = {
     return [withValues(x, shape, out)];
   },
   run(ctx) {
-    return gather([ctx.tensor(0)], gatherArgs(ctx));
+    return ctx.ops.gather([ctx.tensor(0)], gatherArgs(ctx));
   },
 };
 
@@ -185,6 +185,6 @@ export const Pad: OpHandler = {
     return [{ shape: resolvePad(x.shape, padArgs(ctx)).shape, dtype: x.dtype }];
   },
   run(ctx) {
-    return pad([ctx.tensor(0)], padArgs(ctx));
+    return ctx.ops.pad([ctx.tensor(0)], padArgs(ctx));
   },
 };

@@ -3,9 +3,9 @@
 // explicit [top, left, bottom, right] pads; output sizes then come from the
 // engine's own geometry functions, so prepare and run cannot disagree.
 
-import { conv2d, convTranspose2d, convTransposeGeometry, type Conv2dAttrs, type ConvTranspose2dAttrs } from '../../../engine/ops/conv.js';
+import { convTransposeGeometry, type Conv2dAttrs, type ConvTranspose2dAttrs } from '../../../engine/ops/conv.js';
 import { convGeometry } from '../../../engine/ops/conv-kernels.js';
-import type { Tensor } from '../../../engine/tensor.js';
+import type { BackendTensor } from '../backend.js';
 import type { InferContext, NodeContext, OpHandler, RunContext } from './handler.js';
 
 const pair = (v: number[]): [number, number] => [v[0], v[1]];
@@ -74,7 +74,8 @@ function checkRank(ctx: InferContext, what: string): void {
   }
 }
 
-function convAttrs(ctx: InferContext): Conv2dAttrs {
+/** The engine conv2d attributes of a Conv node (the executor's Conv fusions start from them). */
+export function convAttrs(ctx: InferContext): Conv2dAttrs {
   checkRank(ctx, 'convolution');
   const x = ctx.input(0).shape;
   const w = ctx.input(1).shape;
@@ -84,7 +85,7 @@ function convAttrs(ctx: InferContext): Conv2dAttrs {
   return { strides: pair(strides), dilations: pair(dilations), pads: [pads[0], pads[1], pads[2], pads[3]], groups: groupAttr(ctx) };
 }
 
-const operands = (ctx: RunContext): Tensor[] => (ctx.inputs[2] ? [0, 1, 2] : [0, 1]).map((i) => ctx.tensor(i));
+const operands = <T extends BackendTensor>(ctx: RunContext<T>): T[] => (ctx.inputs[2] ? [0, 1, 2] : [0, 1]).map((i) => ctx.tensor(i));
 const biasShape = (ctx: InferContext) => ctx.inputs[2]?.shape;
 
 export const Conv: OpHandler = {
@@ -92,7 +93,7 @@ export const Conv: OpHandler = {
     const g = convGeometry('Conv', ctx.input(0).shape, ctx.input(1).shape, convAttrs(ctx), biasShape(ctx));
     return [{ shape: [g.batch, g.outC, g.outH, g.outW], dtype: ctx.input(0).dtype }];
   },
-  run: (ctx) => conv2d(operands(ctx), convAttrs(ctx)),
+  run: (ctx) => ctx.ops.conv2d(operands(ctx), convAttrs(ctx)),
 };
 
 // ---- ConvTranspose ---------------------------------------------------------------------
@@ -145,5 +146,5 @@ export const ConvTranspose: OpHandler = {
     const g = convTransposeGeometry(x, ctx.input(1).shape, convTransposeAttrs(ctx), biasShape(ctx));
     return [{ shape: [g.batch, g.inC, g.inH, g.inW], dtype: ctx.input(0).dtype }];
   },
-  run: (ctx) => convTranspose2d(operands(ctx), convTransposeAttrs(ctx)),
+  run: (ctx) => ctx.ops.convTranspose2d(operands(ctx), convTransposeAttrs(ctx)),
 };

@@ -1,10 +1,11 @@
 // Elementwise ONNX ops: activations (one row each: engine op, attributes, CPU
 // formula for folding), the broadcasting binary ops, Identity and Dropout.
 
-import { binaryOps, unaryOps, type UnaryAttrs } from '../../../engine/ops/elementwise.js';
+import type { binaryOps, unaryOps, UnaryAttrs } from '../../../engine/ops/elementwise.js';
+import type { ActivationKind } from '../../../engine/ops/epilogue.js';
 import { broadcastShapes, type Shape } from '../../../engine/shape.js';
 import { fromNumbers, isFloatDType, scalarOf, toNumbers, type HostTensor } from '../host-tensor.js';
-import type { InferContext, NodeContext, OpHandler, RunContext } from './handler.js';
+import type { InferContext, NodeContext, OpHandler } from './handler.js';
 import { broadcastMap } from './util.js';
 
 const FLOAT_MAX = 3.4028234663852886e38;
@@ -17,9 +18,14 @@ interface UnaryRow {
   cpu(x: number, a: UnaryAttrs): number;
 }
 
+/** Activations conv2d's epilogue implements (with the same alpha/beta meaning as the elementwise ops). */
+const EPILOGUE: readonly string[] = ['relu', 'leakyRelu', 'sigmoid', 'silu', 'clip'] satisfies ActivationKind[];
+
 function unary(row: UnaryRow): OpHandler {
   const attrsOf = (ctx: NodeContext, bound: (i: number) => HostTensor | undefined) => row.attrs?.(ctx, bound) ?? {};
+  const epilogue = (ctx: InferContext) => ({ kind: row.engine as ActivationKind, ...attrsOf(ctx, (i) => ctx.inputs[i]?.value) });
   return {
+    ...(EPILOGUE.includes(row.engine) && { epilogue }),
     inferShape(ctx) {
       const x = ctx.input(0);
       // Validates the attributes, and that bound inputs are constants, at prepare time.
@@ -32,7 +38,7 @@ function unary(row: UnaryRow): OpHandler {
       return [fromNumbers(x.dtype, x.shape, toNumbers(x).map((v) => row.cpu(v, a)))];
     },
     run(ctx) {
-      return unaryOps[row.engine]([ctx.tensor(0)], attrsOf(ctx, (i) => ctx.inputs[i]?.value));
+      return ctx.ops[row.engine]([ctx.tensor(0)], attrsOf(ctx, (i) => ctx.inputs[i]?.value));
     },
   };
 }
@@ -79,10 +85,8 @@ function identity(opType: string): OpHandler {
       return [{ shape: x.shape, dtype: x.dtype }];
     },
     fold: (ctx) => [ctx.input(0).value!],
-    run(ctx) {
-      const x = ctx.tensor(0);
-      return [x.view(x.shape)];
-    },
+    // A reshape to the same shape: a free view on the GPU that the tape records, so gradients pass.
+    run: (ctx) => ctx.ops.reshape([ctx.tensor(0)], { shape: ctx.outputShapes[0] }),
   };
 }
 
@@ -111,7 +115,7 @@ function binary(engine: keyof typeof binaryOps, cpu: (a: number, b: number, inte
       return [fromNumbers(a.dtype, shape, broadcastMap(a, b, shape, (x, y) => cpu(x, y, integer)))];
     },
     run(ctx) {
-      return binaryOps[engine]([ctx.tensor(0), ctx.tensor(1)], {});
+      return ctx.ops[engine]([ctx.tensor(0), ctx.tensor(1)], {});
     },
   };
 }
@@ -130,7 +134,7 @@ const powBase = binary('pow', (a, b) => a ** b);
  */
 export const Pow: OpHandler = {
   ...powBase,
-  run(ctx: RunContext) {
+  run(ctx) {
     const e = ctx.inputs[1]?.value;
     const values = e && toNumbers(e);
     const k = values && values.length > 0 && values.every((v) => v === values[0]) ? values[0] : undefined;
@@ -138,9 +142,9 @@ export const Pow: OpHandler = {
     const sameShape = ctx.outputShapes[0].length === xShape.length && ctx.outputShapes[0].every((d, i) => d === xShape[i]);
     if (k !== undefined && sameShape) {
       const x = ctx.tensor(0);
-      if (k === 2) return binaryOps.mul([x, x], {});
-      if (k === 1) return [x.view(x.shape)];
-      if (k === 0.5) return unaryOps.sqrt([x], {});
+      if (k === 2) return ctx.ops.mul([x, x], {});
+      if (k === 1) return ctx.ops.reshape([x], { shape: xShape });
+      if (k === 0.5) return ctx.ops.sqrt([x], {});
     }
     return powBase.run(ctx);
   },

@@ -1,7 +1,7 @@
 // Gemm (Y = alpha op(A) op(B) + beta C, the fully connected layer) and MatMul
 // (NumPy matmul: 1-D operands promoted, batch dimensions broadcast).
 
-import { gemm, matmul, type GemmAttrs } from '../../../engine/ops/gemm.js';
+import type { GemmAttrs } from '../../../engine/ops/gemm.js';
 import { broadcastShapes } from '../../../engine/shape.js';
 import type { InferContext, OpHandler } from './handler.js';
 
@@ -32,7 +32,7 @@ function gemmShape(ctx: InferContext): number[] {
 
 export const Gemm: OpHandler = {
   inferShape: (ctx) => [{ shape: gemmShape(ctx), dtype: ctx.input(0).dtype }],
-  run: (ctx) => gemm((ctx.inputs[2] ? [0, 1, 2] : [0, 1]).map((i) => ctx.tensor(i)), gemmAttrs(ctx)),
+  run: (ctx) => ctx.ops.gemm((ctx.inputs[2] ? [0, 1, 2] : [0, 1]).map((i) => ctx.tensor(i)), gemmAttrs(ctx)),
 };
 
 function matmulShape(ctx: InferContext): number[] {
@@ -50,5 +50,5 @@ function matmulShape(ctx: InferContext): number[] {
 
 export const MatMul: OpHandler = {
   inferShape: (ctx) => [{ shape: matmulShape(ctx), dtype: ctx.input(0).dtype }],
-  run: (ctx) => matmul([ctx.tensor(0), ctx.tensor(1)], {}),
+  run: (ctx) => ctx.ops.matmul([ctx.tensor(0), ctx.tensor(1)], {}),
 };

@@ -4,13 +4,16 @@
 //               shapes, element types and, where an input is a constant, its value;
 //   fold        optional CPU evaluation, used when every input is a constant
 //               (or, with foldFromShapes, when only the input shapes are needed);
-//   run         the op on the GPU through engine ops.
+//   run         the op through the registry ops of a backend (`ctx.ops`): the
+//               GPU engine ops, or the float64 CPU reference (see backend.ts).
 // Semantics that changed between opsets (attributes that became inputs) are
 // handled inside the handler from ctx.opset.
 
-import type { Tensor } from '../../../engine/tensor.js';
+import type { Activation } from '../../../engine/ops/epilogue.js';
 import type { Shape } from '../../../engine/shape.js';
+import type { Tensor } from '../../../engine/tensor.js';
 import type { Attributes } from '../attributes.js';
+import type { Backend, BackendOps, BackendTensor } from '../backend.js';
 import { OnnxGraphError } from '../errors.js';
 import type { HostTensor, OnnxDType } from '../host-tensor.js';
 import type { OnnxNode } from '../proto.js';
@@ -49,13 +52,17 @@ export interface InferContext extends NodeContext {
 
 /**
  * What run sees: everything prepare saw (so handlers parse their arguments
- * with the same functions in inferShape and run), plus the GPU tensors.
+ * with the same functions in inferShape and run), plus the backend's tensors
+ * and ops (T is the engine's Tensor on the GPU, a float64 RefTensor on the reference).
  */
-export interface RunContext extends InferContext {
+export interface RunContext<T extends BackendTensor = Tensor> extends InferContext {
   /** The shapes prepare inferred for the outputs (run's results are checked against them). */
   readonly outputShapes: readonly Shape[];
-  /** Input i on the GPU (constants are uploaded once by the executor). */
-  tensor(i: number): Tensor;
+  /** Input i (constants are uploaded once by the executor). */
+  tensor(i: number): T;
+  /** The registry ops of the backend: `ctx.ops.conv2d([x, w, b], attrs)`. */
+  readonly ops: BackendOps<T>;
+  readonly backend: Backend<T>;
 }
 
 export interface OpHandler {
@@ -65,7 +72,12 @@ export interface OpHandler {
   foldFromShapes?: boolean;
   /** Fold whatever the result's size: the value already exists (Constant). */
   alwaysFold?: boolean;
-  run(ctx: RunContext): Tensor[];
+  run<T extends BackendTensor>(ctx: RunContext<T>): T[];
+  /**
+   * The op as an activation the engine's conv2d can apply in its epilogue
+   * (the executor fuses Conv -> activation); absent when it cannot.
+   */
+  epilogue?(ctx: InferContext): Activation;
 }
 
 /** Builds an InferContext; graph.ts uses it for prepare, tests for single ops. */

@@ -2,7 +2,7 @@
 // views via the engine's reshape), Transpose and Expand (strided copies).
 // All fold on the CPU when their data input is a constant.
 
-import { expand, reshape, resolveReshape, transpose } from '../../../engine/ops/movement.js';
+import { resolveReshape } from '../../../engine/ops/movement.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, numel, type Shape } from '../../../engine/shape.js';
 import type { HostTensor } from '../host-tensor.js';
 import type { InferContext, OpHandler } from './handler.js';
@@ -16,7 +16,7 @@ function view(shapeOf: (ctx: InferContext) => number[]): OpHandler {
   return {
     inferShape: (ctx) => [{ shape: shapeOf(ctx), dtype: ctx.input(0).dtype }],
     fold: (ctx) => [reshaped(ctx.input(0).value!, shapeOf(ctx))],
-    run: (ctx) => reshape([ctx.tensor(0)], { shape: ctx.outputShapes[0] }),
+    run: (ctx) => ctx.ops.reshape([ctx.tensor(0)], { shape: ctx.outputShapes[0] }),
   };
 }
 
@@ -85,7 +85,7 @@ export const Transpose: OpHandler = {
     const shape = perm.map((p) => x.shape[p]);
     return [withValues(x, shape, stridedGather(x.data, shape, perm.map((p) => strides[p])))];
   },
-  run: (ctx) => transpose([ctx.tensor(0)], { perm: permOf(ctx) }),
+  run: (ctx) => ctx.ops.transpose([ctx.tensor(0)], { perm: permOf(ctx) }),
 };
 
 /** Expand: bidirectional broadcast of the input with the constant target shape. */
@@ -101,5 +101,5 @@ export const Expand: OpHandler = {
     const shape = expandShape(ctx);
     return [withValues(x, shape, stridedGather(x.data, shape, broadcastStrides(x.shape, shape)))];
   },
-  run: (ctx) => expand([ctx.tensor(0)], { shape: ctx.outputShapes[0] }),
+  run: (ctx) => ctx.ops.expand([ctx.tensor(0)], { shape: ctx.outputShapes[0] }),
 };

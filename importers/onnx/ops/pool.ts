@@ -2,7 +2,7 @@
 // pads, output size from the engine's poolGeometry so prepare and run agree),
 // GlobalAveragePool and GlobalMaxPool.
 
-import { averagePool, globalAveragePool, globalMaxPool, maxPool, poolGeometry, type AveragePoolAttrs } from '../../../engine/ops/pool.js';
+import { poolGeometry, type AveragePoolAttrs } from '../../../engine/ops/pool.js';
 import type { InferContext, OpHandler } from './handler.js';
 import { pairAttr, resolvePads } from './conv.js';
 
@@ -32,15 +32,15 @@ export const MaxPool: OpHandler = {
     return [{ shape: outShape(ctx), dtype: ctx.input(0).dtype }];
   },
   run(ctx) {
-    const [y, indices] = maxPool([ctx.tensor(0)], poolAttrs(ctx));
-    indices.dispose(); // the tape keeps its own view for backward
+    const [y, indices] = ctx.ops.maxPool([ctx.tensor(0)], poolAttrs(ctx));
+    ctx.backend.release(indices); // the tape keeps its own view for backward
     return [y];
   },
 };
 
 export const AveragePool: OpHandler = {
   inferShape: (ctx) => [{ shape: outShape(ctx), dtype: ctx.input(0).dtype }],
-  run: (ctx) => averagePool([ctx.tensor(0)], poolAttrs(ctx)),
+  run: (ctx) => ctx.ops.averagePool([ctx.tensor(0)], poolAttrs(ctx)),
 };
 
 /** [N, C, 1, ...]: the spatial axes reduced to 1. */
@@ -52,10 +52,10 @@ function globalShape(ctx: InferContext): number[] {
 
 export const GlobalAveragePool: OpHandler = {
   inferShape: (ctx) => [{ shape: globalShape(ctx), dtype: ctx.input(0).dtype }],
-  run: (ctx) => globalAveragePool([ctx.tensor(0)], {}),
+  run: (ctx) => ctx.ops.globalAveragePool([ctx.tensor(0)], {}),
 };
 
 export const GlobalMaxPool: OpHandler = {
   inferShape: (ctx) => [{ shape: globalShape(ctx), dtype: ctx.input(0).dtype }],
-  run: (ctx) => globalMaxPool([ctx.tensor(0)], {}),
+  run: (ctx) => ctx.ops.globalMaxPool([ctx.tensor(0)], {}),
 };

@@ -2,9 +2,6 @@
 // are an attribute in older opsets and an optional constant input in newer
 // ones (ReduceSum from 13, the others from 18).
 
-import { max, min } from '../../../engine/ops/extremum.js';
-import { mean, sum, type ReduceAttrs } from '../../../engine/ops/reduce.js';
-import type { Op } from '../../../engine/ops/op.js';
 import type { InferContext, OpHandler } from './handler.js';
 import { axisOf, intsOf } from './util.js';
 
@@ -20,7 +17,7 @@ function reducedAxes(ctx: InferContext, axesInputSince: number): number[] | null
   return normalized.sort((a, b) => a - b);
 }
 
-function reduceHandler(op: Op<ReduceAttrs>, axesInputSince: number): OpHandler {
+function reduceHandler(op: 'sum' | 'mean' | 'max' | 'min', axesInputSince: number): OpHandler {
   const keepDims = (ctx: InferContext) => ctx.attrs.int('keepdims', 1) === 1;
   return {
     inferShape(ctx) {
@@ -33,13 +30,13 @@ function reduceHandler(op: Op<ReduceAttrs>, axesInputSince: number): OpHandler {
     run(ctx) {
       const x = ctx.tensor(0);
       const axes = reducedAxes(ctx, axesInputSince);
-      if (!axes) return [x.view(x.shape)];
-      return op([x], { axes, keepDims: keepDims(ctx) });
+      if (!axes) return ctx.ops.reshape([x], { shape: x.shape });
+      return ctx.ops[op]([x], { axes, keepDims: keepDims(ctx) });
     },
   };
 }
 
-export const ReduceSum = reduceHandler(sum, 13);
-export const ReduceMean = reduceHandler(mean, 18);
-export const ReduceMax = reduceHandler(max, 18);
-export const ReduceMin = reduceHandler(min, 18);
+export const ReduceSum = reduceHandler('sum', 13);
+export const ReduceMean = reduceHandler('mean', 18);
+export const ReduceMax = reduceHandler('max', 18);
+export const ReduceMin = reduceHandler('min', 18);

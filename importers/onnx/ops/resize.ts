@@ -2,7 +2,7 @@
 // engine's resize: nearest or linear, output from scales or sizes. Output
 // shapes come from the engine's resolveResize, so prepare and run agree.
 
-import { resize, resolveResize, type CoordinateTransformationMode, type NearestMode, type ResizeAttrs, type ResizeMode } from '../../../engine/ops/resize.js';
+import { resolveResize, type CoordinateTransformationMode, type NearestMode, type ResizeAttrs, type ResizeMode } from '../../../engine/ops/resize.js';
 import { toNumbers, type HostTensor } from '../host-tensor.js';
 import type { InferContext, OpHandler } from './handler.js';
 
@@ -71,7 +71,7 @@ function upsampleAttrs(ctx: InferContext): ResizeAttrs {
 function resizeHandler(attrsOf: (ctx: InferContext) => ResizeAttrs): OpHandler {
   return {
     inferShape: (ctx) => [{ shape: resolveResize(ctx.input(0).shape, attrsOf(ctx)).shape, dtype: ctx.input(0).dtype }],
-    run: (ctx) => resize([ctx.tensor(0)], attrsOf(ctx)),
+    run: (ctx) => ctx.ops.resize([ctx.tensor(0)], attrsOf(ctx)),
   };
 }
 

@@ -3,15 +3,14 @@
 // folds them; `run` covers what is left (a constant too large to fold, a Cast
 // between float types of a computed tensor).
 
-import { fill } from '../../../engine/ops/elementwise.js';
 import { numel } from '../../../engine/shape.js';
-import { Tensor } from '../../../engine/tensor.js';
+import type { BackendTensor } from '../backend.js';
 import { dataTypeName, dtypeOfCode, fromNumbers, isFloatDType, scalarOf, toFloat32, toNumbers, type HostTensor, type OnnxDType } from '../host-tensor.js';
-import type { InferContext, NodeContext, OpHandler } from './handler.js';
+import type { InferContext, NodeContext, OpHandler, RunContext } from './handler.js';
 import { checkShape, intsOf } from './util.js';
 
 /** Uploads a host value (what run does for a constant that was too large to fold). */
-const upload = (t: HostTensor) => [Tensor.fromData(toFloat32(t), t.shape)];
+const upload = <T extends BackendTensor>(ctx: RunContext<T>, t: HostTensor) => [ctx.backend.fromValues(toFloat32(t), t.shape)];
 
 /** The value of a Constant node, from whichever attribute carries it. */
 function constantValue(ctx: NodeContext): HostTensor {
@@ -44,7 +43,7 @@ export const Constant: OpHandler = {
     return [{ shape: v.shape, dtype: v.dtype }];
   },
   fold: (ctx) => [constantValue(ctx)],
-  run: (ctx) => upload(constantValue(ctx)),
+  run: (ctx) => upload(ctx, constantValue(ctx)),
 };
 
 /** The fill value of ConstantOfShape: a one-element tensor attribute, float32 0 by default. */
@@ -69,7 +68,7 @@ export const ConstantOfShape: OpHandler = {
     return [fromNumbers(v.dtype, shape, new Array<number>(numel(shape)).fill(scalarOf(v)))];
   },
   run(ctx) {
-    return [fill(ctx.outputShapes[0], scalarOf(fillValue(ctx)))];
+    return [ctx.backend.fill(ctx.outputShapes[0], scalarOf(fillValue(ctx)))];
   },
 };
 
@@ -90,7 +89,7 @@ export const Shape: OpHandler = {
   },
   run(ctx) {
     const dims = shapeWindow(ctx);
-    return [Tensor.fromData(dims, [dims.length])];
+    return [ctx.backend.fromValues(dims, [dims.length])];
   },
 };
 
@@ -98,7 +97,7 @@ export const Size: OpHandler = {
   foldFromShapes: true,
   inferShape: () => [{ shape: [], dtype: 'int64' }],
   fold: (ctx) => [fromNumbers('int64', [], [numel(ctx.input(0).shape)])],
-  run: (ctx) => [Tensor.fromData([numel(ctx.input(0).shape)], [])],
+  run: (ctx) => [ctx.backend.fromValues([numel(ctx.input(0).shape)], [])],
 };
 
 /** Range(start, limit, delta): scalars that must be constants (they fix the output length). */
@@ -127,7 +126,7 @@ export const Range: OpHandler = {
   },
   run(ctx) {
     const { start, delta, count } = rangeValues(ctx);
-    return [Tensor.fromData(Array.from({ length: count }, (_, i) => start + i * delta), [count])];
+    return [ctx.backend.fromValues(Array.from({ length: count }, (_, i) => start + i * delta), [count])];
   },
 };
 
@@ -152,8 +151,6 @@ export const Cast: OpHandler = {
     const x = ctx.input(0).value!;
     return [fromNumbers(castTarget(ctx), x.shape, toNumbers(x))];
   },
-  run(ctx) {
-    const x = ctx.tensor(0);
-    return [x.view(x.shape)];
-  },
+  // Float to float: the values are float32 on the GPU either way.
+  run: (ctx) => ctx.ops.reshape([ctx.tensor(0)], { shape: ctx.outputShapes[0] }),
 };

@@ -1,0 +1,70 @@
+// Score-CAM. Wang, Wang, Du, Yang, Zhang, Ding, Mardziel, Hu, "Score-CAM:
+// Score-Weighted Visual Explanations for Convolutional Neural Networks",
+// CVPR Workshops 2020. Gradient-free: each activation channel, upsampled to the
+// input and min-max normalized (eq. 3: s(.)), masks the input, and the
+// target's score on the masked input weighs the channel (eq. 4-6, "channel-wise
+// increase of confidence"); L = ReLU(sum_k alpha_k A^k) (eq. 7, the base's sum
+// and ReLU).
+//
+// As pytorch-grad-cam (score_cam.py): the upsampling is bilinear with aligned
+// corners (torch.nn.UpsamplingBilinear2d), s(A) = (A - min) / (max - min + 1e-8),
+// the score is the target on the masked input itself (not its increase over a
+// baseline: the baseline is the same for every channel, and the softmax below
+// cancels it), and alpha = softmax over the channels of those scores.
+//
+// On the GPU: the masked copies are built batch by batch with engine ops
+// (gather the batch's channels, resize, min/max, multiply the image) and run as
+// one model batch; scores stay on the GPU until the base reads the final map.
+
+import { add, concat, div, gather, max, min, mul, reshape, resize, slice, softmax, sub, type Tensor } from '../engine/index.js';
+import { scalar, type CamMethod } from './base-cam.js';
+import { batchedOptions, channelList, checkSharedTarget, imageInput, scatterChannels, scoreCopies } from './batched.js';
+
+/** Item i of a batch, as a batch of one. */
+export function item(t: Tensor, i: number): Tensor {
+  return t.shape[0] === 1 ? t : slice(t, [i], [i + 1], [0]);
+}
+
+/**
+ * Copies of the image x [1, C_in, H, W] masked by the normalized, upsampled
+ * channels `channels` of the activations a [1, C, h, w]: [k, C_in, H, W].
+ */
+export function scoreCamMasks(x: Tensor, a: Tensor, channels: readonly number[]): Tensor {
+  const [, cin, height, width] = x.shape;
+  const k = channels.length;
+  const picked = gather(a, [...channels], 1); // [1, k, h, w]
+  const up = resize(picked, { mode: 'linear', coordinateTransformationMode: 'align_corners', sizes: [height, width] });
+  const lo = min(up, [2, 3], true);
+  const hi = max(up, [2, 3], true);
+  const mask = div(sub(up, lo), add(sub(hi, lo), scalar(1e-8))); // [1, k, H, W]
+  return mul(reshape(mask, [k, 1, height, width]), reshape(x, [1, cin, height, width]));
+}
+
+export const scoreCam: CamMethod = {
+  name: 'scorecam',
+  title: 'Score-CAM',
+  paper: 'Wang et al., Score-CAM, CVPR Workshops 2020, eq. 3-7 (alpha = softmax of the masked scores, as pytorch-grad-cam)',
+  usesGradients: false,
+  async weights(layer, ctx) {
+    const name = 'scorecam';
+    imageInput(ctx.model, name);
+    const options = batchedOptions(ctx.options, name);
+    const target = ctx.target!;
+    const acts = layer.activations;
+    const [n, c] = acts.shape;
+    checkSharedTarget(target, n, name);
+    const channels = channelList(options.channels, c, name);
+    const image = ctx.inputs[ctx.inputName];
+    const rows: Tensor[] = [];
+    for (let i = 0; i < n; i++) {
+      const x = item(image, i);
+      const a = item(acts, i);
+      const scores = await scoreCopies(ctx.model, target, channels.length, (start, end) => scoreCamMasks(x, a, channels.slice(start, end)), {
+        batchSize: options.batchSize,
+        onProgress: options.onProgress && ((done, total) => options.onProgress!(i * total + done, n * total)),
+      });
+      rows.push(reshape(scatterChannels(softmax(scores, 0), channels, c), [1, c]));
+    }
+    return rows.length === 1 ? rows[0] : concat(rows, 0);
+  },
+};

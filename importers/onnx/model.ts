@@ -1,0 +1,251 @@
+// An ONNX model as an ExplainableModel (explainers/model.ts): a differentiable
+// forward pass on the GPU that hands back, and starts gradients at, any named
+// tensor.
+//
+// - Weights are uploaded once, at load, and shared by every run and input shape.
+// - The graph is prepared once per set of input shapes (another batch size re-
+//   prepares it, with the declared batch relaxed) and planned once per set of
+//   fusions; a plan frees each intermediate right after its last reader.
+// - Conv fusions (plan.ts) are on by default; a requested tensor switches off
+//   the fusions that would hide it, so every layer stays addressable by name.
+
+import { init } from '../../engine/runtime.js';
+import { GradlensError } from '../../engine/errors.js';
+import { formatShape } from '../../engine/shape.js';
+import { tape } from '../../engine/tape.js';
+import { keep, Tensor } from '../../engine/tensor.js';
+import { closeMatches, LayerNotFound } from '../../explainers/errors.js';
+import type { ConstantValue, ExplainableModel, GraphNode, LayerInfo, RunOptions, RunResult } from '../../explainers/model.js';
+import { gpuBackend } from './backend.js';
+import { OnnxBatchError, OnnxGraphError, OnnxInputError } from './errors.js';
+import { executePlan } from './executor.js';
+import { nodeInferContext, prepareGraph, type PreparedGraph, type PreparedNode } from './graph.js';
+import { isFloatDType, toFloat32, type HostTensor } from './host-tensor.js';
+import { findFusions, planGraph, type FoldCache, type FusionOptions, type Plan } from './plan.js';
+import { decodeModel, type Dim, type OnnxModel } from './proto.js';
+
+export interface LoadOptions {
+  /** Static shapes for inputs with symbolic dimensions, by input name (e.g. { x: [1, 3, 48, 192] }). */
+  inputShapes?: Record<string, readonly number[]>;
+  /** Fold BatchNormalization into the preceding Conv's weights (default true). */
+  fuseBatchNorm?: boolean;
+  /** Apply Relu/LeakyRelu/Sigmoid/Clip/SiLU after a Conv in the conv kernel's epilogue (default true). */
+  fuseActivations?: boolean;
+  /** Largest constant, in elements, that preparation folds on the CPU (see PrepareOptions). */
+  maxFoldElements?: number;
+}
+
+/** Decodes and prepares an ONNX file and uploads its weights (initializing the engine if needed). */
+export async function loadOnnx(bytes: Uint8Array, options: LoadOptions = {}): Promise<OnnxGraphModel> {
+  await init();
+  return new OnnxGraphModel(decodeModel(bytes), options);
+}
+
+export class OnnxGraphModel implements ExplainableModel {
+  readonly inputs: readonly { name: string; shape: readonly number[] }[];
+  readonly outputs: readonly { name: string; shape: readonly number[] }[];
+  /** The graph prepared at the load shapes (unfused): what layers() and nodes() describe. */
+  readonly graph: PreparedGraph;
+  private readonly fusion: FusionOptions;
+  private readonly graphs = new Map<string, PreparedGraph>();
+  /** Per graph: the tensors some fusion hides when nothing is requested, and the plans by requested hidden tensors. */
+  private readonly plans = new Map<PreparedGraph, { hidden: Set<string>; byRequest: Map<string, Plan> }>();
+  private readonly folds: FoldCache = new Map();
+  /** GPU copies of constants, by host value (initializers are shared by every preparation). */
+  private readonly uploads = new Map<HostTensor, Tensor>();
+  private disposed = false;
+
+  constructor(
+    readonly model: OnnxModel,
+    private readonly options: LoadOptions = {},
+  ) {
+    this.fusion = { batchNorm: options.fuseBatchNorm ?? true, activations: options.fuseActivations ?? true };
+    this.graph = prepareGraph(model, { inputShapes: options.inputShapes, maxFoldElements: options.maxFoldElements });
+    this.graphs.set(shapeKey(this.graph.inputs.map((i) => i.shape)), this.graph);
+    this.inputs = this.graph.inputs.map(({ name, shape }) => ({ name, shape }));
+    this.outputs = this.graph.outputs.map(({ name, shape }) => ({ name, shape }));
+    // Upload the weights now: the constants the default plan reads as tensors.
+    for (const step of this.planFor(this.graph, new Set()).steps) {
+      if (step.kind === 'conv') [step.weight, step.bias].forEach((v) => v && this.upload(v));
+      else tensorConstants(this.graph, step.node).forEach((v) => this.upload(v));
+    }
+  }
+
+  layers(): LayerInfo[] {
+    return graphLayers(this.graph);
+  }
+
+  nodes(): GraphNode[] {
+    return this.graph.nodes.map(({ label, node }) => {
+      const attributes: Record<string, number | readonly number[]> = {};
+      for (const [name, a] of node.attributes) {
+        if (a.type === 'int' || a.type === 'float' || a.type === 'ints' || a.type === 'floats') attributes[name] = a.value;
+      }
+      return { name: label, op: node.opType, inputs: node.inputs, outputs: node.outputs, attributes };
+    });
+  }
+
+  constant(name: string): ConstantValue | undefined {
+    const v = this.graph.tensors.get(name)?.value;
+    return v && { shape: v.shape, data: toFloat32(v) };
+  }
+
+  run(inputs: Record<string, Tensor>, options: RunOptions = {}): RunResult {
+    if (this.disposed) throw new GradlensError('this ONNX model was disposed');
+    const graph = this.graphFor(this.checkInputs(inputs));
+    const requested = [...(options.keep ?? []), ...(options.requireGrad ?? [])];
+    const layers = new Set(graphLayers(graph).map((l) => l.name));
+    for (const name of requested) if (!layers.has(name)) throw new LayerNotFound(name, closeMatches(name, [...layers]));
+
+    const grad = new Set(options.requireGrad ?? []);
+    const values = executePlan(this.planFor(graph, new Set(requested)), gpuBackend, new Map(Object.entries(inputs)), [...graph.outputs.map((o) => o.name), ...requested], {
+      constant: (v) => this.upload(v),
+      produced(name, t) {
+        if (!grad.has(name)) return;
+        // A leaf stops backward here and receives .grad; a tensor already on the tape
+        // (something upstream requires grad too) keeps its gradient via retainGrad.
+        if (t.node) tape.retainGrad(t);
+        else t.requiresGrad = true;
+      },
+    });
+    return {
+      outputs: Object.fromEntries(graph.outputs.map((o) => [o.name, values.get(o.name)!])),
+      kept: Object.fromEntries(requested.map((name) => [name, values.get(name)!])),
+    };
+  }
+
+  dispose(): void {
+    for (const t of this.uploads.values()) t.dispose();
+    this.uploads.clear();
+    this.graphs.clear();
+    this.plans.clear();
+    this.disposed = true;
+  }
+
+  /** The plan for a graph when the `requested` tensors must be produced (fusion chains end at them). */
+  planFor(graph: PreparedGraph, requested: ReadonlySet<string>): Plan {
+    let cached = this.plans.get(graph);
+    if (!cached) {
+      const fusions = findFusions(graph, this.fusion, new Set(), this.folds);
+      cached = { hidden: new Set(fusions.flatMap((f) => f.hidden)), byRequest: new Map([['', planGraph(graph, fusions)]]) };
+      this.plans.set(graph, cached);
+    }
+    // Only requested tensors that a fusion would hide change the plan.
+    const visible = new Set([...requested].filter((name) => cached.hidden.has(name)));
+    const key = [...visible].sort().join('\0');
+    let plan = cached.byRequest.get(key);
+    if (!plan) cached.byRequest.set(key, (plan = planGraph(graph, findFusions(graph, this.fusion, visible, this.folds))));
+    return plan;
+  }
+
+  /** The constants on the GPU: how many tensors, and their bytes. */
+  gpuConstants(): { count: number; bytes: number } {
+    let bytes = 0;
+    for (const t of this.uploads.values()) bytes += t.size * 4;
+    return { count: this.uploads.size, bytes };
+  }
+
+  private upload(v: HostTensor): Tensor {
+    let t = this.uploads.get(v);
+    if (!t) {
+      // keep(): weights belong to the model, not to whatever scope the caller runs in.
+      t = keep(Tensor.fromData(toFloat32(v), v.shape));
+      this.uploads.set(v, t);
+    }
+    return t;
+  }
+
+  /** Input names and shapes against the model's; returns the shapes by input. */
+  private checkInputs(inputs: Record<string, Tensor>): number[][] {
+    const expected = this.inputs.map((i) => `'${i.name}' ${formatShape(i.shape)}`).join(', ');
+    for (const name of Object.keys(inputs)) {
+      if (!this.inputs.some((i) => i.name === name)) throw new OnnxInputError(name, `the model has no such input; it expects ${expected}`);
+    }
+    return this.inputs.map(({ name, shape }) => {
+      const t = inputs[name];
+      if (!(t instanceof Tensor)) throw new OnnxInputError(name, `${t === undefined ? 'is missing' : 'is not a Tensor'}; the model expects ${expected}`);
+      const declared = this.model.graph.inputs.find((v) => v.name === name)?.shape;
+      const fixed = (k: number) => (declared && isFixed(declared[k]) ? (declared[k] as number) : undefined);
+      const bad = t.shape.length !== shape.length ? 0 : t.shape.findIndex((d, k) => k > 0 && fixed(k) !== undefined && d !== fixed(k));
+      if (bad >= 0) {
+        const why = t.shape.length !== shape.length ? `has rank ${t.shape.length}, not ${shape.length}` : `differs in dimension ${bad}`;
+        throw new OnnxInputError(name, `shape ${formatShape(t.shape)} ${why}; the model expects ${expected} (only the batch, dimension 0, may differ)`);
+      }
+      return [...t.shape];
+    });
+  }
+
+  /** The graph prepared for these input shapes (cached). */
+  private graphFor(shapes: number[][]): PreparedGraph {
+    const key = shapeKey(shapes);
+    let g = this.graphs.get(key);
+    if (g) return g;
+    const base = this.graph;
+    const batchChanged = base.inputs.findIndex((input, i) => shapes[i][0] !== input.shape[0]);
+    const inputShapes = Object.fromEntries(base.inputs.map((input, i) => [input.name, shapes[i]]));
+    const options = { inputShapes, maxFoldElements: this.options.maxFoldElements };
+    if (batchChanged < 0) g = prepareGraph(this.model, options);
+    else {
+      const input = base.inputs[batchChanged].name;
+      const batch = shapes[batchChanged][0];
+      try {
+        g = prepareGraph(relaxBatch(this.model), options);
+      } catch (e) {
+        if (e instanceof OnnxGraphError && e.node) throw new OnnxBatchError(input, batch, e.node, e.opType, e.message);
+        throw e;
+      }
+      checkBatch(base, g, input, batch);
+    }
+    this.graphs.set(key, g);
+    return g;
+  }
+}
+
+/** Every tensor a run can return or start gradients at, in execution order: inputs, then each node's outputs. */
+export function graphLayers(g: PreparedGraph): LayerInfo[] {
+  return [
+    ...g.inputs.map((i) => ({ name: i.name, op: 'input', shape: i.shape })),
+    ...g.nodes.flatMap((p) => p.node.outputs.filter(Boolean).map((name) => ({ name, op: p.node.opType, shape: g.tensors.get(name)!.shape }))),
+  ];
+}
+
+/**
+ * The float constants a node reads as tensors: its constant inputs minus those
+ * its shape inference reads as parameters through ctx.constant() (Resize
+ * scales, Clip bounds, Reshape targets), which stay on the host.
+ */
+function tensorConstants(graph: PreparedGraph, p: PreparedNode): HostTensor[] {
+  const ctx = nodeInferContext(graph, p);
+  const parameters = new Set<number>();
+  p.handler.inferShape({ ...ctx, constant: (i, what) => (parameters.add(i), ctx.constant(i, what)) });
+  return ctx.inputs.flatMap((t, i) => (t?.value && !parameters.has(i) && isFloatDType(t.value.dtype) ? [t.value] : []));
+}
+
+const shapeKey = (shapes: readonly (readonly number[])[]) => shapes.map((s) => s.join('x')).join(',');
+const isFixed = (d: Dim | undefined) => typeof d === 'number' && d > 0;
+
+/** The model with the batch dimension (0) of its inputs and outputs declared unknown. */
+function relaxBatch(model: OnnxModel): OnnxModel {
+  const relax = <V extends { shape?: Dim[] }>(v: V): V => (v.shape?.length ? { ...v, shape: [null, ...v.shape.slice(1)] } : v);
+  return { ...model, graph: { ...model.graph, inputs: model.graph.inputs.map(relax), outputs: model.graph.outputs.map(relax) } };
+}
+
+/**
+ * After re-preparing for another batch: a graph output whose batch did not
+ * follow the input's means a node merged or fixed the batch dimension (a
+ * constant Reshape target such as [1, -1]). Names the first such node.
+ */
+function checkBatch(base: PreparedGraph, g: PreparedGraph, input: string, batch: number): void {
+  const b0 = base.inputs.find((i) => i.name === input)!.shape[0];
+  const follows = (name: string) => base.tensors.get(name)?.shape[0] !== b0 || g.tensors.get(name)?.shape[0] === batch;
+  if (g.outputs.every((o) => follows(o.name))) return;
+  const culprit = g.nodes.find((p) => !p.node.outputs.filter(Boolean).every(follows))!;
+  const out = culprit.node.outputs.find((n) => n && !follows(n))!;
+  throw new OnnxBatchError(
+    input,
+    batch,
+    culprit.label,
+    culprit.node.opType,
+    `its output '${out}' is ${formatShape(g.tensors.get(out)!.shape)} at batch ${batch} and ${formatShape(base.tensors.get(out)!.shape)} at batch ${b0}`,
+  );
+}

@@ -1,0 +1,159 @@
+// What an executor runs for one prepared graph: the steps in order, and the
+// last step that reads each intermediate (so it can be freed right after).
+//
+// Optional fusions rewrite a Conv chain into one engine conv2d:
+//   Conv -> BatchNormalization     folded into the weights: with s = gamma / sqrt(var + eps),
+//                                  w' = w * s and b' = (b - mean) * s + beta per output channel
+//   Conv [-> BN] -> activation     Relu, LeakyRelu, Sigmoid or Clip in conv2d's epilogue
+//   Conv [-> BN] -> Sigmoid, Mul   x * sigmoid(x) (YOLOv5's SiLU) in the epilogue
+// A fused chain does not produce the tensors inside it, so a chain ends at a
+// graph output or at a tensor the caller asked for (keep / requireGrad).
+
+import type { Conv2dAttrs } from '../../engine/ops/conv.js';
+import { numel } from '../../engine/shape.js';
+import { nodeInferContext, type PreparedGraph, type PreparedNode } from './graph.js';
+import { fromNumbers, toNumbers, type HostTensor } from './host-tensor.js';
+import { convAttrs } from './ops/conv.js';
+
+/** A node run through its handler. */
+export interface NodeStep {
+  readonly kind: 'node';
+  readonly node: PreparedNode;
+  /** Computed tensors it reads (constants are not listed). */
+  readonly reads: readonly string[];
+  readonly writes: readonly string[];
+}
+
+/** A fused Conv chain: one conv2d with (possibly folded) weights and an epilogue activation. */
+export interface ConvStep {
+  readonly kind: 'conv';
+  /** The fused nodes, Conv first. */
+  readonly nodes: readonly PreparedNode[];
+  readonly reads: readonly [string];
+  readonly writes: readonly [string];
+  readonly weight: HostTensor;
+  readonly bias?: HostTensor;
+  readonly attrs: Conv2dAttrs;
+}
+
+export type Step = NodeStep | ConvStep;
+
+export interface Fusion {
+  readonly step: ConvStep;
+  /** Tensors of the unfused graph that the fused step does not produce. */
+  readonly hidden: readonly string[];
+}
+
+export interface FusionOptions {
+  /** Fold BatchNormalization into the preceding Conv. */
+  batchNorm: boolean;
+  /** Apply the activation after a Conv in its epilogue. */
+  activations: boolean;
+}
+
+export interface Plan {
+  readonly graph: PreparedGraph;
+  readonly steps: readonly Step[];
+  /** Index of the last step that reads each computed tensor (absent: never read). */
+  readonly lastUse: ReadonlyMap<string, number>;
+}
+
+/** Folded weights by Conv (and BatchNormalization) node index: the same for every input shape. */
+export type FoldCache = Map<string, { weight: HostTensor; bias?: HostTensor }>;
+
+/** The fusions a graph allows when the tensors in `visible` (and the graph outputs) must be produced. */
+export function findFusions(graph: PreparedGraph, options: FusionOptions, visible: ReadonlySet<string> = new Set(), cache: FoldCache = new Map()): Fusion[] {
+  if (!options.batchNorm && !options.activations) return [];
+  const outputs = new Set([...graph.outputs.map((o) => o.name), ...visible]);
+  const consumers = new Map<string, Set<PreparedNode>>();
+  for (const p of graph.nodes) {
+    for (const name of p.node.inputs) {
+      if (!name || graph.tensors.get(name)?.value) continue;
+      if (!consumers.has(name)) consumers.set(name, new Set());
+      consumers.get(name)!.add(p);
+    }
+  }
+  // A chain may only continue past a tensor that nothing else needs.
+  const users = (name: string) => (outputs.has(name) ? [] : [...(consumers.get(name) ?? [])]);
+  const sole = (name: string) => {
+    const u = users(name);
+    return u.length === 1 ? u[0] : undefined;
+  };
+  const value = (name: string | undefined) => (name ? graph.tensors.get(name)?.value : undefined);
+
+  const fusions: Fusion[] = [];
+  for (const conv of graph.nodes) {
+    const [x, w, b] = conv.node.inputs;
+    if (conv.node.opType !== 'Conv' || value(x) || !value(w) || (b && !value(b))) continue;
+    const nodes = [conv];
+    const hidden: string[] = [];
+    let out = conv.node.outputs[0];
+    let weights: { weight: HostTensor; bias?: HostTensor } = { weight: value(w)!, bias: value(b) };
+
+    const bn = options.batchNorm ? sole(out) : undefined;
+    const params = bn?.node.inputs.slice(1, 5).map(value);
+    if (bn?.node.opType === 'BatchNormalization' && bn.node.inputs[0] === out && params?.every(Boolean)) {
+      const key = `${conv.index}/${bn.index}`;
+      if (!cache.has(key)) cache.set(key, foldBatchNorm(weights.weight, weights.bias, params as HostTensor[], bn.attrs.float('epsilon', 1e-5)));
+      weights = cache.get(key)!;
+      hidden.push(out);
+      nodes.push(bn);
+      out = bn.node.outputs[0];
+    }
+
+    let activation: Conv2dAttrs['activation'];
+    if (options.activations) {
+      const next = sole(out);
+      const u = users(out);
+      const sigmoid = u.length === 2 ? u.find((n) => n.node.opType === 'Sigmoid') : undefined;
+      const mul = u.length === 2 ? u.find((n) => n.node.opType === 'Mul') : undefined;
+      if (next?.handler.epilogue && next.node.inputs[0] === out) {
+        activation = next.handler.epilogue(nodeInferContext(graph, next));
+        hidden.push(out);
+        nodes.push(next);
+        out = next.node.outputs[0];
+      } else if (sigmoid && mul && sole(sigmoid.node.outputs[0]) === mul && sameSet(mul.node.inputs, [out, sigmoid.node.outputs[0]])) {
+        activation = { kind: 'silu' };
+        hidden.push(out, sigmoid.node.outputs[0]);
+        nodes.push(sigmoid, mul);
+        out = mul.node.outputs[0];
+      }
+    }
+    if (nodes.length === 1) continue;
+    const attrs = { ...convAttrs(nodeInferContext(graph, conv)), activation };
+    fusions.push({ step: { kind: 'conv', nodes, reads: [x], writes: [out], ...weights, attrs }, hidden });
+  }
+  return fusions;
+}
+
+/** Orders the steps: each fusion runs where its Conv was (the chain's other nodes read only the chain). */
+export function planGraph(graph: PreparedGraph, fusions: readonly Fusion[] = []): Plan {
+  const byConv = new Map(fusions.map((f) => [f.step.nodes[0], f.step]));
+  const absorbed = new Set(fusions.flatMap((f) => f.step.nodes.slice(1)));
+  const steps: Step[] = [];
+  for (const p of graph.nodes) {
+    if (absorbed.has(p)) continue;
+    const reads = p.node.inputs.filter((n) => n && !graph.tensors.get(n)?.value);
+    steps.push(byConv.get(p) ?? { kind: 'node', node: p, reads, writes: p.node.outputs.filter(Boolean) });
+  }
+  const lastUse = new Map<string, number>();
+  steps.forEach((s, i) => s.reads.forEach((name) => lastUse.set(name, i)));
+  return { graph, steps, lastUse };
+}
+
+/** w' = w * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps), per output channel (float64, stored float32). */
+function foldBatchNorm(w: HostTensor, b: HostTensor | undefined, [gamma, beta, mean, variance]: HostTensor[], eps: number): { weight: HostTensor; bias: HostTensor } {
+  const [g, bt, m, v] = [gamma, beta, mean, variance].map(toNumbers);
+  const outC = w.shape[0];
+  const perChannel = numel(w.shape) / outC;
+  const wv = toNumbers(w);
+  const bv = b ? toNumbers(b) : new Array<number>(outC).fill(0);
+  const scale = g.map((gi, o) => gi / Math.sqrt(v[o] + eps));
+  const weight = wv.map((x, i) => x * scale[Math.floor(i / perChannel)]);
+  const bias = bv.map((x, o) => (x - m[o]) * scale[o] + bt[o]);
+  return { weight: fromNumbers('float32', w.shape, weight), bias: fromNumbers('float32', [outC], bias) };
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x)) && b.every((x) => a.includes(x));
+}
