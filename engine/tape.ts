@@ -8,7 +8,7 @@
 // readable with retainGrad(t) or a hook; backward rules can be swapped per op
 // name or per node (guided backprop, deconvnet) without touching the op.
 
-import { MissingGradient, ShapeError } from './errors.js';
+import { GradlensError, MissingGradient, ShapeError } from './errors.js';
 import { broadcastAxes, formatShape, sameShape, type Shape } from './shape.js';
 import { keep, Tensor } from './tensor.js';
 
@@ -89,14 +89,22 @@ class Tape {
     }
   }
 
-  /** Runs `fn` without recording (inference, and inside backward rules). */
+  /**
+   * Runs `fn` without recording (inference, and inside backward rules). `fn`
+   * must be synchronous: recording would resume at its first `await`.
+   */
   noGrad<T>(fn: () => T): T {
     this.paused++;
+    let result: T;
     try {
-      return fn();
+      result = fn();
     } finally {
       this.paused--;
     }
+    if (result instanceof Promise) {
+      throw new GradlensError('tape.noGrad(): fn returned a Promise; recording would resume at its first await. Pass a synchronous function.');
+    }
+    return result;
   }
 
   /** Keep the gradient of an inner (non-leaf) tensor in `t.grad` after backward. */

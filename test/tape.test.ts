@@ -97,6 +97,11 @@ describe('tape', () => {
     });
   });
 
+  test('noGrad refuses an async function (recording would resume at its first await)', () => {
+    expect(() => tape.noGrad(async () => 1)).toThrow(/noGrad\(\): fn returned a Promise/);
+    expect(tape.recording).toBe(true);
+  });
+
   test('no tape nodes are kept when no input requires grad', () => {
     scope(() => {
       const before = tape.liveNodes;
