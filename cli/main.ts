@@ -16,6 +16,7 @@ export interface Command {
 
 /** Subcommands, loaded on demand. Add a command: write cli/commands/<name>.ts and list it here. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  explain: () => import('./commands/explain.js'),
   layers: () => import('./commands/layers.js'),
   run: () => import('./commands/run.js'),
 };
@@ -60,7 +61,12 @@ function fail(e: unknown, command?: Command): number {
 
 /** The process entry (cli/gradlens.mjs calls it): main, then release the GPU so Node can exit, then exit. */
 export async function cli(argv: readonly string[]): Promise<never> {
-  let code = await main(argv);
+  let code: number;
+  try {
+    code = await main(argv);
+  } catch (e) {
+    code = fail(e); // a command that failed to load
+  }
   try {
     await shutdown();
   } catch (e) {

@@ -68,3 +68,22 @@ export function grid(images: RgbaImage[], columns: number, gap = 4): RgbaImage {
   });
   return { width, height, data };
 }
+
+/** Draws a rectangle outline ([x1, y1, x2, y2] in pixels) in place. */
+export function drawBox(img: RgbaImage, box: readonly number[], color: [number, number, number] = [255, 255, 255], thickness = 2): void {
+  const [x1, y1, x2, y2] = box.map(Math.round);
+  const put = (x: number, y: number) => {
+    if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
+    img.data.set([...color, 255], (y * img.width + x) * 4);
+  };
+  for (let t = 0; t < thickness; t++) {
+    for (let x = x1; x <= x2; x++) {
+      put(x, y1 + t);
+      put(x, y2 - t);
+    }
+    for (let y = y1; y <= y2; y++) {
+      put(x1 + t, y);
+      put(x2 - t, y);
+    }
+  }
+}

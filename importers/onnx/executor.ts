@@ -3,7 +3,7 @@
 // tensors asked for. The same loop serves the GPU (model.ts) and the float64
 // reference (the gradient tests), so both run exactly the same graph.
 
-import { OnnxGraphError } from './errors.js';
+import { OnnxGraphError, OnnxInputError } from './errors.js';
 import { runNode } from './graph.js';
 import type { Backend, BackendTensor } from './backend.js';
 import type { HostTensor } from './host-tensor.js';
@@ -53,7 +53,11 @@ export function executePlan<T extends BackendTensor>(
   const publish = (name: string, t: T) => env.set(name, hooks.produced?.(name, t) ?? t);
 
   try {
-    for (const input of graph.inputs) publish(input.name, feeds.get(input.name)!);
+    for (const input of graph.inputs) {
+      const t = feeds.get(input.name);
+      if (!t) throw new OnnxInputError(input.name, 'is missing');
+      publish(input.name, t);
+    }
     plan.steps.forEach((step, i) => {
       const outs = step.kind === 'node' ? runNode(graph, step.node, lookup, backend) : runConv(step, lookup(step.reads[0]), backend, hooks.constant);
       const names = step.kind === 'node' ? step.node.node.outputs : step.writes;

@@ -64,7 +64,7 @@ export type FoldCache = Map<string, { weight: HostTensor; bias?: HostTensor }>;
 /** The fusions a graph allows when the tensors in `visible` (and the graph outputs) must be produced. */
 export function findFusions(graph: PreparedGraph, options: FusionOptions, visible: ReadonlySet<string> = new Set(), cache: FoldCache = new Map()): Fusion[] {
   if (!options.batchNorm && !options.activations) return [];
-  const outputs = new Set([...graph.outputs.map((o) => o.name), ...visible]);
+  const mustExist = new Set([...graph.outputs.map((o) => o.name), ...visible]);
   const consumers = new Map<string, Set<PreparedNode>>();
   for (const p of graph.nodes) {
     for (const name of p.node.inputs) {
@@ -74,7 +74,7 @@ export function findFusions(graph: PreparedGraph, options: FusionOptions, visibl
     }
   }
   // A chain may only continue past a tensor that nothing else needs.
-  const users = (name: string) => (outputs.has(name) ? [] : [...(consumers.get(name) ?? [])]);
+  const users = (name: string) => (mustExist.has(name) ? [] : [...(consumers.get(name) ?? [])]);
   const sole = (name: string) => {
     const u = users(name);
     return u.length === 1 ? u[0] : undefined;
