@@ -9,18 +9,7 @@ import { OnnxError } from '../importers/onnx/errors.js';
 import { prepareGraph } from '../importers/onnx/graph.js';
 import { decodeModel } from '../importers/onnx/proto.js';
 import { readModel } from './fixtures/onnx/models.js';
-
-/** mulberry32: a tiny seeded PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './helpers/check.js';
 
 function readVarint(buf: Uint8Array, pos: number, end: number): [value: number, next: number] | undefined {
   let value = 0;
