@@ -87,3 +87,13 @@ export function drawBox(img: RgbaImage, box: readonly number[], color: [number, 
     }
   }
 }
+
+/** Draws an image onto a browser canvas (2D context), resizing the canvas to fit. */
+export function drawToCanvas(canvas: HTMLCanvasElement | OffscreenCanvas, img: RgbaImage): void {
+  canvas.width = img.width;
+  canvas.height = img.height;
+  const ctx = canvas.getContext('2d') as CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D | null;
+  if (!ctx) throw new Error('drawToCanvas: no 2D context');
+  const pixels = new Uint8ClampedArray(img.data.buffer as ArrayBuffer, img.data.byteOffset, img.data.byteLength);
+  ctx.putImageData(new ImageData(pixels, img.width, img.height), 0, 0);
+}

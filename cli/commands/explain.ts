@@ -13,7 +13,7 @@ import { darknetDetectionTarget, headLayers, yolov5DetectionTarget, yolov5HeadOf
 import { classTarget, functionTarget, type TargetSpec } from '../../explainers/targets.js';
 import { mapOntoPhoto, prepareImage, presetFor, type Preset } from '../../explainers/presets.js';
 import { decodeImage, encodePng } from '../../explainers/node-image.js';
-import { colorize, drawBox, overlay, type Colormap } from '../../explainers/render.js';
+import { colorize, drawBox, grid, overlay, type Colormap } from '../../explainers/render.js';
 import type { ExplainableModel } from '../../explainers/model.js';
 import { loadOnnx } from '../../importers/onnx/model.js';
 import { readNpy, writeNpy } from '../../importers/onnx/npy.js';
@@ -41,7 +41,8 @@ const DEFAULT_OUT = 'gradlens-explain.png';
 
 export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.jpg|png> [--preset <name>] | --input <x.npy>) --method <name> --layer <name>[,<name>...] [--class <k>] [--out <overlay.png>] [--map <map.npy>] [--raw <map.npy>] [--grad <g.npy>] [--json]
   With no model and no image: the embedded default (Yolo-Fastest, dog.jpg, gradcam) -> ${DEFAULT_OUT}.
-  --method       ${Object.keys(methods).join(', ')} (default gradcam)
+  --method       ${Object.keys(methods).join(', ')} (default gradcam);
+                 several, comma separated, make a grid of overlays
   --layer        target tensor name(s), comma separated (see \`gradlens layers\`); default: the last
                  spatial layer before global pooling (classifiers) or the head-feeding layers (detectors)
   --class        class to explain; default the top class (classifiers) or the top detection (detectors,
@@ -85,8 +86,12 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.model && !flags.image && !flags.input) throw new UsageError('--model needs an --image or an --input');
   const modelPath = flags.model ?? assetPath(DEFAULT_MODEL);
   const imagePath = flags.image ?? (flags.input ? undefined : assetPath(DEFAULT_IMAGE));
-  const method = flags.method ?? 'gradcam';
-  if (!Object.hasOwn(methods, method)) throw new UsageError(`unknown method '${method}' (methods: ${Object.keys(methods).join(', ')})`);
+  // Several comma-separated methods make a grid of overlays (the file outputs use the first).
+  const methodList = (flags.method ?? 'gradcam').split(',').map((m) => m.trim()).filter(Boolean);
+  for (const m of methodList) {
+    if (!Object.hasOwn(methods, m)) throw new UsageError(`unknown method '${m}' (methods: ${Object.keys(methods).join(', ')})`);
+  }
+  const method = methodList[0];
   const classIndex = flags.class === undefined ? undefined : Number(flags.class);
   if (classIndex !== undefined && (!Number.isInteger(classIndex) || classIndex < 0)) throw new UsageError(`--class '${flags.class}' must be a non-negative integer`);
   const colormap = (flags.colormap ?? 'jet') as Colormap;
@@ -117,19 +122,25 @@ export async function run(argv: string[]): Promise<number> {
     const started = performance.now();
     const picked = await pickTarget(model, preset, x, classIndex, flags.output, prepared && photo ? { photo, prepared } : undefined);
     const layers = flags.layer ? flags.layer.split(',').map((s) => s.trim()).filter(Boolean) : picked.layers;
-    const progress = process.stderr.isTTY && !flags.json ? progressBar(method) : undefined;
-    const result = await scopeAsync(async () =>
-      explain(model, tensor(x.data, x.shape), method, {
-        layers,
-        target: picked.target,
-        output: flags.output,
-        augSmooth: flags['aug-smooth'],
-        eigenSmooth: flags['eigen-smooth'],
-        batchSize,
-        onProgress: progress,
-      }),
-    );
-    if (progress) process.stderr.write('\n');
+    const results = [];
+    for (const m of methodList) {
+      const progress = process.stderr.isTTY && !flags.json ? progressBar(m) : undefined;
+      results.push(
+        await scopeAsync(async () =>
+          explain(model, tensor(x.data, x.shape), m, {
+            layers,
+            target: picked.target,
+            output: flags.output,
+            augSmooth: flags['aug-smooth'],
+            eigenSmooth: flags['eigen-smooth'],
+            batchSize,
+            onProgress: progress,
+          }),
+        ),
+      );
+      if (progress) process.stderr.write('\n');
+    }
+    const result = results[0];
     const ms = performance.now() - started;
     const [H, W] = [result.height, result.width];
     const map = result.map.subarray(0, H * W);
@@ -147,11 +158,14 @@ export async function run(argv: string[]): Promise<number> {
       writeFile(flags.grad, writeNpy(g.data.subarray(0, shape.reduce((a, b) => a * b, 1)), shape), 'gradient');
     }
     if (outPath) {
-      let png;
-      if (photo && prepared) {
-        png = overlay(photo, mapOntoPhoto(map, H, W, photo, prepared.mapping), photo.width, photo.height, { alpha, colormap });
+      const pictures = results.map((r) => {
+        const m = r.map.subarray(0, H * W);
+        if (!photo || !prepared) return colorize(m, W, H, colormap);
+        const png = overlay(photo, mapOntoPhoto(m, H, W, photo, prepared.mapping), photo.width, photo.height, { alpha, colormap });
         if (picked.detection) drawBox(png, picked.detection.box);
-      } else png = colorize(map, W, H, colormap);
+        return png;
+      });
+      const png = pictures.length === 1 ? pictures[0] : grid(pictures, Math.min(4, pictures.length));
       writeFile(outPath, encodePng(png), 'overlay');
     }
     const cls = result.category?.[0] ?? picked.detection?.cls ?? classIndex ?? null;
@@ -162,7 +176,8 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       const names = preset.model.kind !== 'generic' ? preset.model.classNames : undefined;
       const label = cls !== null && names?.[cls] ? ` (${names[cls]})` : '';
-      console.log(`${method}: ${result.target}${label}, score ${result.score[0].toFixed(4)}`);
+      console.log(`${methodList.join(', ')}: ${result.target}${label}, score ${result.score[0].toFixed(4)}`);
+      if (methodList.length > 1) console.log(`grid: ${methodList.join(', ')} (left to right, top to bottom)`);
       console.log(`layers: ${shapes.map((s) => `${s.name} [${s.shape.join('x')}]`).join(', ')}`);
       const written = [outPath, flags.map, flags.raw, flags.grad].filter(Boolean);
       console.log(`${written.length ? `wrote ${written.join(', ')} ` : ''}in ${(ms / 1000).toFixed(2)} s`);
