@@ -20,9 +20,8 @@
 
 import { concat, div, expand, mul, reshape, slice, sub, tensor, type Tensor } from '../engine/index.js';
 import type { CamMethod } from './base-cam.js';
-import { batchedOptions, channelList, checkSharedTarget, imageInput, scatterChannels, scoreCopies } from './batched.js';
+import { batchedOptions, channelList, checkSharedTarget, imageInput, item, scatterChannels, scoreCopies } from './batched.js';
 import { MethodNotApplicable } from './errors.js';
-import { item } from './score-cam.js';
 
 /**
  * The per-copy channel keep mask [b, C, 1, 1]: copy j of the batch starting at

@@ -23,7 +23,8 @@ import { add, backward, clip, concat, div, keep, mean, mul, pow, reshape, scope,
 import { abs, scalar } from './base-cam.js';
 import { imageInput } from './batched.js';
 import { ExplainError, LayerNotFound, NotASpatialLayer, closeMatches } from './errors.js';
-import { gaussian, seededRandom } from './imputation.js';
+import { seededRandom } from '../engine/random.js';
+import { gaussian } from './imputation.js';
 import type { ExplainableModel } from './model.js';
 import { toTarget, scalarScore, type TargetSpec } from './targets.js';
 

@@ -5,8 +5,8 @@
 // copy, which stays on the GPU. The scores of all batches are concatenated
 // there; callers read back once (or not at all).
 
-import { concat, gather, reshape, runtime, scope, sum, Tensor, zeros } from '../engine/index.js';
-import { MethodNotApplicable, TargetError } from './errors.js';
+import { concat, gather, reshape, runtime, scope, slice, sum, Tensor, zeros } from '../engine/index.js';
+import { ExplainError, MethodNotApplicable, TargetError } from './errors.js';
 import type { ExplainableModel, RunOptions } from './model.js';
 import type { Target, TargetValues } from './targets.js';
 
@@ -27,6 +27,11 @@ export function imageInput(model: ExplainableModel, method: string): { name: str
   const input = model.inputs[0];
   if (input.shape.length !== 4) throw new MethodNotApplicable(method, `input '${input.name}' has shape [${input.shape.join(', ')}]; an NCHW image input is expected`);
   return input;
+}
+
+/** Item i of a batch, as a batch of one. */
+export function item(t: Tensor, i: number): Tensor {
+  return t.shape[0] === 1 ? t : slice(t, [i], [i + 1], [0]);
 }
 
 /**
@@ -67,7 +72,7 @@ export function scoreBatch(model: ExplainableModel, target: Target, feed: Tensor
  */
 export async function scoreCopies(model: ExplainableModel, target: Target, count: number, build: (start: number, end: number) => Tensor | BatchFeed, options: BatchOptions = {}): Promise<Tensor> {
   const batchSize = options.batchSize ?? 16;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new TargetError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ExplainError(`batchSize must be a positive integer, got ${batchSize}`);
   const parts: Tensor[] = [];
   try {
     for (let start = 0; start < count; start += batchSize) {

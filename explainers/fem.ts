@@ -3,7 +3,8 @@
 // Recognition in Video", IPTA 2020 (hal-02963298), §III: each channel A^k is
 // binarized by the k-sigma rule, B^k = [A^k > mean(A^k) + K std(A^k)] (mean and
 // population std over the positions), and the map is the sum of the binary maps
-// weighted by the channel means, L = sum_k mean(A^k) B^k. No gradients: it
+// weighted by the channel means, L = sum_k mean(A^k) B^k (strict >, as
+// pytorch-grad-cam; Xplique writes >=, which differs only on ties). No gradients: it
 // shows where the strongest (outlying) responses of the important channels are.
 //
 // pytorch-grad-cam's fem.py differs: it weighs the activations, not the binary

@@ -89,3 +89,9 @@ export * from './base-cam.js';
 export * from './targets.js';
 export * from './errors.js';
 export type { ExplainableModel, LayerInfo, RunOptions, RunResult, GraphNode, ConstantValue } from './model.js';
+// Visualization and evaluation tools beside the CAM registry.
+export { gradientImage } from './backprop-rules.js';
+export { convFilters, featureMapGrid, type FeatureMapGrid, type FeatureMapOptions, type FilterGrid, type FilterOptions } from './feature-maps.js';
+export { activationMax, type ActivationMaxOptions, type ActivationMaxResult, type Objective } from './activation-max.js';
+export { confidenceChange, road, type ConfidenceChange, type RoadOptions, type RoadResult } from './metrics.js';
+export type { ProgressCallback } from './batched.js';

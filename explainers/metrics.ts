@@ -22,10 +22,11 @@
 // over the symmetric default set 10..90 % both give the same averages.
 // The imputed copies are scored on the GPU in batches, read back once.
 
-import { mul, tensor, type Tensor } from '../engine/index.js';
+import { mul, scopeAsync, tensor, type Tensor } from '../engine/index.js';
 import { imageInput, scoreBatch, scoreCopies, type BatchOptions } from './batched.js';
 import { ExplainError } from './errors.js';
-import { noisyLinearImpute, seededRandom } from './imputation.js';
+import { seededRandom } from '../engine/random.js';
+import { noisyLinearImpute } from './imputation.js';
 import type { ExplainableModel } from './model.js';
 import { toTarget, type TargetSpec } from './targets.js';
 
@@ -58,13 +59,10 @@ export async function confidenceChange(model: ExplainableModel, input: Tensor, m
   imageInput(model, 'confidence change');
   const [n, h, w] = mapsFor(input, maps);
   const t = toTarget(target);
-  const y = scoreBatch(model, t, input);
-  const masked = mul(input, tensor(maps, [n, 1, h, w]));
-  const o = scoreBatch(model, t, masked);
-  masked.dispose();
-  const [scores, maskedScores] = await Promise.all([y.data(), o.data()]).finally(() => {
-    y.dispose();
-    o.dispose();
+  const [scores, maskedScores] = await scopeAsync(async () => {
+    const y = scoreBatch(model, t, input);
+    const o = scoreBatch(model, t, mul(input, tensor(maps, [n, 1, h, w])));
+    return Promise.all([y.data(), o.data()]);
   });
   const drop = Array.from(scores, (v, i) => Math.max(0, v - maskedScores[i]));
   const relative = drop.map((d, i) => d / scores[i]);
@@ -124,15 +122,14 @@ export async function road(model: ExplainableModel, input: Tensor, map: Float32A
     noisyLinearImpute(pixels, [c, h, w], removalMask(order, percent, most), { noise: options.noise ?? 0.01, random });
   // Copies 0..P-1: MoRF, P..2P-1: LeRF, in the order of `percentages`.
   const copies = [...percentages.map((p) => impute(p, true)), ...percentages.map((p) => impute(p, false))];
-  const base = scoreBatch(model, t, input);
-  const scores = await scoreCopies(model, t, copies.length, (start, end) => {
-    const batch = new Float32Array((end - start) * c * h * w);
-    for (let i = start; i < end; i++) batch.set(copies[i], (i - start) * c * h * w);
-    return tensor(batch, [end - start, c, h, w]);
-  }, options);
-  const [score, all] = await Promise.all([base.data(), scores.data()]).finally(() => {
-    base.dispose();
-    scores.dispose();
+  const [score, all] = await scopeAsync(async () => {
+    const base = scoreBatch(model, t, input);
+    const scores = await scoreCopies(model, t, copies.length, (start, end) => {
+      const batch = new Float32Array((end - start) * c * h * w);
+      for (let i = start; i < end; i++) batch.set(copies[i], (i - start) * c * h * w);
+      return tensor(batch, [end - start, c, h, w]);
+    }, options);
+    return Promise.all([base.data(), scores.data()]);
   });
   const k = percentages.length;
   const morf = Array.from(all.subarray(0, k));

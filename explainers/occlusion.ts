@@ -17,9 +17,8 @@
 
 import { add, concat, mul, ones, pad, relu, sub, tape, tensor, type Tensor } from '../engine/index.js';
 import { forwardPass, scalar, scaleMap, upsample, type CamContext, type CamMethod, type PassOutput } from './base-cam.js';
-import { batchedOptions, checkSharedTarget, imageInput, scoreCopies } from './batched.js';
+import { batchedOptions, checkSharedTarget, imageInput, item, scoreCopies } from './batched.js';
 import { MethodNotApplicable } from './errors.js';
-import { item } from './score-cam.js';
 
 export interface OcclusionOptions {
   /** Side of the square, or [height, width]. */

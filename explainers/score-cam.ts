@@ -16,14 +16,9 @@
 // (gather the batch's channels, resize, min/max, multiply the image) and run as
 // one model batch; scores stay on the GPU until the base reads the final map.
 
-import { add, concat, div, gather, max, min, mul, reshape, resize, slice, softmax, sub, type Tensor } from '../engine/index.js';
+import { add, concat, div, gather, max, min, mul, reshape, resize, softmax, sub, type Tensor } from '../engine/index.js';
 import { scalar, type CamMethod } from './base-cam.js';
-import { batchedOptions, channelList, checkSharedTarget, imageInput, scatterChannels, scoreCopies } from './batched.js';
-
-/** Item i of a batch, as a batch of one. */
-export function item(t: Tensor, i: number): Tensor {
-  return t.shape[0] === 1 ? t : slice(t, [i], [i + 1], [0]);
-}
+import { batchedOptions, channelList, checkSharedTarget, imageInput, item, scatterChannels, scoreCopies } from './batched.js';
 
 /**
  * Copies of the image x [1, C_in, H, W] masked by the normalized, upsampled

@@ -11,7 +11,7 @@
 
 import { init } from '../../engine/runtime.js';
 import { GradlensError } from '../../engine/errors.js';
-import { formatShape } from '../../engine/shape.js';
+import { formatShape, sameShape } from '../../engine/shape.js';
 import { tape } from '../../engine/tape.js';
 import { keep, Tensor } from '../../engine/tensor.js';
 import { closeMatches, LayerNotFound } from '../../explainers/errors.js';
@@ -97,15 +97,30 @@ export class OnnxGraphModel implements ExplainableModel {
     const layers = new Set(graphLayers(graph).map((l) => l.name));
     for (const name of requested) if (!layers.has(name)) throw new LayerNotFound(name, closeMatches(name, [...layers]));
 
+    const replace = options.replace ?? {};
+    for (const name of Object.keys(replace)) if (!layers.has(name)) throw new LayerNotFound(name, closeMatches(name, [...layers]));
+    const fed = new Set(Object.keys(inputs));
+
     const grad = new Set(options.requireGrad ?? []);
-    const values = executePlan(this.planFor(graph, new Set(requested)), gpuBackend, new Map(Object.entries(inputs)), [...graph.outputs.map((o) => o.name), ...requested], {
+    // Swapped tensors must exist in the plan too (a fusion must not hide them).
+    const plan = this.planFor(graph, new Set([...requested, ...Object.keys(replace)]));
+    const values = executePlan(plan, gpuBackend, new Map(Object.entries(inputs)), [...graph.outputs.map((o) => o.name), ...requested], {
       constant: (v) => this.upload(v),
       produced(name, t) {
-        if (!grad.has(name)) return;
-        // A leaf stops backward here and receives .grad; a tensor already on the tape
-        // (something upstream requires grad too) keeps its gradient via retainGrad.
-        if (t.node) tape.retainGrad(t);
-        else t.requiresGrad = true;
+        const swap = replace[name];
+        if (swap) {
+          const r = swap(t);
+          if (!sameShape(r.shape, t.shape)) throw new OnnxGraphError('', '', `replace['${name}'] returned ${formatShape(r.shape)} for a ${formatShape(t.shape)} tensor`);
+          if (r !== t && !fed.has(name)) t.dispose(); // the caller's own inputs are not ours to free
+          t = r;
+        }
+        if (grad.has(name)) {
+          // A leaf stops backward here and receives .grad; a tensor already on the tape
+          // (something upstream requires grad too) keeps its gradient via retainGrad.
+          if (t.node) tape.retainGrad(t);
+          else t.requiresGrad = true;
+        }
+        return t;
       },
     });
     return {

@@ -7,19 +7,11 @@
 //   rtol = 1e-4 and atol = 1e-5 * max|ref| (scale-aware for sums of many terms);
 //   ops with long reductions (conv, gemm) state looser ones in their cases.
 
+import { seededRandom } from '../../engine/random.js';
 import { reference, refTensor, type RefTensor } from '../../engine/reference/index.js';
 
 /** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = seededRandom;
 
 export interface Tolerance {
   rtol: number;
