@@ -19,7 +19,7 @@ import { decodeImage } from '../explainers/node-image.js';
 import { decodeModel, OnnxGraphModel, type OnnxModel } from '../importers/onnx/index.js';
 import { rng } from './helpers/check.js';
 import { EXPLAIN_FIXTURES, loadFixture, reference, refInput, relError, spearman } from './fixtures/explain/reference.js';
-import { SHARED_MODELS } from './fixtures/onnx/models.js';
+import { modelPath, SHARED_MODELS } from './fixtures/onnx/models.js';
 
 const UPDATE = process.env.GRADLENS_UPDATE_EXPECTED === '1';
 const METHODS = ['gradcam', 'gradcam++', 'xgradcam', 'hirescam', 'gradcamelementwise', 'layercam', 'eigengradcam', 'cam', 'fullgrad'];
@@ -216,10 +216,10 @@ describe('model randomization on the mini ResNet (randomized by the PyTorch gene
   });
 });
 
-// ---- nsfwjs MobileNetV2 (not committed: ../shared/models) -------------------------------------
+// ---- nsfwjs MobileNetV2 (committed in test/fixtures/onnx, or ../shared/models) -------------------
 
-const NSFW = join(SHARED_MODELS, 'nsfwjs_mobilenet_v2.onnx');
-const NSFW_IMAGE = join(SHARED_MODELS, '..', 'images', 'chelsea.png');
+const NSFW = modelPath('nsfwjs_mobilenet_v2.onnx') ?? join(SHARED_MODELS, 'nsfwjs_mobilenet_v2.onnx');
+const NSFW_IMAGE = join(EXPLAIN_FIXTURES, 'chelsea.png');
 const haveNsfw = existsSync(NSFW) && existsSync(NSFW_IMAGE);
 if (!haveNsfw) console.warn(`[explain-models] skipping MobileNetV2 (nsfwjs): ${NSFW} or ${NSFW_IMAGE} not found (set GRADLENS_MODELS)`);
 
