@@ -257,6 +257,8 @@ export class Runtime {
       const kernels = (await Promise.all(this.profiling.results)).flat();
       return { result, kernels };
     } finally {
+      // If fn threw, passes that write this query set may still be recorded: submit them first.
+      this.flush();
       this.profiling = null;
       querySet.destroy();
     }
@@ -289,6 +291,11 @@ export class Runtime {
     const key = `${kernel.id}|${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
     const cached = this.pipelines.get(key);
     if (cached) return cached;
+    const storage = kernel.bindings.filter((b) => b.kind !== 'uniform').length;
+    const maxStorage = this.handle.limits.maxStorageBuffersPerShaderStage;
+    if (storage > maxStorage) {
+      throw new GradlensError(`kernel '${kernel.name}' binds ${storage} storage buffers; this adapter allows ${maxStorage} per shader stage`);
+    }
     for (const n of names) {
       if (!kernel.overrides.includes(n)) {
         throw new GradlensError(`kernel '${kernel.name}': no override constant '${n}' (has: ${kernel.overrides.join(', ') || 'none'})`);

@@ -9,7 +9,7 @@
 // name or per node (guided backprop, deconvnet) without touching the op.
 
 import { GradlensError, MissingGradient, ShapeError } from './errors.js';
-import { broadcastAxes, formatShape, sameShape, type Shape } from './shape.js';
+import { broadcastAxes, broadcastShapes, formatShape, sameShape, type Shape } from './shape.js';
 import { keep, Tensor } from './tensor.js';
 
 /** What a backward rule sees. */
@@ -285,6 +285,9 @@ function unbroadcast(k: TapeKernels, op: string, g: Tensor, shape: Shape): Tenso
   if (sameShape(g.shape, shape)) return g;
   if (g.shape.length < shape.length) {
     throw new ShapeError(op, `backward returned a gradient of rank ${g.shape.length} for an input of rank ${shape.length}`, [g.shape, shape]);
+  }
+  if (!sameShape(broadcastShapes(op, shape, g.shape), g.shape)) {
+    throw new ShapeError(op, `backward returned a gradient of shape ${formatShape(g.shape)} for an input of shape ${formatShape(shape)}`, [g.shape, shape]);
   }
   const axes = broadcastAxes(shape, g.shape);
   const reduced = k.sumTo(g, axes, shape);

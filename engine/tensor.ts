@@ -75,6 +75,10 @@ export class Tensor {
   /** A view with another shape over the same storage (no copy). */
   view(shape: Shape): Tensor {
     const s = this.live('view');
+    checkShape(shape);
+    if (numel(shape) !== this.size) {
+      throw new ShapeError('view', `${this.size} elements cannot be viewed as ${formatShape(shape)}`, [this.shape, shape]);
+    }
     return new Tensor(shape, s.retain());
   }
 
@@ -162,15 +166,19 @@ export function scope<T>(fn: () => T): T {
 export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
   const created = new Set<Tensor>();
   scopes.push(created);
+  const leave = () => {
+    const at = scopes.lastIndexOf(created);
+    if (at >= 0) scopes.splice(at, 1);
+  };
   try {
     const result = await fn();
+    leave(); // before closing, so kept tensors go to the enclosing scope
     closeScope(created, result);
     return result;
   } catch (e) {
+    leave();
     for (const t of created) t.dispose();
     throw e;
-  } finally {
-    scopes.splice(scopes.lastIndexOf(created), 1);
   }
 }
 

@@ -27,10 +27,16 @@ override WG: u32 = 256u;
 
 var<workgroup> partial: array<f32, WG>;
 
+// An infinity from its bit pattern. A constant infinity is a WGSL
+// shader-creation error, so the bits pass through a run-time select.
+fn infinity(bits: u32) -> f32 {
+  return bitcast<f32>(select(bits, 0u, p.reduce == 0xffffffffu));
+}
+
 fn identity() -> f32 {
   switch OP {
-    case 1u: { return -3.4028234e38f; }
-    case 2u: { return 3.4028234e38f; }
+    case 1u: { return infinity(0xff800000u); } // -inf: the max of -inf inputs is -inf
+    case 2u: { return infinity(0x7f800000u); } // +inf
     default: { return 0.0; }
   }
 }

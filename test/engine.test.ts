@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   add, backward, defineKernel, DisposedTensorError, exp, fill, KernelCompileError, launch, mean, mul, relu, runtime,
-  scope, ShapeError, sigmoid, silu, sub, sum, tape, Tensor, tensor, transpose,
+  scope, scopeAsync, ShapeError, sigmoid, silu, sub, sum, tape, Tensor, tensor, transpose, max, min, conv2d,
 } from '../engine/index.js';
 
 describe('memory', () => {
@@ -67,6 +67,55 @@ describe('memory', () => {
     expect(e1).toBeCloseTo(Math.E, 5);
     expect(e4).toBeCloseTo(Math.exp(4), 4);
     kept.out.dispose();
+  });
+});
+
+describe('review fixes', () => {
+  test('nested scopeAsync hands kept tensors to the enclosing scope', async () => {
+    await runtime().sync();
+    const before = runtime().pool.stats().liveBuffers;
+    await scopeAsync(async () => {
+      const inner = await scopeAsync(async () => tensor([1, 2, 3], [3]));
+      expect(Array.from(await inner.data())).toEqual([1, 2, 3]);
+      return 0;
+    });
+    await runtime().sync();
+    expect(runtime().pool.stats().liveBuffers).toBe(before);
+  });
+
+  test('a view with another element count is a ShapeError', () => {
+    const a = tensor([1, 2, 3, 4], [2, 2]);
+    expect(() => a.view([5])).toThrow(/view: 4 elements cannot be viewed as \[5\]/);
+    a.dispose();
+  });
+
+  test('an exception inside profile() does not poison the next batch', async () => {
+    const x = tensor([1, -1], [2]);
+    await expect(
+      runtime().profile(() => {
+        relu(x).dispose();
+        throw new Error('inside');
+      }),
+    ).rejects.toThrow('inside');
+    expect(Array.from(await relu(x).data())).toEqual([1, 0]);
+    await runtime().sync();
+    x.dispose();
+  });
+
+  test('max and min of infinities (identities are +-inf, not +-FLT_MAX)', async () => {
+    expect(Array.from(await max(tensor([-Infinity, -Infinity], [2])).data())).toEqual([-Infinity]);
+    expect(Array.from(await min(tensor([Infinity, 3], [2])).data())).toEqual([3]);
+  });
+
+  test('a 1x1 conv over more than 4M pixels leaves the matmul path instead of overflowing its grid', async () => {
+    const [h, w] = [2048, 2049];
+    const x = tensor(Float32Array.from({ length: h * w }, (_, i) => (i % 7) - 3), [1, 1, h, w]);
+    const k = tensor([2, -1], [2, 1, 1, 1]);
+    const y = conv2d(x, k);
+    const out = await y.data();
+    const last = h * w - 1;
+    expect([out[0], out[last], out[h * w], out[h * w + last]]).toEqual([-6, 2 * ((last % 7) - 3), 3, -((last % 7) - 3)]);
+    for (const t of [x, k, y]) t.dispose();
   });
 });
 

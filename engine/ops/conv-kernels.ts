@@ -20,7 +20,7 @@ import { defineKernel } from '../kernels/kernel.js';
 import { formatShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { activationCode, activationParams, chooseTiles, foldTiles, launchVec4, type Activation } from './epilogue.js';
-import { gemmKernelRun } from './gemm.js';
+import { gemmFits, gemmKernelRun } from './gemm.js';
 import { grid1d } from './op.js';
 import { reduceKeepDims } from './reduce.js';
 
@@ -164,8 +164,10 @@ function convUniforms(g: ConvGeometry): Record<string, number> {
 const NARROW_IN_C = 4;
 
 const isDepthwise = (g: ConvGeometry) => g.groupInC === 1 && g.groups > 1;
+// Same H x W in and out too: ConvTranspose's output padding can add rows a 1x1 stride-1 kernel never writes.
 const isPointwise = (g: ConvGeometry) =>
-  g.kernelH === 1 && g.kernelW === 1 && g.strideH === 1 && g.strideW === 1 && g.groups === 1 && g.padTop + g.padLeft + g.padBottom + g.padRight === 0;
+  g.kernelH === 1 && g.kernelW === 1 && g.strideH === 1 && g.strideW === 1 && g.groups === 1 &&
+  g.padTop + g.padLeft + g.padBottom + g.padRight === 0 && g.inH === g.outH && g.inW === g.outW;
 
 /** FLOPs of a conv forward (2 per multiply-add); grad_input and grad_weight are the same count. */
 export function convFlops(g: ConvGeometry): number {
@@ -177,7 +179,7 @@ export function convFlops(g: ConvGeometry): number {
 /** y = act(conv(x, w) + bias) by the fastest kernel for the geometry. */
 export function conv2dForwardKernel(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, activation?: Activation): Tensor {
   const yShape = [g.batch, g.outC, g.outH, g.outW];
-  if (isPointwise(g)) {
+  if (isPointwise(g) && gemmFits(g.outC, g.inH * g.inW, g.inC, g.batch)) {
     // y[n] = W[O, C] x X[n][C, HW] + bias (one column of c per row): a plain matmul.
     const pixels = g.inH * g.inW;
     const y = gemmKernelRun(w, x, {
@@ -251,7 +253,7 @@ function reshapedTo(t: Tensor, shape: Shape): Tensor {
  */
 export function conv2dGradInputKernel(dy: Tensor, w: Tensor, g: ConvGeometry, bias: Tensor | null = null, activation?: Activation): Tensor {
   const dxShape = [g.batch, g.inC, g.inH, g.inW];
-  if (isPointwise(g)) {
+  if (isPointwise(g) && gemmFits(g.inC, g.inH * g.inW, g.outC, g.batch)) {
     // dx[n] = W^T[C, O] x dY[n][O, HW]
     const pixels = g.inH * g.inW;
     const dx = gemmKernelRun(w, dy, {

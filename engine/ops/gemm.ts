@@ -33,14 +33,32 @@ export interface GemmSpec {
   activation?: Activation;
 }
 
+/** WebGPU's guaranteed workgroups per grid dimension. */
+const MAX_GROUPS = 65535;
+
+/** The gemm kernel's grid: column tiles, row tiles, batch. */
+function gemmGrid(m: number, n: number, k: number, batch: number): [number, number, number] {
+  const tiles = chooseTiles(m, n, k);
+  return [Math.ceil(n / (4 * tiles.WG_N)), Math.ceil(m / (4 * tiles.WG_M)), batch];
+}
+
+/** Whether one gemm launch can cover these sizes (callers with another kernel fall back to it). */
+export function gemmFits(m: number, n: number, k: number, batch = 1): boolean {
+  return gemmGrid(m, n, k, batch).every((d) => d <= MAX_GROUPS);
+}
+
 /** Runs the tiled GEMM kernel on raw operands (contiguous, shapes given by `spec`); returns [batch * m * n]. */
 export function gemmKernelRun(a: Tensor, b: Tensor, spec: GemmSpec): Tensor {
   const { m, n, k, batch = 1, transA = false, transB = false } = spec;
+  const workgroups = gemmGrid(m, n, k, batch);
+  if (workgroups.some((d) => d > MAX_GROUPS)) {
+    throw new ShapeError('matmul', `[${m}, ${k}] x [${k}, ${n}] in a batch of ${batch} needs a [${workgroups.join(', ')}] workgroup grid; at most ${MAX_GROUPS} per dimension`, [a.shape, b.shape]);
+  }
   const out = Tensor.empty([batch * m * n]);
   const tiles = chooseTiles(m, n, k);
   const c = spec.c;
   launchVec4(gemmKernel, { a, b, c: c?.tensor ?? a, out }, {
-    workgroups: [Math.ceil(n / (4 * tiles.WG_N)), Math.ceil(m / (4 * tiles.WG_M)), batch],
+    workgroups,
     uniforms: {
       m,
       n,

@@ -35,6 +35,7 @@ export const convCases: OpCases = {
   ].map((c) => ({ ...c, tolerance })) as OpCases['conv2d'],
   convTranspose2d: [
     { label: 'k3 stride 2, output padding 1, bias', inputs: [[1, 4, 5, 4], [4, 3, 3, 3], [3]], attrs: { strides: [2, 2], pads: [1, 1, 1, 1], outputPadding: [1, 1] } },
+    { label: '1x1, dilation 2, output padding 1 (not the pointwise matmul: output is larger)', inputs: [[1, 2, 3, 3], [2, 2, 1, 1]], attrs: { dilations: [2, 2], outputPadding: [1, 1] } },
     { label: 'k4 stride 2, 6 output channels (GEMM path)', inputs: [[1, 5, 4, 3], [5, 6, 4, 4], [6]], attrs: { strides: [2, 2], pads: [1, 1, 1, 1] } },
     { label: 'groups 2, dilation 2x1, asymmetric pads, batch 2', inputs: [[2, 4, 4, 5], [4, 2, 3, 2]], attrs: { groups: 2, dilations: [2, 1], pads: [1, 0, 0, 1] } },
     { label: 'k4 stride 2, bias', inputs: [[1, 3, 3, 3], [3, 5, 4, 4], [5]], attrs: { strides: [2, 2] } },
