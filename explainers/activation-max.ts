@@ -140,6 +140,8 @@ export async function activationMax(model: ExplainableModel, objective: Objectiv
     const history = await Promise.all(values.map((v) => v.data().then((d) => d[0])));
     return { image: await x.data(), shape: [c, h, w], history };
   } finally {
+    // After an error mid-step the tape still holds this pass's nodes: drop them (only if it was empty before).
+    if (liveBefore === 0) tape.clear();
     x.dispose();
     for (const v of values) v.dispose();
   }

@@ -88,7 +88,16 @@ export const presets: Record<string, Preset> = {
     fill: 0,
     norm: { mean: [117.001 / 255, 114.697 / 255, 97.404 / 255], std: [1, 1, 1], divisor: 255, order: 'rgb' },
     layout: 'nchw',
-    model: { kind: 'generic' },
+    // Tiny-YOLOv2 head, 5 anchors x (x, y, w, h, objectness) on a 13x13 grid; face-api's anchors (grid units x 32 px).
+    model: {
+      kind: 'darknet',
+      anchors: {
+        grid: [[1.603231, 2.094468], [6.041143, 7.080126], [2.882459, 3.518061], [4.266906, 5.178857], [9.041765, 10.66308]].map(
+          ([w, h]) => [w * 32, h * 32] as const,
+        ),
+      },
+      classNames: ['face'],
+    },
     files: ['tiny_face_detector_416.onnx'],
   },
   nsfwjs: {

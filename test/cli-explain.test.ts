@@ -83,6 +83,31 @@ describe('gradlens explain', () => {
     expect(readNpy(readFileSync(file('cls-map.npy'))).shape).toEqual([48, 192]);
   });
 
+  test('the tiny face detector explains its face (objectness-only darknet head)', async () => {
+    const r = await explainCli(['--model', 'test/fixtures/onnx/tiny_face_detector_416.onnx', '--image', 'test/fixtures/images/astronaut.png', '--map', file('face.npy'), '--json']);
+    expect(r.err).toBe('');
+    const json = JSON.parse(r.out);
+    expect(json.score).toBeGreaterThan(0.95); // onnxruntime: 0.975
+    const map = readNpy(readFileSync(file('face.npy')));
+    expect(map.shape).toEqual([416, 416]);
+    // The face's box is about [163, 76, 279, 187] on the 512 px photo: [132, 62, 227, 152] at 416.
+    const [row, col] = peak(Float32Array.from(map.data as Float32Array), 416);
+    expect(row).toBeGreaterThan(62);
+    expect(row).toBeLessThan(152);
+    expect(col).toBeGreaterThan(132);
+    expect(col).toBeLessThan(227);
+  });
+
+  test('a channels-last model (BlazeFace) gets an H x W map, and input-space methods are refused', async () => {
+    const args = ['--model', 'test/fixtures/onnx/face_detection_front_128x128_barracuda.onnx', '--image', 'test/fixtures/images/astronaut.png'];
+    const r = await explainCli([...args, '--map', file('bf.npy')]);
+    expect(r.code).toBe(0);
+    expect(readNpy(readFileSync(file('bf.npy'))).shape).toEqual([128, 128]);
+    const refused = await explainCli([...args, '--method', 'scorecam']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/channels-last \(NHWC\) input: scorecam need NCHW/);
+  });
+
   test('errors name the problem', async () => {
     let r = await explainCli(['--method', 'gradkam']);
     expect(r.code).toBe(1);
@@ -95,7 +120,24 @@ describe('gradlens explain', () => {
     r = await explainCli(['--layer', 'nope']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/nope/);
+    r = await explainCli(['--alpha', 'abc']);
+    expect(r.err).toMatch(/--alpha 'abc' must be a number from 0 to 1/);
+    r = await explainCli(['--method', 'eigencam', '--grad', file('g.npy')]);
+    expect(r.err).toMatch(/--grad: method 'eigencam' computes no gradient/);
     r = await explainCli(['--image', file('missing.jpg')]);
     expect(r.err).toMatch(/cannot read the image '.*missing\.jpg': no such file or directory/);
+  });
+});
+
+describe('image decoding', () => {
+  test('a PNG declaring more than 100 megapixels is refused before decoding (decompression bomb)', () => {
+    // Signature, IHDR chunk with width 20000 and height 20000; no image data needed.
+    const png = Buffer.alloc(33);
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(png, 0);
+    png.writeUInt32BE(13, 8);
+    png.write('IHDR', 12, 'ascii');
+    png.writeUInt32BE(20000, 16);
+    png.writeUInt32BE(20000, 20);
+    expect(() => decodeImage(png, 'bomb.png')).toThrow(/bomb\.png: PNG declares 20000x20000 pixels, more than the 100 megapixels/);
   });
 });

@@ -122,6 +122,16 @@ describe('constant folding of shape subgraphs', () => {
     });
   }
 
+  test('a tensor larger than 2^28 elements is refused at preparation (no host allocation from a 100-byte file)', () => {
+    const model = encodeModel({
+      initializers: [floats('start', [], [0]), floats('limit', [], [1e9]), floats('delta', [], [1])],
+      nodes: [{ opType: 'Range', inputs: ['start', 'limit', 'delta'], outputs: ['y'] }],
+      outputs: [{ name: 'y' }],
+    });
+    expect(() => prepare(model, { maxFoldElements: 16 })).toThrow(OnnxGraphError);
+    expect(() => prepare(model, { maxFoldElements: 16 })).toThrow(/'y' would hold 1000000000 elements \[1000000000\], more than the 268435456/);
+  });
+
   test('Range, ConstantOfShape, Cast and int64 arithmetic', () => {
     const p = prepare(
       encodeModel({

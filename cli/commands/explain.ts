@@ -97,11 +97,22 @@ export async function run(argv: string[]): Promise<number> {
   const colormap = (flags.colormap ?? 'jet') as Colormap;
   if (colormap !== 'jet' && colormap !== 'viridis') throw new UsageError(`--colormap must be jet or viridis`);
   const alpha = flags.alpha === undefined ? 0.5 : Number(flags.alpha);
+  if (!(alpha >= 0 && alpha <= 1)) throw new UsageError(`--alpha '${flags.alpha}' must be a number from 0 to 1`);
   const batchSize = flags['batch-size'] === undefined ? 16 : Number(flags['batch-size']);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size '${flags['batch-size']}' must be a positive integer`);
+  if (flags.grad && !methods[method].usesGradients) throw new UsageError(`--grad: method '${method}' computes no gradient`);
   const wantsFile = flags.out || flags.map || flags.raw || flags.grad || flags.json;
   const outPath = flags.out ?? (wantsFile ? undefined : DEFAULT_OUT);
 
   const preset = presetFor(modelPath, flags.preset);
+  if (preset.layout === 'nhwc') {
+    // These methods perturb or differentiate the input image and assume NCHW.
+    const inputSpace = ['scorecam', 'occlusion', 'guidedbackprop', 'deconvnet', 'guidedgradcam', 'fullgrad'];
+    const refused = methodList.filter((m) => inputSpace.includes(m));
+    if (refused.length || flags['aug-smooth']) {
+      throw new UsageError(`preset '${preset.name}' feeds a channels-last (NHWC) input: ${[...refused, ...(flags['aug-smooth'] ? ['--aug-smooth'] : [])].join(', ')} need NCHW; use a layer method such as gradcam`);
+    }
+  }
   const bytes = readFile(modelPath, 'model');
   const npy = flags.input ? readNpy(readFile(flags.input, 'input')) : undefined;
   // Symbolic input dimensions take --input-shape, else the .npy's shape, else the preset's.
@@ -129,6 +140,8 @@ export async function run(argv: string[]): Promise<number> {
         await scopeAsync(async () =>
           explain(model, tensor(x.data, x.shape), m, {
             layers,
+            // The map has the image's H x W: NCHW dims 2, 3, or NHWC dims 1, 2.
+            size: preset.layout === 'nhwc' && photo ? [x.shape[1], x.shape[2]] : undefined,
             target: picked.target,
             output: flags.output,
             augSmooth: flags['aug-smooth'],
@@ -149,7 +162,8 @@ export async function run(argv: string[]): Promise<number> {
     if (flags.raw) {
       const raw = result.raw[0];
       const [, h, w] = raw.shape;
-      writeFile(flags.raw, writeNpy(raw.data.subarray(0, h * w), [h, w]), 'raw map');
+      // After ReLU, as the contract says (occlusion's raw map is the signed score drop).
+      writeFile(flags.raw, writeNpy(raw.data.subarray(0, h * w).map((v) => Math.max(v, 0)), [h, w]), 'raw map');
     }
     if (flags.grad) {
       if (!result.gradient) throw new UsageError(`--grad: method '${method}' computes no layer gradient`);
@@ -211,9 +225,12 @@ async function pickTarget(
   const kind = preset.model.kind;
   if (kind === 'classifier') return { target: classIndex === undefined ? undefined : classTarget(classIndex, { output }) };
   if (kind === 'generic') {
-    if (classIndex !== undefined) return { target: classTarget(classIndex, { output }) };
     const name = output ?? model.outputs[0].name;
-    return { target: functionTarget((v) => max(reshape(v[name], [v[name].size])), `largest element of '${name}'`) };
+    // The layer(s) feeding the head of the explained output (a detector-like graph has several heads).
+    const heads = headLayers(model, [name]);
+    const layers = heads.length ? heads : undefined;
+    if (classIndex !== undefined) return { target: classTarget(classIndex, { output }), layers };
+    return { target: functionTarget((v) => max(reshape(v[name], [v[name].size])), `largest element of '${name}'`), layers };
   }
   const inputName = model.inputs[0].name;
   const outs = await scopeAsync(async () => {

@@ -60,9 +60,13 @@ export function decodeDarknet(head: DarknetHead, input: readonly [number, number
       const cy = ((gy + sig(at(a, 1, cell))) / gh) * input[1];
       const w = Math.exp(at(a, 2, cell)) * head.anchors[a][0];
       const h = Math.exp(at(a, 3, cell)) * head.anchors[a][1];
+      const box: Detection['box'] = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
+      const source = { output: head.output, index: a * gh * gw + cell };
+      // A single-class head without class channels (face-api's tiny face detector): the score is the objectness.
+      if (classes === 0) out.push({ cls: 0, score: obj, box, source });
       for (let c = 0; c < classes; c++) {
         const score = obj * sig(at(a, 5 + c, cell));
-        if (score > conf) out.push({ cls: c, score, box: [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], source: { output: head.output, index: a * gh * gw + cell } });
+        if (score > conf) out.push({ cls: c, score, box, source });
       }
     }
   }

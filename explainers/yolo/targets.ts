@@ -50,7 +50,9 @@ export function darknetDetectionTarget(d: Detection, shape: readonly number[], a
     (values) => {
       const out = values[output];
       if (!out) throw new TargetError(`detection target: no output '${output}'`);
-      return mul(sigmoid(element(out, at(4))), sigmoid(element(out, at(5 + d.cls))));
+      const objectness = sigmoid(element(out, at(4)));
+      // Heads without class channels (per = 5) score by objectness alone.
+      return per === 5 ? objectness : mul(objectness, sigmoid(element(out, at(5 + d.cls))));
     },
     `detection class ${d.cls} score ${d.score.toFixed(3)} (anchor ${a}, cell ${cell % gw},${Math.floor(cell / gw)} of '${output}')`,
   );

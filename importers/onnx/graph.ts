@@ -322,8 +322,18 @@ function atNode<T>(node: OnnxNode, label: string, fn: () => T): T {
   }
 }
 
+/**
+ * Largest tensor a graph may declare (2^28 float32 = 1 GiB): an untrusted file
+ * must not make us allocate more than a WebGPU buffer can hold anyway.
+ */
+const MAX_TENSOR_ELEMENTS = 2 ** 28;
+
 function checkInferred(error: (d: string) => OnnxGraphError, shape: Shape, name: string): void {
   if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw error(`inferred an invalid shape ${formatShape(shape)} for '${name}'`);
+  const elements = shape.reduce((n, d) => n * d, 1);
+  if (elements > MAX_TENSOR_ELEMENTS) {
+    throw error(`'${name}' would hold ${elements} elements ${formatShape(shape)}, more than the ${MAX_TENSOR_ELEMENTS} a tensor may have`);
+  }
 }
 
 /** An output's inferred shape must agree with its declared fixed dimensions. */

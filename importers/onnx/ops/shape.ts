@@ -126,7 +126,9 @@ export const Range: OpHandler = {
   },
   run(ctx) {
     const { start, delta, count } = rangeValues(ctx);
-    return [ctx.backend.fromValues(Array.from({ length: count }, (_, i) => start + i * delta), [count])];
+    const values = new Float32Array(count);
+    for (let i = 0; i < count; i++) values[i] = start + i * delta;
+    return [ctx.backend.fromValues(values, [count])];
   },
 };
 
