@@ -5,7 +5,7 @@
 // are the channel weights. No gradients: the weights are read from the graph.
 //
 // The head is found by walking forward from the target layer:
-//   layer -> GlobalAveragePool (or ReduceMean / AveragePool to 1x1)
+//   layer -> GlobalAveragePool (or ReduceMean over H, W, or an unpadded AveragePool whose window is the whole map)
 //         -> [Flatten | Reshape | Squeeze | Dropout | Identity]*
 //         -> Gemm (B, transB, alpha) | MatMul (B) [-> Add bias]
 // and the target's class index must refer to that linear layer's output, or to
@@ -38,8 +38,14 @@ function soleConsumer(g: ModelGraph, name: string, what: string): GraphNode {
   return users[0];
 }
 
-function isGlobalAverage(n: GraphNode, g: ModelGraph): boolean {
+function isGlobalAverage(n: GraphNode, g: ModelGraph, spatial: readonly number[]): boolean {
   if (n.op === 'GlobalAveragePool') return true;
+  if (n.op === 'AveragePool') {
+    // A window covering the whole map without padding is a global average (Keras/TF exports, MobileNetV2).
+    const kernel = n.attributes.kernel_shape as readonly number[] | undefined;
+    const pads = (n.attributes.pads as readonly number[] | undefined) ?? [];
+    return !!kernel && kernel.length === 2 && kernel[0] === spatial[0] && kernel[1] === spatial[1] && pads.every((p) => p === 0);
+  }
   if (n.op === 'ReduceMean') {
     const axes = (n.attributes.axes as readonly number[] | undefined) ?? [...(g.constant(n.inputs[1] ?? '')?.data ?? [])];
     return axes.length === 2 && axes.every((a) => a === 2 || a === 3 || a === -1 || a === -2);
@@ -48,9 +54,9 @@ function isGlobalAverage(n: GraphNode, g: ModelGraph): boolean {
 }
 
 /** Walks layer -> GAP -> reshapes -> linear; MethodNotApplicable naming what was found instead. */
-export function findClassifierHead(g: ModelGraph, layer: string, channels: number): ClassifierHead {
+export function findClassifierHead(g: ModelGraph, layer: string, channels: number, spatial: readonly number[] = []): ClassifierHead {
   const pool = soleConsumer(g, layer, 'layer');
-  if (!isGlobalAverage(pool, g)) {
+  if (!isGlobalAverage(pool, g, spatial)) {
     throw new MethodNotApplicable('cam', `layer '${layer}' feeds ${pool.op} '${pool.name}', not a global average pooling; choose the layer that enters the GAP (or use gradcam)`);
   }
   let t = pool.outputs[0];
@@ -100,8 +106,8 @@ export const cam: CamMethod = {
   paper: 'Zhou et al., Learning Deep Features for Discriminative Localization, CVPR 2016, eq. 2',
   usesGradients: false,
   weights(layer: LayerState, ctx: CamContext) {
-    const [n, channels] = layer.activations.shape;
-    const head = findClassifierHead(modelGraph(ctx.model, 'cam'), layer.layer, channels);
+    const [n, channels, height, width] = layer.activations.shape;
+    const head = findClassifierHead(modelGraph(ctx.model, 'cam'), layer.layer, channels, [height, width]);
     const target = ctx.target!;
     const reads = target.output ?? ctx.defaultOutput;
     if (!target.category) throw new MethodNotApplicable('cam', `the target (${target.label}) is not a class score; CAM explains one class of a GAP + linear classifier`);

@@ -120,6 +120,9 @@ describe('gradlens explain', () => {
     r = await explainCli(['--layer', 'nope']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/nope/);
+    // MobileNetV2's whole-map AveragePool counts as global pooling; its 3-layer head is then what rules CAM out.
+    r = await explainCli(['--model', 'test/fixtures/onnx/nsfwjs_mobilenet_v2.onnx', '--image', 'test/fixtures/explain/chelsea.png', '--method', 'cam']);
+    expect(r.err).toMatch(/cam: the target reads 'dense_3', which is not the class scores of the linear layer after 'out_relu' \(dense_1_pre\)/);
     r = await explainCli(['--alpha', 'abc']);
     expect(r.err).toMatch(/--alpha 'abc' must be a number from 0 to 1/);
     r = await explainCli(['--method', 'eigencam', '--grad', file('g.npy')]);
