@@ -86,16 +86,8 @@ const FAR_OUTSIDE: i32 = -1073741824;
 var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>; // weights [k][m / 4], padded rows
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>; // im2col [k][column / 4]
 
-fn activate(v: vec4<f32>) -> vec4<f32> {
-  switch ACT {
-    case 1u: { return max(v, vec4<f32>(0.0)); }
-    case 2u: { return select(p.act_alpha * v, v, v > vec4<f32>(0.0)); }
-    case 3u: { return 1.0 / (1.0 + exp(-v)); }
-    case 4u: { return v / (1.0 + exp(-v)); }
-    case 5u: { return clamp(v, vec4<f32>(p.act_alpha), vec4<f32>(p.act_beta)); }
-    default: { return v; }
-  }
-}
+// activate(v): the fused activation, from shaders/epilogue.wgsl.
+{{EPILOGUE}}
 
 fn weight(i: u32) -> f32 {
   return w[i >> 2u][i & 3u];

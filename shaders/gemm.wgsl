@@ -78,16 +78,8 @@ const MAX_LOADS: u32 = 4u;
 var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>;
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * (WG_N + 1u)>;
 
-fn activate(v: vec4<f32>) -> vec4<f32> {
-  switch ACT {
-    case 1u: { return max(v, vec4<f32>(0.0)); }
-    case 2u: { return select(p.act_alpha * v, v, v > vec4<f32>(0.0)); }
-    case 3u: { return 1.0 / (1.0 + exp(-v)); }
-    case 4u: { return v / (1.0 + exp(-v)); }
-    case 5u: { return clamp(v, vec4<f32>(p.act_alpha), vec4<f32>(p.act_beta)); }
-    default: { return v; }
-  }
-}
+// activate(v): the fused activation, from shaders/epilogue.wgsl.
+{{EPILOGUE}}
 
 // Four consecutive elements of A from element `at`; only the first `valid` exist.
 fn read_a4(at: u32, valid: u32) -> vec4<f32> {

@@ -19,18 +19,18 @@ import { ShapeError } from '../errors.js';
 import { defineKernel } from '../kernels/kernel.js';
 import { formatShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { activationCode, activationParams, chooseTiles, foldTiles, launchVec4, type Activation } from './epilogue.js';
+import { activationCode, activationParams, chooseTiles, foldTiles, launchVec4, withEpilogue, type Activation } from './epilogue.js';
 import { gemmFits, gemmKernelRun } from './gemm.js';
 import { grid1d } from './op.js';
 import { reduceKeepDims } from './reduce.js';
 
 const kernels = {
-  conv2d: defineKernel({ name: 'conv2d', wgsl: conv2dWgsl, entryPoint: 'conv2d' }),
-  depthwise: defineKernel({ name: 'conv2d_depthwise', wgsl: conv2dWgsl, entryPoint: 'conv2d_depthwise' }),
-  naive: defineKernel({ name: 'conv2d_naive', wgsl: conv2dWgsl, entryPoint: 'conv2d_naive' }),
-  gradInput: defineKernel({ name: 'conv2d_grad_input', wgsl: gradInputWgsl, entryPoint: 'conv2d_grad_input' }),
-  gradInputNarrow: defineKernel({ name: 'conv2d_grad_input_narrow', wgsl: gradInputWgsl, entryPoint: 'conv2d_grad_input_narrow' }),
-  gradInputDepthwise: defineKernel({ name: 'conv2d_grad_input_depthwise', wgsl: gradInputWgsl, entryPoint: 'conv2d_grad_input_depthwise' }),
+  conv2d: defineKernel({ name: 'conv2d', wgsl: withEpilogue('conv2d', conv2dWgsl), entryPoint: 'conv2d' }),
+  depthwise: defineKernel({ name: 'conv2d_depthwise', wgsl: withEpilogue('conv2d', conv2dWgsl), entryPoint: 'conv2d_depthwise' }),
+  naive: defineKernel({ name: 'conv2d_naive', wgsl: withEpilogue('conv2d', conv2dWgsl), entryPoint: 'conv2d_naive' }),
+  gradInput: defineKernel({ name: 'conv2d_grad_input', wgsl: withEpilogue('conv2d_grad_input', gradInputWgsl), entryPoint: 'conv2d_grad_input' }),
+  gradInputNarrow: defineKernel({ name: 'conv2d_grad_input_narrow', wgsl: withEpilogue('conv2d_grad_input', gradInputWgsl), entryPoint: 'conv2d_grad_input_narrow' }),
+  gradInputDepthwise: defineKernel({ name: 'conv2d_grad_input_depthwise', wgsl: withEpilogue('conv2d_grad_input', gradInputWgsl), entryPoint: 'conv2d_grad_input_depthwise' }),
   gradWeight: defineKernel({ name: 'conv2d_grad_weight', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight' }),
   gradWeightDepthwise: defineKernel({ name: 'conv2d_grad_weight_depthwise', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight_depthwise' }),
 };

@@ -6,6 +6,13 @@
 import type { Kernel } from '../kernels/kernel.js';
 import { runtime, type DispatchArgs } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
+import epilogueWgsl from '../../shaders/epilogue.wgsl';
+import { specialize } from '../kernels/kernel.js';
+
+/** Fills a conv/gemm shader's {{EPILOGUE}} slot with the shared activation function. */
+export function withEpilogue(name: string, wgsl: string): string {
+  return specialize(name, wgsl, { EPILOGUE: epilogueWgsl });
+}
 
 export type ActivationKind = 'none' | 'relu' | 'leakyRelu' | 'sigmoid' | 'silu' | 'clip';
 

@@ -9,11 +9,11 @@ import { defineKernel } from '../kernels/kernel.js';
 import { broadcastShapes, broadcastStrides, formatShape, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { binaryOps, fill } from './elementwise.js';
-import { activationCode, activationParams, chooseTiles, launchVec4, type Activation } from './epilogue.js';
+import { activationCode, activationParams, chooseTiles, launchVec4, withEpilogue, type Activation } from './epilogue.js';
 import { stridedCopy } from './movement.js';
 import { defineOp } from './op.js';
 
-const gemmKernel = defineKernel({ name: 'gemm', wgsl: gemmWgsl, entryPoint: 'gemm' });
+const gemmKernel = defineKernel({ name: 'gemm', wgsl: withEpilogue('gemm', gemmWgsl), entryPoint: 'gemm' });
 
 /** One launch of the gemm kernel: out[z] = act(alpha * op(A[z]) op(B[z]) + beta * c). */
 export interface GemmSpec {
