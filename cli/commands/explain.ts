@@ -2,9 +2,10 @@
 // input, as an overlay PNG and/or .npy files. With no model and no image it
 // explains the embedded default: Yolo-Fastest's top detection on dog.jpg.
 
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { max, reshape, Tensor, tensor, scopeAsync } from '../../engine/index.js';
+import { init, max, reshape, Tensor, tensor, scopeAsync } from '../../engine/index.js';
 import { explain, methods } from '../../explainers/index.js';
 import { TargetError } from '../../explainers/errors.js';
 import { decodeDarknet, decodeYolov5, scaleBoxes, unletterbox } from '../../explainers/yolo/decode.js';
@@ -15,25 +16,20 @@ import { mapOntoPhoto, prepareImage, presetFor, type Preset } from '../../explai
 import { decodeImage, encodePng } from '../../explainers/node-image.js';
 import { colorize, drawBox, grid, overlay, type Colormap } from '../../explainers/render.js';
 import type { ExplainableModel } from '../../explainers/model.js';
-import { loadOnnx } from '../../importers/onnx/model.js';
+import { OnnxGraphModel } from '../../importers/onnx/model.js';
+import { feedInputs } from '../../importers/onnx/graph.js';
 import { readNpy, writeNpy } from '../../importers/onnx/npy.js';
 import { toFloat32 } from '../../importers/onnx/host-tensor.js';
 import { parseArgs, parseShapeFlag, UsageError } from '../args.js';
-import { decodeModel } from '../../importers/onnx/proto.js';
+import { decodeModel, type OnnxModel } from '../../importers/onnx/proto.js';
 import { readFile, writeFile } from '../files.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The embedded default (found from the repo root whether this runs bundled or from source). */
 function assetPath(file: string): string {
-  for (const base of [resolve(here, '../../explainers/assets'), resolve(here, '../../../explainers/assets'), resolve(process.cwd(), 'explainers/assets')]) {
-    try {
-      readFile(resolve(base, file), 'asset');
-      return resolve(base, file);
-    } catch {
-      /* try the next base */
-    }
-  }
-  return resolve(process.cwd(), 'explainers/assets', file);
+  const bases = [resolve(here, '../../explainers/assets'), resolve(here, '../../../explainers/assets'), resolve(process.cwd(), 'explainers/assets')];
+  const found = bases.map((base) => resolve(base, file)).find((path) => existsSync(path));
+  return found ?? resolve(process.cwd(), 'explainers/assets', file);
 }
 const DEFAULT_MODEL = 'yolo_fastest_1.1_coco.onnx';
 const DEFAULT_IMAGE = 'dog.jpg';
@@ -117,7 +113,9 @@ export async function run(argv: string[]): Promise<number> {
   const npy = flags.input ? readNpy(readFile(flags.input, 'input')) : undefined;
   // Symbolic input dimensions take --input-shape, else the .npy's shape, else the preset's.
   const inputShape = flags['input-shape'] ? parseShapeFlag(flags['input-shape']) : undefined;
-  const model = await loadOnnx(bytes, { inputShapes: await staticInputShape(bytes, inputShape, npy?.shape, preset.inputShape) });
+  const decoded = decodeModel(bytes);
+  await init();
+  const model = new OnnxGraphModel(decoded, { inputShapes: staticInputShape(decoded, inputShape, npy?.shape, preset.inputShape) });
   try {
     const input = model.inputs[0];
     const photo = imagePath ? decodeImage(readFile(imagePath, 'image'), imagePath) : undefined;
@@ -291,16 +289,14 @@ function progressBar(label: string): (done: number, total: number) => void {
 }
 
 /** Static shapes for a model whose single input has symbolic dimensions; undefined when it has none. */
-async function staticInputShape(
-  bytes: Uint8Array,
+function staticInputShape(
+  decoded: OnnxModel,
   flag: [string, number[]] | undefined,
   npyShape: readonly number[] | undefined,
   presetShape: readonly number[] | undefined,
-): Promise<Record<string, readonly number[]> | undefined> {
+): Record<string, readonly number[]> | undefined {
   if (flag) return { [flag[0]]: flag[1] };
-  const graph = decodeModel(bytes).graph;
-  const initializers = new Set(graph.initializers.map((t) => t.name));
-  const input = graph.inputs.find((v) => !initializers.has(v.name));
+  const input = feedInputs(decoded)[0];
   if (!input || input.shape?.every((d) => typeof d === 'number' && d > 0)) return undefined;
   const shape = npyShape ?? presetShape;
   if (!shape) throw new UsageError(`the model's input '${input.name}' has symbolic dimensions; pass --input-shape ${input.name}=1x3xHxW`);

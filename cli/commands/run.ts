@@ -6,6 +6,7 @@ import { init } from '../../engine/runtime.js';
 import { scopeAsync, Tensor } from '../../engine/tensor.js';
 import { toFloat32 } from '../../importers/onnx/host-tensor.js';
 import { OnnxGraphModel } from '../../importers/onnx/model.js';
+import { feedInputs } from '../../importers/onnx/graph.js';
 import { readNpy, writeNpy } from '../../importers/onnx/npy.js';
 import { decodeModel } from '../../importers/onnx/proto.js';
 import { parseArgs, UsageError } from '../args.js';
@@ -32,8 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const decoded = decodeModel(readFile(flags.model, 'model'));
   const x = readNpy(readFile(flags.input, 'input'));
-  const initializers = new Set(decoded.graph.initializers.map((t) => t.name));
-  const inputs = decoded.graph.inputs.filter((v) => !initializers.has(v.name));
+  const inputs = feedInputs(decoded);
   if (inputs.length !== 1) {
     throw new UsageError(`the model has ${inputs.length} inputs (${inputs.map((v) => v.name).join(', ')}); run takes single-input models`);
   }

@@ -20,7 +20,7 @@ import { OnnxError, OnnxGraphError, OnnxInputError, UnsupportedOnnxOp } from './
 import { dataTypeName, dtypeOfCode, type HostTensor, type OnnxDType } from './host-tensor.js';
 import { handlerFor, supportedOps } from './ops/index.js';
 import { inferContext, nodeContext, type InferContext, type OpHandler, type OutputInfo, type RunContext, type TensorInfo } from './ops/handler.js';
-import type { Dim, OnnxModel, OnnxNode } from './proto.js';
+import type { Dim, OnnxModel, OnnxNode, ValueInfo } from './proto.js';
 
 export interface PrepareOptions {
   /** Shapes for graph inputs with symbolic or unknown dimensions, by input name (e.g. { x: [1, 3, 640, 640] }). */
@@ -79,7 +79,7 @@ export function prepareGraph(model: OnnxModel, options: PrepareOptions = {}): Pr
     if (!t.name) throw new OnnxGraphError('', '', 'an initializer has no name');
     tensors.set(t.name, { shape: t.shape, dtype: t.dtype, value: t });
   }
-  const inputs = graphInputs(model, tensors, options.inputShapes ?? {});
+  const inputs = graphInputs(model, options.inputShapes ?? {});
   for (const input of inputs) tensors.set(input.name, { shape: input.shape, dtype: input.dtype });
 
   // ---- topological order of what the outputs need ----
@@ -220,8 +220,14 @@ export function nodeLabel(node: OnnxNode, index: number): string {
 }
 
 /** Graph inputs that are not initializers, with static shapes (declared, or from `given`). */
-function graphInputs(model: OnnxModel, constants: Map<string, TensorInfo>, given: Record<string, readonly number[]>): GraphTensor[] {
-  const declared = model.graph.inputs.filter((v) => !constants.has(v.name));
+/** The graph inputs a caller feeds: declared inputs that are not initializers (older exports list weights as inputs too). */
+export function feedInputs(model: OnnxModel): ValueInfo[] {
+  const initializers = new Set(model.graph.initializers.map((t) => t.name));
+  return model.graph.inputs.filter((v) => !initializers.has(v.name));
+}
+
+function graphInputs(model: OnnxModel, given: Record<string, readonly number[]>): GraphTensor[] {
+  const declared = feedInputs(model);
   for (const name of Object.keys(given)) {
     if (!declared.some((v) => v.name === name)) {
       throw new OnnxInputError(name, `the model has no such input; its inputs are: ${declared.map((v) => `'${v.name}'`).join(', ')}`);
