@@ -299,6 +299,18 @@ fn conv2d_grad_input(
   }
 }
 
+// ---- direct kernels (depthwise, narrow) -------------------------------------------
+
+// The dy row (or column) that dx coordinate `i` reads through kernel tap `k`:
+// i + pad - k * dilation = o * stride. -1 when the tap falls between strides
+// or outside dy.
+fn tap_source(i: u32, pad: i32, k: u32, dilation: u32, stride: u32, out_len: u32) -> i32 {
+  let t = i32(i) + pad - i32(k * dilation);
+  if (t < 0 || t % i32(stride) != 0) { return -1; }
+  let o = u32(t) / stride;
+  return select(-1, i32(o), o < out_len);
+}
+
 // ---- conv2d_grad_input_depthwise: I == 1 ---------------------------------------
 
 @compute @workgroup_size(WG_1D)
@@ -315,16 +327,12 @@ fn conv2d_grad_input_depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @b
     let o = c * p.group_out_c + m;
     let dy_plane = (n * p.out_c + o) * p.out_h * p.out_w;
     for (var kh = 0u; kh < p.kernel_h; kh++) {
-      let th = i32(ih) + p.pad_top - i32(kh * p.dilation_h);
-      if (th < 0 || th % i32(p.stride_h) != 0) { continue; }
-      let oh = u32(th) / p.stride_h;
-      if (oh >= p.out_h) { continue; }
+      let oh = tap_source(ih, p.pad_top, kh, p.dilation_h, p.stride_h, p.out_h);
+      if (oh < 0) { continue; }
       for (var kw = 0u; kw < p.kernel_w; kw++) {
-        let tw = i32(iw) + p.pad_left - i32(kw * p.dilation_w);
-        if (tw < 0 || tw % i32(p.stride_w) != 0) { continue; }
-        let ow = u32(tw) / p.stride_w;
-        if (ow >= p.out_w) { continue; }
-        acc += dy[dy_plane + oh * p.out_w + ow] * w[(o * p.kernel_h + kh) * p.kernel_w + kw];
+        let ow = tap_source(iw, p.pad_left, kw, p.dilation_w, p.stride_w, p.out_w);
+        if (ow < 0) { continue; }
+        acc += dy[dy_plane + u32(oh) * p.out_w + u32(ow)] * w[(o * p.kernel_h + kh) * p.kernel_w + kw];
       }
     }
   }
@@ -359,19 +367,15 @@ fn conv2d_grad_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @buil
   let taps = p.kernel_h * p.kernel_w;
   var acc = vec4<f32>(0.0);
   for (var kh = 0u; kh < p.kernel_h; kh++) {
-    let th = i32(ih) + p.pad_top - i32(kh * p.dilation_h);
-    if (th < 0 || th % i32(p.stride_h) != 0) { continue; }
-    let oh = u32(th) / p.stride_h;
-    if (oh >= p.out_h) { continue; }
+    let oh = tap_source(ih, p.pad_top, kh, p.dilation_h, p.stride_h, p.out_h);
+    if (oh < 0) { continue; }
     for (var kw = 0u; kw < p.kernel_w; kw++) {
-      let tw = i32(iw) + p.pad_left - i32(kw * p.dilation_w);
-      if (tw < 0 || tw % i32(p.stride_w) != 0) { continue; }
-      let ow = u32(tw) / p.stride_w;
-      if (ow >= p.out_w) { continue; }
+      let ow = tap_source(iw, p.pad_left, kw, p.dilation_w, p.stride_w, p.out_w);
+      if (ow < 0) { continue; }
       let tap = kh * p.kernel_w + kw;
       for (var m = 0u; m < p.group_out_c; m++) {
         let o = grp * p.group_out_c + m;
-        let g = dy[((n * p.out_c + o) * p.out_h + oh) * p.out_w + ow];
+        let g = dy[((n * p.out_c + o) * p.out_h + u32(oh)) * p.out_w + u32(ow)];
         // w[o, ci, kh, kw] for ci = 0..I-1 are `taps` apart; lanes past I stay 0.
         let base = o * p.group_in_c * taps + tap;
         let wv = vec4<f32>(
