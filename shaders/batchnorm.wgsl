@@ -70,8 +70,6 @@ override WG: u32 = 256u;
 @group(0) @binding(19) var<storage, read_write> part_gyc: array<f32>;
 @group(0) @binding(20) var<uniform> p: Params;
 
-var<workgroup> partial: array<f32, WG>;
-
 fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
@@ -89,18 +87,8 @@ fn inv_std(c: u32) -> f32 {
   return 1.0 / sqrt(variance[c] + p.epsilon);
 }
 
-// Sum over the workgroup; every thread gets it. Call from uniform control flow.
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier(); // everyone has read partial[0] before it is reused
-  return total;
-}
+// workgroup_sum: from shaders/workgroup-reduce.wgsl.
+{{WORKGROUP_REDUCE}}
 
 // Elements of chunk `part` (the last chunk may be shorter).
 fn part_count(part: u32) -> u32 {

@@ -35,38 +35,14 @@ override LOG: u32 = 0u;
 @group(0) @binding(3) var<storage, read_write> gx: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-var<workgroup> partial: array<f32, WG>;
-
 const LOWEST = -3.4028234e38f;
 
 fn row_start(r: u32) -> u32 {
   return (r / p.inner) * p.len * p.inner + r % p.inner;
 }
 
-// Tree reductions over the workgroup; every thread gets the result. Call from uniform control flow.
-fn workgroup_max(v: f32, lid: u32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid < stride) { partial[lid] = max(partial[lid], partial[lid + stride]); }
-    workgroupBarrier();
-  }
-  let out = partial[0];
-  workgroupBarrier(); // everyone has read partial[0] before it is reused
-  return out;
-}
-
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let out = partial[0];
-  workgroupBarrier();
-  return out;
-}
+// workgroup_max, workgroup_sum: from shaders/workgroup-reduce.wgsl.
+{{WORKGROUP_REDUCE}}
 
 // y_j from x_j, the row max m and the row sum s of exp(x - m).
 fn output(v: f32, m: f32, s: f32) -> f32 {

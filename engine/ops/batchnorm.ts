@@ -8,12 +8,15 @@
 
 import batchnormWgsl from '../../shaders/batchnorm.wgsl';
 import { ShapeError } from '../errors.js';
-import { defineKernel, type Kernel } from '../kernels/kernel.js';
+import workgroupReduceWgsl from '../../shaders/workgroup-reduce.wgsl';
+import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
 import { formatShape, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch } from './op.js';
 
-const kernel = (entryPoint: string): Kernel => defineKernel({ name: entryPoint, wgsl: batchnormWgsl, entryPoint });
+// The shared workgroup reductions fill the source's {{WORKGROUP_REDUCE}} slot.
+const wgsl = specialize('batchnorm', batchnormWgsl, { WORKGROUP_REDUCE: workgroupReduceWgsl });
+const kernel = (entryPoint: string): Kernel => defineKernel({ name: entryPoint, wgsl, entryPoint });
 const partialStatsKernel = kernel('batchnorm_partial_stats');
 const combineStatsKernel = kernel('batchnorm_combine_stats');
 const applyKernel = kernel('batchnorm_apply');

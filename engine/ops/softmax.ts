@@ -4,14 +4,17 @@
 // reshape to 2D around the op for those).
 
 import softmaxWgsl from '../../shaders/softmax.wgsl';
-import { defineKernel, type Kernel } from '../kernels/kernel.js';
+import workgroupReduceWgsl from '../../shaders/workgroup-reduce.wgsl';
+import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
 import { ShapeError } from '../errors.js';
 import { numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch } from './op.js';
 
 const WG = 256;
-const kernel = (entryPoint: string): Kernel => defineKernel({ name: entryPoint, wgsl: softmaxWgsl, entryPoint });
+// The shared workgroup reductions fill the source's {{WORKGROUP_REDUCE}} slot.
+const wgsl = specialize('softmax', softmaxWgsl, { WORKGROUP_REDUCE: workgroupReduceWgsl });
+const kernel = (entryPoint: string): Kernel => defineKernel({ name: entryPoint, wgsl, entryPoint });
 const forwardKernels = { wide: kernel('softmax_wide'), narrow: kernel('softmax_narrow') };
 const gradKernels = { wide: kernel('softmax_grad_wide'), narrow: kernel('softmax_grad_narrow') };
 
