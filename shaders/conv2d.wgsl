@@ -41,24 +41,8 @@
 // 5 clip(act_alpha, act_beta).
 
 struct Params {
-  batch: u32,
-  in_c: u32,
-  in_h: u32,
-  in_w: u32,
-  out_c: u32,
-  out_h: u32,
-  out_w: u32,
-  // Channels per group: I (the weight's second dimension) and O / groups.
-  group_in_c: u32,
-  group_out_c: u32,
-  kernel_h: u32,
-  kernel_w: u32,
-  stride_h: u32,
-  stride_w: u32,
-  dilation_h: u32,
-  dilation_w: u32,
-  pad_top: i32,
-  pad_left: i32,
+  // batch .. pad_left: the geometry fields of shaders/conv-geometry.wgsl.
+{{CONV_GEOMETRY}}
   col_fold: u32,
   has_bias: u32,
   act_alpha: f32,

@@ -33,23 +33,8 @@
 // entries are stored (vec4 stores when I * KH * KW % 4 == 0, VEC_OUT).
 
 struct Params {
-  batch: u32,
-  in_c: u32,
-  in_h: u32,
-  in_w: u32,
-  out_c: u32,
-  out_h: u32,
-  out_w: u32,
-  group_in_c: u32,
-  group_out_c: u32,
-  kernel_h: u32,
-  kernel_w: u32,
-  stride_h: u32,
-  stride_w: u32,
-  dilation_h: u32,
-  dilation_w: u32,
-  pad_top: i32,
-  pad_left: i32,
+  // batch .. pad_left: the geometry fields of shaders/conv-geometry.wgsl.
+{{CONV_GEOMETRY}}
   // Split-K: number of chunks of the pixel axis and pixels per chunk.
   splits: u32,
   chunk: u32,

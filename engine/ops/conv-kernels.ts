@@ -15,6 +15,7 @@
 import conv2dWgsl from '../../shaders/conv2d.wgsl';
 import gradInputWgsl from '../../shaders/conv2d_grad_input.wgsl';
 import gradWeightWgsl from '../../shaders/conv2d_grad_weight.wgsl';
+import convGeometryWgsl from '../../shaders/conv-geometry.wgsl';
 import { ShapeError } from '../errors.js';
 import { defineKernel } from '../kernels/kernel.js';
 import { formatShape, type Shape } from '../shape.js';
@@ -24,15 +25,26 @@ import { gemmFits, gemmKernelRun } from './gemm.js';
 import { grid1d } from './op.js';
 import { reduceKeepDims } from './reduce.js';
 
+/** A conv shader with its shared fragments pasted in: the geometry fields and the fused activation. */
+function convSource(name: string, wgsl: string): string {
+  return withEpilogue(name, wgsl, { CONV_GEOMETRY: convGeometryWgsl });
+}
+
+const sources = {
+  conv2d: convSource('conv2d', conv2dWgsl),
+  gradInput: convSource('conv2d_grad_input', gradInputWgsl),
+  gradWeight: convSource('conv2d_grad_weight', gradWeightWgsl),
+};
+
 const kernels = {
-  conv2d: defineKernel({ name: 'conv2d', wgsl: withEpilogue('conv2d', conv2dWgsl), entryPoint: 'conv2d' }),
-  depthwise: defineKernel({ name: 'conv2d_depthwise', wgsl: withEpilogue('conv2d', conv2dWgsl), entryPoint: 'conv2d_depthwise' }),
-  naive: defineKernel({ name: 'conv2d_naive', wgsl: withEpilogue('conv2d', conv2dWgsl), entryPoint: 'conv2d_naive' }),
-  gradInput: defineKernel({ name: 'conv2d_grad_input', wgsl: withEpilogue('conv2d_grad_input', gradInputWgsl), entryPoint: 'conv2d_grad_input' }),
-  gradInputNarrow: defineKernel({ name: 'conv2d_grad_input_narrow', wgsl: withEpilogue('conv2d_grad_input', gradInputWgsl), entryPoint: 'conv2d_grad_input_narrow' }),
-  gradInputDepthwise: defineKernel({ name: 'conv2d_grad_input_depthwise', wgsl: withEpilogue('conv2d_grad_input', gradInputWgsl), entryPoint: 'conv2d_grad_input_depthwise' }),
-  gradWeight: defineKernel({ name: 'conv2d_grad_weight', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight' }),
-  gradWeightDepthwise: defineKernel({ name: 'conv2d_grad_weight_depthwise', wgsl: gradWeightWgsl, entryPoint: 'conv2d_grad_weight_depthwise' }),
+  conv2d: defineKernel({ name: 'conv2d', wgsl: sources.conv2d, entryPoint: 'conv2d' }),
+  depthwise: defineKernel({ name: 'conv2d_depthwise', wgsl: sources.conv2d, entryPoint: 'conv2d_depthwise' }),
+  naive: defineKernel({ name: 'conv2d_naive', wgsl: sources.conv2d, entryPoint: 'conv2d_naive' }),
+  gradInput: defineKernel({ name: 'conv2d_grad_input', wgsl: sources.gradInput, entryPoint: 'conv2d_grad_input' }),
+  gradInputNarrow: defineKernel({ name: 'conv2d_grad_input_narrow', wgsl: sources.gradInput, entryPoint: 'conv2d_grad_input_narrow' }),
+  gradInputDepthwise: defineKernel({ name: 'conv2d_grad_input_depthwise', wgsl: sources.gradInput, entryPoint: 'conv2d_grad_input_depthwise' }),
+  gradWeight: defineKernel({ name: 'conv2d_grad_weight', wgsl: sources.gradWeight, entryPoint: 'conv2d_grad_weight' }),
+  gradWeightDepthwise: defineKernel({ name: 'conv2d_grad_weight_depthwise', wgsl: sources.gradWeight, entryPoint: 'conv2d_grad_weight_depthwise' }),
 };
 
 /** Convolution attributes, ONNX Conv's (pads are [top, left, bottom, right], ONNX order). */

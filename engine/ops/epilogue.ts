@@ -9,9 +9,9 @@ import type { Tensor } from '../tensor.js';
 import epilogueWgsl from '../../shaders/epilogue.wgsl';
 import { specialize } from '../kernels/kernel.js';
 
-/** Fills a conv/gemm shader's {{EPILOGUE}} slot with the shared activation function. */
-export function withEpilogue(name: string, wgsl: string): string {
-  return specialize(name, wgsl, { EPILOGUE: epilogueWgsl });
+/** Fills a conv/gemm shader's {{EPILOGUE}} slot with the shared activation function (and any `slots` it has besides). */
+export function withEpilogue(name: string, wgsl: string, slots: Record<string, string> = {}): string {
+  return specialize(name, wgsl, { EPILOGUE: epilogueWgsl, ...slots });
 }
 
 export type ActivationKind = 'none' | 'relu' | 'leakyRelu' | 'sigmoid' | 'silu' | 'clip';
