@@ -18,9 +18,9 @@
 // paper: 0. Options: batchSize, onProgress, channels (ablate only these; the
 // others weigh 0, as pytorch-grad-cam's ratio_channels_to_ablate).
 
-import { concat, div, expand, mul, reshape, slice, sub, tensor, type Tensor } from '../engine/index.js';
+import { div, expand, mul, slice, sub, tensor, type Tensor } from '../engine/index.js';
 import type { CamMethod } from './base-cam.js';
-import { batchedOptions, channelList, checkSharedTarget, imageInput, item, scatterChannels, scoreCopies } from './batched.js';
+import { scoreCopies, sweepChannels } from './batched.js';
 import { MethodNotApplicable } from './errors.js';
 
 /**
@@ -38,22 +38,14 @@ export const ablationCam: CamMethod = {
   title: 'Ablation-CAM',
   paper: 'Desai & Ramaswamy, Ablation-CAM, WACV 2020, eq. 3-4: w_k = (y - y_k) / y',
   usesGradients: false,
-  async weights(layer, ctx) {
+  weights(layer, ctx) {
     const name = 'ablationcam';
-    imageInput(ctx.model, name);
-    const options = batchedOptions(ctx.options, name);
-    const target = ctx.target!;
-    const [n, c] = layer.activations.shape;
-    checkSharedTarget(target, n, name);
-    const channels = channelList(options.channels, c, name);
-    const image = ctx.inputs[ctx.inputName];
-    const rows: Tensor[] = [];
-    for (let i = 0; i < n; i++) {
-      const x = item(image, i);
+    const c = layer.activations.shape[1];
+    return sweepChannels(layer, ctx, name, async (x, _i, { channels, options, onProgress }) => {
       let swapped = false;
       const scores = await scoreCopies(
         ctx.model,
-        target,
+        ctx.target!,
         channels.length + 1,
         (start, end) => ({
           input: expand(x, [end - start, ...x.shape.slice(1)]),
@@ -64,10 +56,7 @@ export const ablationCam: CamMethod = {
             },
           },
         }),
-        {
-          batchSize: options.batchSize ?? 32,
-          onProgress: options.onProgress && ((done, total) => options.onProgress!(i * total + done, n * total)),
-        },
+        { batchSize: options.batchSize ?? 32, onProgress },
       );
       if (!swapped) {
         throw new MethodNotApplicable(name, `the model did not apply RunOptions.replace to layer '${layer.layer}'; Ablation-CAM needs a model that can swap an inner activation`);
@@ -75,8 +64,7 @@ export const ablationCam: CamMethod = {
       const k = channels.length;
       const y = slice(scores, [0], [1]);
       const ablated = slice(scores, [1], [k + 1]);
-      rows.push(reshape(scatterChannels(div(sub(y, ablated), y), channels, c), [1, c]));
-    }
-    return rows.length === 1 ? rows[0] : concat(rows, 0);
+      return div(sub(y, ablated), y);
+    });
   },
 };

@@ -7,6 +7,7 @@
 
 import { concat, gather, reshape, runtime, scope, slice, sum, Tensor, zeros } from '../engine/index.js';
 import { ExplainError, MethodNotApplicable, TargetError } from './errors.js';
+import type { CamContext, LayerState } from './base-cam.js';
 import type { ExplainableModel, RunOptions } from './model.js';
 import type { Target, TargetValues } from './targets.js';
 
@@ -141,4 +142,39 @@ export function checkSharedTarget(target: Target, images: number, method: string
   if (images > 1 && target.category && target.category.length > 1) {
     throw new MethodNotApplicable(method, `the target names one class per image (${target.category.join(', ')}); explain these ${images} images one at a time, or give one class for all`);
   }
+}
+
+/** What a channel sweep hands its per-image step. */
+export interface ChannelSweep {
+  /** The channels weighed (all of the layer's unless options.channels picked some). */
+  channels: number[];
+  options: BatchedCamOptions;
+  /** Progress of this image's batches, scaled to the whole sweep. */
+  onProgress?: ProgressCallback;
+}
+
+/**
+ * The loop Score-CAM and Ablation-CAM share: validate options and target, then
+ * for each image of the batch let `weigh` give one weight per swept channel
+ * ([k], on the GPU), spread to all C channels (0 for the others): [N, C].
+ */
+export async function sweepChannels(
+  layer: LayerState,
+  ctx: CamContext,
+  method: string,
+  weigh: (image: Tensor, index: number, sweep: ChannelSweep) => Promise<Tensor>,
+): Promise<Tensor> {
+  imageInput(ctx.model, method);
+  const options = batchedOptions(ctx.options, method);
+  const [n, c] = layer.activations.shape;
+  checkSharedTarget(ctx.target!, n, method);
+  const channels = channelList(options.channels, c, method);
+  const image = ctx.inputs[ctx.inputName];
+  const rows: Tensor[] = [];
+  for (let i = 0; i < n; i++) {
+    const onProgress = options.onProgress && ((done: number, total: number) => options.onProgress!(i * total + done, n * total));
+    const weights = await weigh(item(image, i), i, { channels, options, onProgress });
+    rows.push(reshape(scatterChannels(weights, channels, c), [1, c]));
+  }
+  return rows.length === 1 ? rows[0] : concat(rows, 0);
 }

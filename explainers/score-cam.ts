@@ -16,9 +16,9 @@
 // (gather the batch's channels, resize, min/max, multiply the image) and run as
 // one model batch; scores stay on the GPU until the base reads the final map.
 
-import { add, concat, div, gather, max, min, mul, reshape, resize, softmax, sub, type Tensor } from '../engine/index.js';
+import { add, div, gather, max, min, mul, reshape, resize, softmax, sub, type Tensor } from '../engine/index.js';
 import { scalar, type CamMethod } from './base-cam.js';
-import { batchedOptions, channelList, checkSharedTarget, imageInput, item, scatterChannels, scoreCopies } from './batched.js';
+import { item, scoreCopies, sweepChannels } from './batched.js';
 
 /**
  * Copies of the image x [1, C_in, H, W] masked by the normalized, upsampled
@@ -40,26 +40,14 @@ export const scoreCam: CamMethod = {
   title: 'Score-CAM',
   paper: 'Wang et al., Score-CAM, CVPR Workshops 2020, eq. 3-7 (alpha = softmax of the masked scores, as pytorch-grad-cam)',
   usesGradients: false,
-  async weights(layer, ctx) {
-    const name = 'scorecam';
-    imageInput(ctx.model, name);
-    const options = batchedOptions(ctx.options, name);
-    const target = ctx.target!;
-    const acts = layer.activations;
-    const [n, c] = acts.shape;
-    checkSharedTarget(target, n, name);
-    const channels = channelList(options.channels, c, name);
-    const image = ctx.inputs[ctx.inputName];
-    const rows: Tensor[] = [];
-    for (let i = 0; i < n; i++) {
-      const x = item(image, i);
-      const a = item(acts, i);
-      const scores = await scoreCopies(ctx.model, target, channels.length, (start, end) => scoreCamMasks(x, a, channels.slice(start, end)), {
+  weights(layer, ctx) {
+    return sweepChannels(layer, ctx, 'scorecam', async (x, i, { channels, options, onProgress }) => {
+      const a = item(layer.activations, i);
+      const scores = await scoreCopies(ctx.model, ctx.target!, channels.length, (start, end) => scoreCamMasks(x, a, channels.slice(start, end)), {
         batchSize: options.batchSize,
-        onProgress: options.onProgress && ((done, total) => options.onProgress!(i * total + done, n * total)),
+        onProgress,
       });
-      rows.push(reshape(scatterChannels(softmax(scores, 0), channels, c), [1, c]));
-    }
-    return rows.length === 1 ? rows[0] : concat(rows, 0);
+      return softmax(scores, 0);
+    });
   },
 };
