@@ -36,6 +36,24 @@ export function resizeImage(img: RgbaImage, width: number, height: number): Rgba
   return { width, height, data: out };
 }
 
+/** A width x height image whose RGB bytes are all `value` (alpha 255). */
+export function blank(width: number, height: number, value = 0): RgbaImage {
+  const data = new Uint8ClampedArray(width * height * 4).fill(value);
+  for (let i = 3; i < data.length; i += 4) data[i] = 255;
+  return { width, height, data };
+}
+
+/** Copies `src` into `dst` with its top-left corner at (x, y); what falls outside `dst` is cut off (a negative offset crops). */
+export function paste(dst: RgbaImage, src: RgbaImage, x: number, y: number): void {
+  const left = Math.max(0, x);
+  const right = Math.min(dst.width, x + src.width);
+  if (right <= left) return;
+  for (let row = Math.max(0, y); row < Math.min(dst.height, y + src.height); row++) {
+    const from = ((row - y) * src.width + (left - x)) * 4;
+    dst.data.set(src.data.subarray(from, from + (right - left) * 4), (row * dst.width + left) * 4);
+  }
+}
+
 export interface Letterbox {
   image: RgbaImage;
   /** Scale from original to letterboxed pixels, and the padding added on the left/top. */
@@ -52,18 +70,9 @@ export function letterbox(img: RgbaImage, width: number, height: number, fill = 
   const resized = resizeImage(img, w, h);
   const padX = Math.floor((width - w) / 2);
   const padY = Math.floor((height - h) / 2);
-  const out = new Uint8ClampedArray(width * height * 4).fill(fill);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const src = (y * w + x) * 4;
-      const dst = ((y + padY) * width + x + padX) * 4;
-      out[dst] = resized.data[src];
-      out[dst + 1] = resized.data[src + 1];
-      out[dst + 2] = resized.data[src + 2];
-    }
-  }
-  for (let i = 3; i < out.length; i += 4) out[i] = 255;
-  return { image: { width, height, data: out }, scale, padX, padY };
+  const out = blank(width, height, fill);
+  paste(out, resized, padX, padY);
+  return { image: out, scale, padX, padY };
 }
 
 export interface Normalization {

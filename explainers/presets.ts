@@ -3,7 +3,7 @@
 // darknet detector), and how a map at the model input maps back onto the photo.
 // The presets of the models in ../shared/models follow its README.
 
-import { letterbox, resizeImage, toNchw, type Normalization, type RgbaImage } from './image.js';
+import { blank, letterbox, paste, resizeImage, toNchw, type Normalization, type RgbaImage } from './image.js';
 
 export type Resize =
   /** Stretch the whole photo to W x H. */
@@ -197,19 +197,17 @@ export function prepareImage(photo: RgbaImage, preset: Preset, height: number, w
     }
     case 'pad-square': {
       const side = Math.max(photo.width, photo.height);
-      const square = new Uint8ClampedArray(side * side * 4).fill(preset.fill ?? 0);
-      for (let y = 0; y < photo.height; y++) square.set(photo.data.subarray(y * photo.width * 4, (y + 1) * photo.width * 4), y * side * 4);
-      for (let i = 3; i < square.length; i += 4) square[i] = 255;
-      view = resizeImage({ width: side, height: side, data: square }, width, height);
+      const square = blank(side, side, preset.fill ?? 0);
+      paste(square, photo, 0, 0);
+      view = resizeImage(square, width, height);
       mapping = { scaleX: width / side, scaleY: height / side, offsetX: 0, offsetY: 0 };
       break;
     }
     case 'height-pad-right': {
       const w = Math.min(width, Math.ceil((height * photo.width) / photo.height));
       const resized = resizeImage(photo, w, height);
-      const data = new Uint8ClampedArray(width * height * 4);
-      for (let y = 0; y < height; y++) data.set(resized.data.subarray(y * w * 4, (y + 1) * w * 4), y * width * 4);
-      view = { width, height, data };
+      view = blank(width, height);
+      paste(view, resized, 0, 0);
       mapping = { scaleX: w / photo.width, scaleY: height / photo.height, offsetX: 0, offsetY: 0 };
       const input = toNchw(view, preset.norm);
       // The padding is 0 after normalization (PaddleOCR pads the normalized image).
@@ -223,9 +221,8 @@ export function prepareImage(photo: RgbaImage, preset: Preset, height: number, w
       const resized = resizeImage(photo, rw, rh);
       const x0 = Math.floor((rw - width) / 2);
       const y0 = Math.floor((rh - height) / 2);
-      const data = new Uint8ClampedArray(width * height * 4);
-      for (let y = 0; y < height; y++) data.set(resized.data.subarray(((y + y0) * rw + x0) * 4, ((y + y0) * rw + x0 + width) * 4), y * width * 4);
-      view = { width, height, data };
+      view = blank(width, height);
+      paste(view, resized, -x0, -y0);
       mapping = { scaleX: scale, scaleY: scale, offsetX: -x0, offsetY: -y0 };
       break;
     }

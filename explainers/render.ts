@@ -1,7 +1,7 @@
 // Turning a [0,1] map into pictures: colormaps, overlay on the photo, grids.
 // Platform-neutral RGBA; Node writes PNG (node-image.ts), the browser a canvas.
 
-import { resizeImage, type RgbaImage } from './image.js';
+import { blank, paste, resizeImage, type RgbaImage } from './image.js';
 
 export type Colormap = 'jet' | 'viridis';
 
@@ -57,16 +57,12 @@ export function grid(images: RgbaImage[], columns: number, gap = 4): RgbaImage {
   const rows = Math.ceil(images.length / columns);
   const width = columns * w + (columns - 1) * gap;
   const height = rows * h + (rows - 1) * gap;
-  const data = new Uint8ClampedArray(width * height * 4).fill(255);
-  images.forEach((img0, k) => {
-    const img = img0.width === w && img0.height === h ? img0 : resizeImage(img0, w, h);
-    const ox = (k % columns) * (w + gap);
-    const oy = Math.floor(k / columns) * (h + gap);
-    for (let y = 0; y < h; y++) {
-      data.set(img.data.subarray(y * w * 4, (y + 1) * w * 4), ((oy + y) * width + ox) * 4);
-    }
+  const out = blank(width, height, 255);
+  images.forEach((img, k) => {
+    const tile = img.width === w && img.height === h ? img : resizeImage(img, w, h);
+    paste(out, tile, (k % columns) * (w + gap), Math.floor(k / columns) * (h + gap));
   });
-  return { width, height, data };
+  return out;
 }
 
 /** Draws a rectangle outline ([x1, y1, x2, y2] in pixels) in place. */

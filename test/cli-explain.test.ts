@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { main } from '../cli/main.js';
+import { blank, paste } from '../explainers/image.js';
 import { decodeImage } from '../explainers/node-image.js';
 import { readNpy, writeNpy } from '../importers/onnx/npy.js';
 
@@ -132,7 +133,14 @@ describe('gradlens explain', () => {
   });
 });
 
-describe('image decoding', () => {
+describe('image decoding and layout', () => {
+  test('paste places an image at an offset and crops what falls outside (center crop, letterbox, grids)', () => {
+    const src = { width: 3, height: 2, data: Uint8ClampedArray.from({ length: 24 }, (_, i) => i) };
+    const dst = blank(2, 2, 7);
+    paste(dst, src, -1, 1); // src pixel (1, 0) lands on dst (0, 1); src row 1 falls outside
+    expect(Array.from(dst.data)).toEqual([7, 7, 7, 255, 7, 7, 7, 255, 4, 5, 6, 7, 8, 9, 10, 11]);
+  });
+
   test('a PNG declaring more than 100 megapixels is refused before decoding (decompression bomb)', () => {
     // Signature, IHDR chunk with width 20000 and height 20000; no image data needed.
     const png = Buffer.alloc(33);
