@@ -3,7 +3,8 @@
 // the forward's GEMM size and the naive direct conv (the floor). GPU time
 // comes from timestamp queries (median of `reps` after `warmup`).
 
-import { keep, runtime, scopeAsync, Tensor, tensor, type Runtime } from '../engine/index.js';
+import { keep, numel, runtime, scopeAsync, Tensor, tensor, type Runtime } from '../engine/index.js';
+import { seededRandom } from '../engine/random.js';
 import { conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dNaive, convFlops, convGeometry, type ConvOptions } from '../engine/ops/conv-kernels.js';
 import { bestMatmul } from '../engine/ops/gemm.js';
 import { convModels, type ConvLayer } from './shapes.js';
@@ -35,14 +36,8 @@ export interface ConvBenchOptions {
 }
 
 function randomTensor(shape: number[], seed: number): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s / 2 ** 32 - 0.5;
-  }
-  return tensor(data, shape);
+  const random = seededRandom(seed);
+  return tensor(Float32Array.from({ length: numel(shape) }, () => random() - 0.5), shape);
 }
 
 function describe(l: ConvLayer, batch: number): string {
