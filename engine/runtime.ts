@@ -8,7 +8,7 @@
 
 import { BufferPool } from './device/buffer-pool.js';
 import { type DeviceHandle, getDevice, type DeviceOptions, describeAdapter, destroyDevice } from './device/device.js';
-import { DeviceLost, GradlensError, KernelCompileError } from './errors.js';
+import { GradlensError, KernelCompileError } from './errors.js';
 import { type Kernel, packUniforms } from './kernels/kernel.js';
 
 // WebGPU's flag values, spelled out: the GPUBufferUsage globals only exist in
@@ -378,4 +378,3 @@ export async function shutdown(): Promise<void> {
   await destroyDevice();
 }
 
-export { DeviceLost };

@@ -14,10 +14,7 @@ class Storage {
   refs = 1;
   /** The runtime that allocated the buffer (a later runtime, after a device loss, must not receive it). */
   private readonly owner = runtime();
-  constructor(
-    readonly buffer: GPUBuffer,
-    readonly byteLength: number,
-  ) {}
+  constructor(readonly buffer: GPUBuffer) {}
   retain(): this {
     this.refs++;
     return this;
@@ -57,8 +54,7 @@ export class Tensor {
   /** A new uninitialized tensor (its contents are whatever the pooled buffer held). */
   static empty(shape: Shape): Tensor {
     checkShape(shape);
-    const bytes = numel(shape) * 4;
-    return new Tensor(shape, new Storage(runtime().createStorage(bytes), bytes));
+    return new Tensor(shape, new Storage(runtime().createStorage(numel(shape) * 4)));
   }
 
   static fromData(data: ArrayLike<number>, shape: Shape): Tensor {
