@@ -138,18 +138,8 @@ export function symmetricEigen(matrix: ArrayLike<number>, n: number): { values: 
   return { values: order.map((i) => a[i * n + i]), vectors };
 }
 
-/** max |a - b| / max |b|: error relative to the map's scale. */
-export function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    if (!Number.isFinite(actual[i])) return Infinity;
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
+/** max |a - b| / max |b| (one definition, with the PyTorch reference fixtures). */
+export { relError } from '../fixtures/explain/reference.js';
 
 /** ReLU(sum_k w_k A_k) over the channels of A [C, P]. */
 export function weightedSum(a: ArrayLike<number>, weights: readonly number[], positions: number): Float64Array {
