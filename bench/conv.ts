@@ -5,10 +5,11 @@
 
 import { keep, numel, runtime, scopeAsync, Tensor, tensor, type Runtime } from '../engine/index.js';
 import { seededRandom } from '../engine/random.js';
-import { conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dNaive, convFlops, convGeometry, type ConvOptions } from '../engine/ops/conv-kernels.js';
+import { conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dNaive } from '../engine/ops/conv-kernels.js';
 import { bestMatmul } from '../engine/ops/gemm.js';
 import { convModels, type ConvLayer } from './shapes.js';
 import { timeGpu } from './timing.js';
+import { convFlops, convGeometry, type ConvOptions } from '../engine/geometry/conv.js';
 
 export type Pass = 'forward' | 'grad_input' | 'grad_weight' | 'matmul' | 'naive';
 

@@ -2,44 +2,25 @@
 
 import { binaryOps, fill, unaryOps, type UnaryAttrs } from './ops/elementwise.js';
 import { expand as expandOp, reshape as reshapeOp, transpose as transposeOp } from './ops/movement.js';
-import { mean as meanOp, sum as sumOp, sumTo } from './ops/reduce.js';
-import { conv2d as conv2dOp, convTranspose2d as convTranspose2dOp, type Conv2dAttrs, type ConvTranspose2dAttrs } from './ops/conv.js';
+import { mean as meanOp, sum as sumOp } from './ops/reduce.js';
+import { conv2d as conv2dOp, convTranspose2d as convTranspose2dOp } from './ops/conv.js';
 import { gemm as gemmOp, matmul as matmulOp, type GemmAttrs } from './ops/gemm.js';
-import { resize as resizeOp, type ResizeAttrs } from './ops/resize.js';
-import {
-  concat as concatOp,
-  flatten as flattenOp,
-  gather as gatherOp,
-  pad as padOp,
-  slice as sliceOp,
-  split as splitOp,
-  type PadMode,
-  type SliceAttrs,
-  type SplitAttrs,
-} from './ops/shape-ops.js';
+import { resize as resizeOp } from './ops/resize.js';
+import { concat as concatOp, flatten as flattenOp, gather as gatherOp, pad as padOp, slice as sliceOp, split as splitOp } from './ops/shape-ops.js';
 import { batchNorm as batchNormOp, batchNormTrain as batchNormTrainOp } from './ops/batchnorm.js';
 import { max as maxOp, min as minOp } from './ops/extremum.js';
-import {
-  averagePool as averagePoolOp,
-  globalAveragePool as globalAveragePoolOp,
-  globalMaxPool as globalMaxPoolOp,
-  maxPool as maxPoolOp,
-  type AveragePoolAttrs,
-  type PoolAttrs,
-} from './ops/pool.js';
+import { averagePool as averagePoolOp, globalAveragePool as globalAveragePoolOp, globalMaxPool as globalMaxPoolOp, maxPool as maxPoolOp } from './ops/pool.js';
 import { logSoftmax as logSoftmaxOp, softmax as softmaxOp } from './ops/softmax.js';
 import type { Shape } from './shape.js';
 import { tape } from './tape.js';
 import { Tensor } from './tensor.js';
+import { type Conv2dAttrs, type ConvTranspose2dAttrs, convFlops, convGeometry, type ConvGeometry } from './geometry/conv.js';
+import { type ResizeAttrs } from './geometry/resize.js';
+import { type PadMode, type SliceAttrs, type SplitAttrs } from './geometry/shape-ops.js';
+import { type AveragePoolAttrs, type PoolAttrs } from './geometry/pool.js';
+import { type Activation, type ActivationKind } from './activations.js';
 
-// The tape's own bookkeeping (seeding, un-broadcasting, accumulation) uses these kernels.
-tape.kernels = {
-  add: (a, b) => binaryOps.add([a, b], {})[0],
-  sumTo,
-  fill,
-};
-
-export * from './errors.js';
+export * from './host.js';
 export { init, runtime, shutdown, Runtime, type KernelTiming } from './runtime.js';
 export { Tensor, scope, scopeAsync, keep } from './tensor.js';
 export { tape, type BackwardRule, type BackwardContext } from './tape.js';
@@ -47,7 +28,6 @@ export { ops, type OpName } from './ops/registry.js';
 export { defineOp, launch, type Op, type OpDef } from './ops/op.js';
 export { defineKernel, specialize, type Kernel } from './kernels/kernel.js';
 export { describeAdapter, getDevice } from './device/device.js';
-export * from './shape.js';
 export { fill };
 
 // ---- convenience functions (one per op) --------------------------------------------
@@ -137,9 +117,9 @@ export const matmul = (a: Tensor, b: Tensor) => matmulOp([a, b], {})[0];
 /** ONNX Gemm: alpha * op(A) op(B) + beta * C, C broadcast to [M, N]. */
 export const gemm = (a: Tensor, b: Tensor, c?: Tensor | null, attrs: GemmAttrs = {}) => gemmOp(c ? [a, b, c] : [a, b], attrs)[0];
 export type { Conv2dAttrs, ConvTranspose2dAttrs, GemmAttrs };
-export type { Activation, ActivationKind } from './ops/epilogue.js';
+
 // Kernel entry points on raw tensors (no tape), for benchmarks.
-export { conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dNaive, convFlops, convGeometry, type ConvGeometry } from './ops/conv-kernels.js';
+export { conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dNaive } from './ops/conv-kernels.js';
 export { bestMatmul, gemmKernelRun, type GemmSpec } from './ops/gemm.js';
 
 /** Backpropagates from `loss` (see Tape.backward). */

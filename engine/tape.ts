@@ -1,16 +1,17 @@
-// Reverse-mode autodiff, micrograd-style but on GPU tensors.
+// Reverse-mode autodiff, micrograd-style, on GPU tensors.
 //
-// Forward: every op whose inputs need gradients records a TapeNode (op name,
-// inputs, outputs, saved tensors, backward rule). Backward: one iterative
-// topological sort from the loss, then the nodes in reverse order; each rule
-// maps output gradients to input gradients, which are un-broadcast here (once,
-// centrally) and accumulated (+=) per tensor. Gradients of inner tensors are
-// readable with retainGrad(t) or a hook; backward rules can be swapped per op
-// name or per node (guided backprop, deconvnet) without touching the op.
+// Forward: an op whose inputs need gradients records a TapeNode (op, inputs,
+// outputs, saved tensors, backward rule). Backward: one topological sort from
+// the loss, then the nodes in reverse; each rule maps output gradients to
+// input gradients, which are summed (+=) per tensor. That is the whole
+// algorithm, in `backward()` below. The bookkeeping around it (who owns which
+// gradient tensor, un-broadcasting, retainGrad and hooks) is in gradients.ts.
 
 import { GradlensError, MissingGradient, ShapeError } from './errors.js';
-import { broadcastAxes, broadcastShapes, formatShape, sameShape, type Shape } from './shape.js';
-import { keep, Tensor } from './tensor.js';
+import { describeGraph, GradientMap, GradHooks } from './gradients.js';
+import { fill } from './ops/elementwise.js';
+import { sameShape, type Shape } from './shape.js';
+import { keep, type Tensor } from './tensor.js';
 
 /** What a backward rule sees. */
 export interface BackwardContext<A = unknown> {
@@ -42,23 +43,14 @@ export interface TapeNode {
   released: boolean;
 }
 
-export type GradHook = (grad: Tensor) => Tensor | void;
-
-/** Ops the tape needs for its bookkeeping; wired by engine/ops to avoid an import cycle. */
-export interface TapeKernels {
-  add(a: Tensor, b: Tensor): Tensor;
-  sumTo(g: Tensor, axes: number[], shape: Shape): Tensor;
-  fill(shape: Shape, value: number): Tensor;
-}
+export type { GradHook } from './gradients.js';
 
 class Tape {
-  private nodes = new Set<TapeNode>();
+  private live = new Set<TapeNode>();
   private nextNodeId = 0;
   private paused = 0;
   private ruleOverrides = new Map<string, BackwardRule>();
-  private retained = new WeakSet<Tensor>();
-  private hooks = new WeakMap<Tensor, GradHook[]>();
-  kernels: TapeKernels | null = null;
+  private hooks = new GradHooks();
 
   get recording(): boolean {
     return this.paused === 0;
@@ -67,26 +59,46 @@ class Tape {
   /** Called by ops: records a node if any input needs a gradient. */
   record<A>(op: string, inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: A, save: readonly Tensor[], rule: BackwardRule<A>): void {
     if (!this.recording || !inputs.some((t) => t.requiresGrad)) return;
-    const node: TapeNode = {
-      id: this.nextNodeId++,
-      op,
-      inputs,
-      outputs,
-      ctx: {
-        saved: save.map((t) => keep(t.view(t.shape))),
-        attrs,
-        inputShapes: inputs.map((t) => t.shape),
-        outputShapes: outputs.map((t) => t.shape),
-        needsInputGrad: inputs.map((t) => t.requiresGrad),
-      },
-      rule: rule as BackwardRule,
-      released: false,
+    const ctx: BackwardContext<A> = {
+      saved: save.map((t) => keep(t.view(t.shape))),
+      attrs,
+      inputShapes: inputs.map((t) => t.shape),
+      outputShapes: outputs.map((t) => t.shape),
+      needsInputGrad: inputs.map((t) => t.requiresGrad),
     };
-    this.nodes.add(node);
+    const node: TapeNode = { id: this.nextNodeId++, op, inputs, outputs, ctx: ctx as BackwardContext, rule: rule as BackwardRule, released: false };
+    this.live.add(node);
     for (const out of outputs) {
       out.requiresGrad = true;
       out.node = node;
     }
+  }
+
+  /**
+   * Backpropagates from `loss`. `grad` defaults to ones (a scalar loss gets
+   * d loss/d loss = 1). Leaves that require grad accumulate into `.grad`.
+   * Saved tensors are released afterwards unless `retainGraph`.
+   */
+  backward(loss: Tensor, options: { grad?: Tensor; retainGraph?: boolean } = {}): void {
+    if (!loss.requiresGrad) throw new ShapeError('backward', `${loss} does not require grad: nothing on the tape leads to it`);
+    if (options.grad && !sameShape(options.grad.shape, loss.shape)) {
+      throw new ShapeError('backward', 'the seed gradient must have the shape of the loss', [options.grad.shape, loss.shape]);
+    }
+    this.noGrad(() => {
+      const grads = new GradientMap(this.hooks);
+      grads.add(loss, options.grad ? options.grad.view(loss.shape) : fill(loss.shape, 1));
+      for (const node of topologicalOrder(loss).reverse()) {
+        if (node.released) throw new ShapeError('backward', `node #${node.id} (${node.op}) was already released: pass retainGraph to backward twice`);
+        // Every consumer of this node's outputs ran before it: their gradients are complete.
+        const gradOutputs = grads.takeOutputs(node);
+        if (!gradOutputs) continue; // no path from the loss through this node
+        const rule = node.override ?? this.ruleOverrides.get(node.op) ?? node.rule;
+        if (!rule) throw new MissingGradient(node.op);
+        grads.addInputs(node, rule(node.ctx, gradOutputs), gradOutputs); // += into each input's gradient
+        if (!options.retainGraph) this.release(node);
+      }
+      grads.storeLeafGrads(); // what is left are the leaves' gradients
+    });
   }
 
   /**
@@ -107,22 +119,17 @@ class Tape {
     return result;
   }
 
-  /** Keep the gradient of an inner (non-leaf) tensor in `t.grad` after backward. */
+  /** Keep the gradient of an inner (non-leaf) tensor in `t.grad` after backward (a no-op for leaves, which always get one). */
   retainGrad(t: Tensor): void {
-    this.retained.add(t);
+    this.hooks.retain(t);
   }
 
   /** Call `hook` with t's gradient once it is complete; a returned tensor replaces it. */
-  onGrad(t: Tensor, hook: GradHook): void {
-    const list = this.hooks.get(t) ?? [];
-    list.push(hook);
-    this.hooks.set(t, list);
+  onGrad(t: Tensor, hook: (grad: Tensor) => Tensor | void): void {
+    this.hooks.add(t, hook);
   }
 
-  /**
-   * Replaces the backward rule of every node of op `op` until the returned
-   * function is called (how guided backprop swaps ReLU's rule).
-   */
+  /** Replaces the backward rule of every node of op `op` until the returned function is called (how guided backprop swaps ReLU's rule). */
   overrideBackward(op: string, rule: BackwardRule): () => void {
     const previous = this.ruleOverrides.get(op);
     this.ruleOverrides.set(op, rule);
@@ -132,138 +139,36 @@ class Tape {
     };
   }
 
-  /**
-   * Backpropagates from `loss`. `grad` defaults to ones (a scalar loss gets
-   * d loss/d loss = 1). Leaves that require grad accumulate into `.grad`.
-   * Saved tensors are released afterwards unless `retainGraph`.
-   */
-  backward(loss: Tensor, options: { grad?: Tensor; retainGraph?: boolean } = {}): void {
-    const k = this.kernels!;
-    if (!loss.requiresGrad) throw new ShapeError('backward', `${loss} does not require grad: nothing on the tape leads to it`);
-    if (options.grad && !sameShape(options.grad.shape, loss.shape)) {
-      throw new ShapeError('backward', 'the seed gradient must have the shape of the loss', [options.grad.shape, loss.shape]);
-    }
-    this.noGrad(() => {
-      const order = topologicalOrder(loss);
-      const grads = new Map<Tensor, Tensor>();
-      grads.set(loss, options.grad ? options.grad.view(loss.shape) : k.fill(loss.shape, 1));
-      for (let i = order.length - 1; i >= 0; i--) {
-        const node = order[i];
-        if (node.released) throw new ShapeError('backward', `node #${node.id} (${node.op}) was already released: pass retainGraph to backward twice`);
-        // All consumers of this node's outputs have run: their gradients are complete.
-        const gradOutputs: Tensor[] = [];
-        let any = false;
-        for (const out of node.outputs) {
-          let g = grads.get(out);
-          if (g) {
-            any = true;
-            g = this.finishGrad(out, g);
-            grads.set(out, g);
-          }
-          gradOutputs.push(g ?? k.fill(out.shape, 0));
-        }
-        if (!any) continue;
-        const rule = node.override ?? this.ruleOverrides.get(node.op) ?? node.rule;
-        if (!rule) throw new MissingGradient(node.op);
-        const gradInputs = rule(node.ctx, gradOutputs);
-        // A rule may pass a gradient through (add returns gy twice): give each
-        // input its own view so every map entry can be disposed on its own.
-        const seen = new Set<Tensor>(gradOutputs);
-        const ownGradInputs = gradInputs.map((g) => {
-          if (!g) return g;
-          if (seen.has(g)) return g.view(g.shape);
-          seen.add(g);
-          return g;
-        });
-        for (const g of gradOutputs) g.dispose();
-        for (const out of node.outputs) grads.delete(out);
-        node.inputs.forEach((input, j) => {
-          const g = ownGradInputs[j];
-          if (!g) return;
-          if (!input.requiresGrad) return g.dispose();
-          const reduced = unbroadcast(k, node.op, g, input.shape);
-          const prev = grads.get(input);
-          if (prev) {
-            grads.set(input, k.add(prev, reduced));
-            prev.dispose();
-            reduced.dispose();
-          } else grads.set(input, reduced);
-        });
-        if (!options.retainGraph) this.release(node);
-      }
-      // What is left are the leaves' gradients.
-      for (const [t, g] of grads) {
-        const done = this.finishGrad(t, g);
-        if (t.node) {
-          done.dispose();
-          continue;
-        }
-        if (t.grad && t.grad !== done) {
-          const sum = keep(k.add(t.grad, done));
-          t.grad.dispose();
-          done.dispose();
-          t.grad = sum;
-        } else t.grad = keep(done);
-      }
-    });
-  }
-
-  /** Runs hooks and stores retained gradients for tensor `t`. */
-  private finishGrad(t: Tensor, g: Tensor): Tensor {
-    for (const hook of this.hooks.get(t) ?? []) {
-      const replaced = hook(g);
-      if (replaced && replaced !== g) {
-        g.dispose();
-        g = replaced;
-      }
-    }
-    if (this.retained.has(t) && t.node) {
-      t.grad?.dispose();
-      t.grad = keep(g.view(g.shape));
-    }
-    return g;
-  }
-
   /** Frees a node's saved tensors. */
   private release(node: TapeNode): void {
     if (node.released) return;
     for (const t of node.ctx.saved) t.dispose();
     node.released = true;
-    this.nodes.delete(node);
+    this.live.delete(node);
   }
 
   /** Frees every saved tensor still held (the graph cannot be backpropagated after). */
   clear(): void {
-    for (const node of [...this.nodes]) this.release(node);
+    for (const node of [...this.live]) this.release(node);
   }
 
   /** Nodes still holding saved tensors. */
   get liveNodes(): number {
-    return this.nodes.size;
+    return this.live.size;
   }
 
   /** A readable listing of the graph behind `t`: nodes in execution order, shapes, saved tensors. */
   describe(t: Tensor): string {
-    const order = topologicalOrder(t);
-    const name = (x: Tensor) => (x.name ? `${x.name}#${x.id}` : `t${x.id}`);
-    const lines = order.map((n) => {
-      const ins = n.inputs.map((x) => `${name(x)}${formatShape(x.shape)}${x.requiresGrad ? '' : ' (no grad)'}`).join(', ');
-      const outs = n.outputs.map((x) => `${name(x)}${formatShape(x.shape)}`).join(', ');
-      const saved = n.ctx.saved.length ? `  saved: ${n.ctx.saved.map((x) => formatShape(x.shape)).join(', ')}` : '';
-      const custom = n.override || this.ruleOverrides.has(n.op) ? '  [custom backward]' : '';
-      return `#${n.id} ${n.op}(${ins}) -> ${outs}${saved}${custom}`;
-    });
-    return lines.join('\n');
+    return describeGraph(topologicalOrder(t), (n) => Boolean(n.override || this.ruleOverrides.has(n.op)));
   }
 }
 
 /** Nodes reachable from `t`, each after every node it depends on (iterative DFS, no recursion limit). */
 function topologicalOrder(t: Tensor): TapeNode[] {
   const order: TapeNode[] = [];
-  const visited = new Set<TapeNode>();
   if (!t.node) return order;
+  const visited = new Set<TapeNode>([t.node]);
   const stack: { node: TapeNode; next: number }[] = [{ node: t.node, next: 0 }];
-  visited.add(t.node);
   while (stack.length) {
     const top = stack[stack.length - 1];
     if (top.next < top.node.inputs.length) {
@@ -278,21 +183,6 @@ function topologicalOrder(t: Tensor): TapeNode[] {
     }
   }
   return order;
-}
-
-/** Sums a gradient over the axes along which its input was broadcast. */
-function unbroadcast(k: TapeKernels, op: string, g: Tensor, shape: Shape): Tensor {
-  if (sameShape(g.shape, shape)) return g;
-  if (g.shape.length < shape.length) {
-    throw new ShapeError(op, `backward returned a gradient of rank ${g.shape.length} for an input of rank ${shape.length}`, [g.shape, shape]);
-  }
-  if (!sameShape(broadcastShapes(op, shape, g.shape), g.shape)) {
-    throw new ShapeError(op, `backward returned a gradient of shape ${formatShape(g.shape)} for an input of shape ${formatShape(shape)}`, [g.shape, shape]);
-  }
-  const axes = broadcastAxes(shape, g.shape);
-  const reduced = k.sumTo(g, axes, shape);
-  g.dispose();
-  return reduced;
 }
 
 /** The process-wide tape. */

@@ -25,7 +25,7 @@ import { imageInput } from './batched.js';
 import { ExplainError, LayerNotFound, NotASpatialLayer, closeMatches } from './errors.js';
 import { seededRandom } from '../engine/random.js';
 import { gaussian } from './imputation.js';
-import type { ExplainableModel } from './model.js';
+import type { ExplainableModel } from '../engine/index.js';
 import { toTarget, scalarScore, type TargetSpec } from './targets.js';
 
 export type Objective = { layer: string; channel: number } | { target: TargetSpec; output?: string };

@@ -46,7 +46,7 @@ import {
   type Tensor,
 } from '../engine/index.js';
 import { closeMatches, ExplainError, LayerNotFound, NoGradientPath, NotASpatialLayer, TargetError } from './errors.js';
-import type { ExplainableModel } from './model.js';
+import type { ExplainableModel } from '../engine/index.js';
 import { argmaxRows, classTarget, scalarScore, toTarget, type Target, type TargetSpec } from './targets.js';
 
 // ---- the method interface --------------------------------------------------------

@@ -8,7 +8,7 @@
 import { concat, gather, reshape, runtime, scope, slice, sum, Tensor, zeros } from '../engine/index.js';
 import { ExplainError, MethodNotApplicable, TargetError } from './errors.js';
 import type { CamContext, LayerState } from './base-cam.js';
-import type { ExplainableModel, RunOptions } from './model.js';
+import type { ExplainableModel, RunOptions } from '../engine/index.js';
 import type { Target, TargetValues } from './targets.js';
 
 /** Called after each batch has finished on the GPU (the CLI draws a progress bar with it). */

@@ -16,7 +16,7 @@ import { tensor } from '../engine/index.js';
 import type { CamContext, CamMethod, LayerState } from './base-cam.js';
 import { MethodNotApplicable } from './errors.js';
 import { modelGraph, type ModelGraph } from './graph.js';
-import type { GraphNode } from './model.js';
+import type { GraphNode } from '../engine/index.js';
 
 const PASS_THROUGH = new Set(['Flatten', 'Reshape', 'Squeeze', 'Dropout', 'Identity']);
 const CLASS_WISE = new Set(['Softmax', 'LogSoftmax', 'Flatten', 'Reshape', 'Squeeze', 'Identity', 'Dropout']);

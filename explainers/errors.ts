@@ -1,22 +1,14 @@
 // Typed errors of the explainers. Each message names the layer, method or
 // target involved and, when there is one, the fix.
 
-import { GradlensError } from '../engine/errors.js';
+import { GradlensError } from '../engine/index.js';
+
+// LayerNotFound and closeMatches belong to the model contract (engine/model.ts):
+// importers raise it too. Re-exported here so explainers' users find every error in one place.
+export { LayerNotFound, closeMatches } from '../engine/index.js';
 
 /** Base class of every error an explainer throws on bad arguments or an unsuitable model. */
 export class ExplainError extends GradlensError {}
-
-/** A layer name the model does not have; lists the closest names. */
-export class LayerNotFound extends ExplainError {
-  constructor(
-    readonly layer: string,
-    /** The model's layer names closest to `layer`, best first. */
-    readonly suggestions: readonly string[],
-  ) {
-    const hint = suggestions.length ? ` Did you mean: ${suggestions.map((s) => `'${s}'`).join(', ')}?` : '';
-    super(`layer '${layer}' not found in the model.${hint} (model.layers() lists every tensor name)`);
-  }
-}
 
 /** A target layer whose tensor is not NCHW: CAM methods weight channels of a spatial map. */
 export class NotASpatialLayer extends ExplainError {
@@ -62,30 +54,4 @@ export class MethodNotApplicable extends ExplainError {
   ) {
     super(`${method}: ${detail}`);
   }
-}
-
-/** Up to `count` names closest to `name`: substring matches first, then by edit distance. */
-export function closeMatches(name: string, names: readonly string[], count = 5): string[] {
-  const lower = name.toLowerCase();
-  const scored = names.map((n) => {
-    const l = n.toLowerCase();
-    const contains = l.includes(lower) || lower.includes(l) ? 0 : 1;
-    return { n, contains, d: editDistance(lower, l) };
-  });
-  const limit = Math.max(3, Math.ceil(name.length / 2));
-  return scored
-    .filter((s) => s.contains === 0 || s.d <= limit)
-    .sort((a, b) => a.contains - b.contains || a.d - b.d || a.n.localeCompare(b.n))
-    .slice(0, count)
-    .map((s) => s.n);
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
 }

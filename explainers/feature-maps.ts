@@ -12,7 +12,7 @@
 import { gather, mean, scopeAsync, type Tensor } from '../engine/index.js';
 import { ExplainError, LayerNotFound, NotASpatialLayer, closeMatches } from './errors.js';
 import { modelGraph } from './graph.js';
-import type { ExplainableModel } from './model.js';
+import type { ExplainableModel } from '../engine/index.js';
 import { colorize, grid, type Colormap } from './render.js';
 import type { RgbaImage } from './image.js';
 

@@ -4,7 +4,7 @@
 // `nodes()` / `constant()` of ExplainableModel (loadOnnx's models do).
 
 import { MethodNotApplicable } from './errors.js';
-import type { ConstantValue, ExplainableModel, GraphNode } from './model.js';
+import type { ConstantValue, ExplainableModel, GraphNode } from '../engine/index.js';
 
 export interface ModelGraph {
   readonly nodes: readonly GraphNode[];

@@ -23,7 +23,7 @@ import { guidedBackprop } from './guided-backprop.js';
 import { guidedGradCam } from './guided-grad-cam.js';
 import { hiResCam } from './hires-cam.js';
 import { layerCam } from './layer-cam.js';
-import type { ExplainableModel } from './model.js';
+import type { ExplainableModel } from '../engine/index.js';
 import { occlusion } from './occlusion.js';
 import { scoreCam } from './score-cam.js';
 import { xGradCam } from './xgrad-cam.js';
@@ -88,7 +88,7 @@ export async function explain(
 export * from './base-cam.js';
 export * from './targets.js';
 export * from './errors.js';
-export type { ExplainableModel, LayerInfo, RunOptions, RunResult, GraphNode, ConstantValue } from './model.js';
+export type { ExplainableModel, LayerInfo, RunOptions, RunResult, GraphNode, ConstantValue } from '../engine/index.js';
 // Visualization and evaluation tools beside the CAM registry.
 export { gradientImage } from './backprop-rules.js';
 export { convFilters, featureMapGrid, type FeatureMapGrid, type FeatureMapOptions, type FilterGrid, type FilterOptions } from './feature-maps.js';

@@ -27,7 +27,7 @@ import { imageInput, scoreBatch, scoreCopies, type BatchOptions } from './batche
 import { ExplainError } from './errors.js';
 import { seededRandom } from '../engine/random.js';
 import { noisyLinearImpute } from './imputation.js';
-import type { ExplainableModel } from './model.js';
+import type { ExplainableModel } from '../engine/index.js';
 import { toTarget, type TargetSpec } from './targets.js';
 
 export interface ConfidenceChange {

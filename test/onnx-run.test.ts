@@ -6,7 +6,9 @@
 
 import { describe, expect, test } from 'vitest';
 import { scopeAsync, Tensor } from '../engine/index.js';
-import { prepareGraph, runNode, type PreparedGraph } from '../importers/onnx/graph.js';
+import { gpuBackend } from '../importers/onnx/backend.js';
+import { runNode } from '../importers/onnx/executor.js';
+import { prepareGraph, type PreparedGraph } from '../importers/onnx/graph.js';
 import { toNumbers } from '../importers/onnx/host-tensor.js';
 import { decodeModel } from '../importers/onnx/proto.js';
 import { execute } from './fixtures/onnx/execute.js';
@@ -250,9 +252,9 @@ describe('GPU run of layers against written-out formulas', () => {
     const p = oneOp({ op: 'Relu', x: [2] }, false, [1, -1]);
     await scopeAsync(async () => {
       const x = Tensor.fromData([1, -1], [2]);
-      const [y] = runNode(p, p.nodes[0], () => x);
+      const [y] = runNode(p, p.nodes[0], () => x, gpuBackend);
       expect(y.name).toBe('y0');
-      expect(() => runNode(p, p.nodes[0], () => Tensor.fromData([1, 2, 3], [3]))).toThrow(/run produced \[3\] for output 'y0'; prepare inferred \[2\]/);
+      expect(() => runNode(p, p.nodes[0], () => Tensor.fromData([1, 2, 3], [3]), gpuBackend)).toThrow(/run produced \[3\] for output 'y0'; prepare inferred \[2\]/);
     });
   });
 });

@@ -15,7 +15,7 @@ import { classTarget, functionTarget, type TargetSpec } from '../../explainers/t
 import { mapOntoPhoto, prepareImage, presetFor, type Preset } from '../../explainers/presets.js';
 import { decodeImage, encodePng } from '../../explainers/node-image.js';
 import { colorize, drawBox, grid, overlay, type Colormap } from '../../explainers/render.js';
-import type { ExplainableModel } from '../../explainers/model.js';
+import type { ExplainableModel } from '../../engine/index.js';
 import { OnnxGraphModel } from '../../importers/onnx/model.js';
 import { feedInputs } from '../../importers/onnx/graph.js';
 import { readNpy, writeNpy } from '../../importers/onnx/npy.js';
@@ -25,11 +25,17 @@ import { decodeModel, type OnnxModel } from '../../importers/onnx/proto.js';
 import { readFile, writeFile } from '../files.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** The embedded default (found from the repo root whether this runs bundled or from source). */
+/**
+ * The embedded default: explainers/assets/<file> in the nearest folder above
+ * this module that has it, i.e. the repo or the installed package's root, from
+ * source (cli/commands/) or from a bundled chunk (dist/, dist/chunks/).
+ */
 function assetPath(file: string): string {
-  const bases = [resolve(here, '../../explainers/assets'), resolve(here, '../../../explainers/assets'), resolve(process.cwd(), 'explainers/assets')];
-  const found = bases.map((base) => resolve(base, file)).find((path) => existsSync(path));
-  return found ?? resolve(process.cwd(), 'explainers/assets', file);
+  for (let dir = here; ; dir = dirname(dir)) {
+    const path = resolve(dir, 'explainers/assets', file);
+    if (existsSync(path)) return path;
+    if (dirname(dir) === dir) return resolve(process.cwd(), 'explainers/assets', file); // not found: the error names this path
+  }
 }
 const DEFAULT_MODEL = 'yolo_fastest_1.1_coco.onnx';
 const DEFAULT_IMAGE = 'dog.jpg';

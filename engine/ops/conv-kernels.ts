@@ -20,10 +20,12 @@ import { ShapeError } from '../errors.js';
 import { defineKernel } from '../kernels/kernel.js';
 import { formatShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { activationCode, activationParams, chooseTiles, foldTiles, launchVec4, withEpilogue, type Activation } from './epilogue.js';
+import { chooseTiles, foldTiles, launchVec4, withEpilogue } from './epilogue.js';
 import { gemmFits, gemmKernelRun } from './gemm.js';
 import { grid1d } from './op.js';
 import { reduceKeepDims } from './reduce.js';
+import { activationCode, activationParams, type Activation } from '../activations.js';
+import { convGeometry, type ConvGeometry, type ConvOptions } from '../geometry/conv.js';
 
 /** A conv shader with its shared fragments pasted in: the geometry fields and the fused activation. */
 function convSource(name: string, wgsl: string): string {
@@ -46,108 +48,6 @@ const kernels = {
   gradWeight: defineKernel({ name: 'conv2d_grad_weight', wgsl: sources.gradWeight, entryPoint: 'conv2d_grad_weight' }),
   gradWeightDepthwise: defineKernel({ name: 'conv2d_grad_weight_depthwise', wgsl: sources.gradWeight, entryPoint: 'conv2d_grad_weight_depthwise' }),
 };
-
-/** Convolution attributes, ONNX Conv's (pads are [top, left, bottom, right], ONNX order). */
-export interface ConvOptions {
-  strides?: readonly [number, number];
-  pads?: readonly [number, number, number, number];
-  dilations?: readonly [number, number];
-  groups?: number;
-}
-
-/** Every size a conv kernel needs, for x [N, C, H, W] * w [O, I, KH, KW] -> y [N, O, OH, OW]. */
-export interface ConvGeometry {
-  batch: number;
-  inC: number;
-  inH: number;
-  inW: number;
-  outC: number;
-  outH: number;
-  outW: number;
-  groups: number;
-  /** I = C / groups: input channels each output channel sees. */
-  groupInC: number;
-  /** O / groups. */
-  groupOutC: number;
-  kernelH: number;
-  kernelW: number;
-  strideH: number;
-  strideW: number;
-  dilationH: number;
-  dilationW: number;
-  padTop: number;
-  padLeft: number;
-  padBottom: number;
-  padRight: number;
-}
-
-function checkInts(op: string, name: string, values: readonly number[], min: number, count: number): void {
-  if (values.length !== count || values.some((v) => !Number.isInteger(v) || v < min)) {
-    throw new ShapeError(op, `${name} must be ${count} integer(s) >= ${min}, got [${values.join(', ')}]`);
-  }
-}
-
-/** Validates strides, pads, dilations and groups (ShapeError naming `op`). */
-export function checkConvOptions(op: string, options: ConvOptions): void {
-  const { strides = [1, 1], pads = [0, 0, 0, 0], dilations = [1, 1], groups = 1 } = options;
-  checkInts(op, 'strides', strides, 1, 2);
-  checkInts(op, 'dilations', dilations, 1, 2);
-  checkInts(op, 'pads [top, left, bottom, right]', pads, 0, 4);
-  checkInts(op, 'groups', [groups], 1, 1);
-}
-
-/** Output size of one spatial axis; ShapeError when the (dilated) kernel does not fit the padded input. */
-function outputSize(op: string, axis: string, size: number, k: number, stride: number, dil: number, padBegin: number, padEnd: number, shapes: Shape[]): number {
-  const span = dil * (k - 1) + 1;
-  const padded = size + padBegin + padEnd;
-  if (span > padded) {
-    throw new ShapeError(op, `kernel ${axis} extent ${span} (kernel ${k}, dilation ${dil}) is larger than the padded input ${axis} ${padded}`, shapes);
-  }
-  return Math.floor((padded - span) / stride) + 1;
-}
-
-/** Validates a convolution of x by w (and bias length) and returns its geometry. */
-export function convGeometry(op: string, x: Shape, w: Shape, options: ConvOptions, bias?: Shape): ConvGeometry {
-  const shapes = bias ? [x, w, bias] : [x, w];
-  if (x.length !== 4) throw new ShapeError(op, `input must be 4-D NCHW, got rank ${x.length}`, shapes);
-  if (w.length !== 4) throw new ShapeError(op, `weight must be 4-D [O, C / groups, KH, KW], got rank ${w.length}`, shapes);
-  checkConvOptions(op, options);
-  const { strides = [1, 1], pads = [0, 0, 0, 0], dilations = [1, 1], groups = 1 } = options;
-  const [batch, inC, inH, inW] = x;
-  const [outC, groupInC, kernelH, kernelW] = w;
-  if (inC % groups !== 0) throw new ShapeError(op, `groups ${groups} does not divide the ${inC} input channels`, shapes);
-  if (outC % groups !== 0) throw new ShapeError(op, `groups ${groups} does not divide the ${outC} output channels`, shapes);
-  if (groupInC * groups !== inC) {
-    throw new ShapeError(op, `input has ${inC} channels but the weight expects ${groupInC} x ${groups} groups = ${groupInC * groups}`, shapes);
-  }
-  if (bias && (bias.length !== 1 || bias[0] !== outC)) {
-    throw new ShapeError(op, `bias must be [${outC}] (one per output channel), got ${formatShape(bias)}`, shapes);
-  }
-  const outH = outputSize(op, 'height', inH, kernelH, strides[0], dilations[0], pads[0], pads[2], shapes);
-  const outW = outputSize(op, 'width', inW, kernelW, strides[1], dilations[1], pads[1], pads[3], shapes);
-  return {
-    batch,
-    inC,
-    inH,
-    inW,
-    outC,
-    outH,
-    outW,
-    groups,
-    groupInC,
-    groupOutC: outC / groups,
-    kernelH,
-    kernelW,
-    strideH: strides[0],
-    strideW: strides[1],
-    dilationH: dilations[0],
-    dilationW: dilations[1],
-    padTop: pads[0],
-    padLeft: pads[1],
-    padBottom: pads[2],
-    padRight: pads[3],
-  };
-}
 
 /** Uniform fields common to every conv kernel. */
 function convUniforms(g: ConvGeometry): Record<string, number> {
@@ -180,11 +80,6 @@ const isDepthwise = (g: ConvGeometry) => g.groupInC === 1 && g.groups > 1;
 const isPointwise = (g: ConvGeometry) =>
   g.kernelH === 1 && g.kernelW === 1 && g.strideH === 1 && g.strideW === 1 && g.groups === 1 &&
   g.padTop + g.padLeft + g.padBottom + g.padRight === 0 && g.inH === g.outH && g.inW === g.outW;
-
-/** FLOPs of a conv forward (2 per multiply-add); grad_input and grad_weight are the same count. */
-export function convFlops(g: ConvGeometry): number {
-  return 2 * g.batch * g.outC * g.outH * g.outW * g.groupInC * g.kernelH * g.kernelW;
-}
 
 // ---- forward --------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ import { defineKernel } from '../kernels/kernel.js';
 import { broadcastShapes, broadcastStrides, formatShape, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { binaryOps, fill } from './elementwise.js';
-import { activationCode, activationParams, chooseTiles, launchVec4, withEpilogue, type Activation } from './epilogue.js';
+import { chooseTiles, launchVec4, withEpilogue } from './epilogue.js';
 import { stridedCopy } from './movement.js';
 import { defineOp } from './op.js';
+import { activationCode, activationParams, type Activation } from '../activations.js';
 
 const gemmKernel = defineKernel({ name: 'gemm', wgsl: withEpilogue('gemm', gemmWgsl), entryPoint: 'gemm' });
 

@@ -7,6 +7,7 @@ import { defineKernel } from '../kernels/kernel.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, numel, sameShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch, pack8 } from './op.js';
+import { resolveReshape, type ReshapeAttrs } from '../geometry/shape-ops.js';
 
 const stridedCopyKernel = defineKernel({ name: 'strided_copy', wgsl: movementWgsl, entryPoint: 'strided_copy' });
 
@@ -18,28 +19,6 @@ export function stridedCopy(x: Tensor, outShape: Shape, srcStrides: readonly num
     uniforms: { n: y.size, rank: outShape.length, offset, out_shape: pack8(outShape), src_strides: pack8(srcStrides) },
   });
   return y;
-}
-
-export interface ReshapeAttrs {
-  shape: Shape;
-}
-
-/** Resolves one -1 and ONNX's 0 (= copy the input dimension) in a target shape. */
-export function resolveReshape(op: string, from: Shape, to: Shape, allowZero = false): number[] {
-  const out = to.map((d, i) => (d === 0 && !allowZero ? from[i] : d));
-  if (out.some((d) => d === undefined)) throw new ShapeError(op, `0 in target ${formatShape(to)} has no input dimension to copy`, [from]);
-  const unknown = out.filter((d) => d === -1).length;
-  if (unknown > 1) throw new ShapeError(op, `target ${formatShape(to)} has more than one -1`, [from]);
-  const known = out.reduce((n, d) => (d === -1 ? n : n * d), 1);
-  if (unknown) {
-    const n = numel(from);
-    if (known === 0 || n % known !== 0) throw new ShapeError(op, `cannot infer -1 in ${formatShape(to)}`, [from]);
-    out[out.indexOf(-1)] = n / known;
-  }
-  if (out.some((d) => !Number.isInteger(d) || d < 0) || numel(out) !== numel(from)) {
-    throw new ShapeError(op, `cannot reshape ${numel(from)} elements to ${formatShape(to)}`, [from]);
-  }
-  return out;
 }
 
 export const reshape = defineOp<ReshapeAttrs>({

@@ -1,11 +1,11 @@
 // Float64 oracle for conv2d, convTranspose2d, matmul and gemm: direct loops
 // over the definitions, sharing nothing with the kernels or their geometry.
 
-import type { Conv2dAttrs, ConvTranspose2dAttrs } from '../ops/conv.js';
 import type { GemmAttrs, MatmulAttrs } from '../ops/gemm.js';
 import { unaryReference } from './elementwise.js';
 import { broadcastOffset, forEachIndex, refTensor, sumToShape, type RefTensor } from './tensor.js';
 import type { RefOp } from './types.js';
+import { Conv2dAttrs, ConvTranspose2dAttrs } from '../geometry/conv.js';
 
 interface Spatial {
   sh: number;

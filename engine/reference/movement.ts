@@ -1,11 +1,12 @@
 // Float64 oracle for reshape, transpose, expand and reductions.
 
-import type { ExpandAttrs, ReshapeAttrs, TransposeAttrs } from '../ops/movement.js';
-import { resolveReshape } from '../ops/movement.js';
+import type { ExpandAttrs, TransposeAttrs } from '../ops/movement.js';
+
 import type { ReduceAttrs } from '../ops/reduce.js';
 import { broadcastShapes, contiguousStrides, normalizeAxis } from '../shape.js';
 import { broadcastOffset, forEachIndex, refTensor, sumToShape } from './tensor.js';
 import type { RefOp } from './types.js';
+import { ReshapeAttrs, resolveReshape } from '../geometry/shape-ops.js';
 
 export const reshapeRef: RefOp<ReshapeAttrs> = {
   forward: ([x], { shape }) => [refTensor(resolveReshape('reshape', x.shape, shape), x.data)],

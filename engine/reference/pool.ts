@@ -2,10 +2,9 @@
 // Output sizes and shape checks come from poolGeometry (as reshape's oracle
 // uses resolveReshape); the window arithmetic below is written out on its own.
 
-import type { AveragePoolAttrs, PoolAttrs } from '../ops/pool.js';
-import { poolGeometry } from '../ops/pool.js';
 import { refTensor, type RefTensor } from './tensor.js';
 import type { RefOp } from './types.js';
+import { AveragePoolAttrs, PoolAttrs, poolGeometry } from '../geometry/pool.js';
 
 /** Calls fn per output window; taps are its [ih, iw] inside the input, in row-major window order. */
 function forEachWindow(op: string, x: RefTensor, attrs: PoolAttrs, fn: (plane: number, outIndex: number, taps: [number, number][], oh: number, ow: number) => void) {

@@ -3,9 +3,9 @@
 // then the neighbours with edge clamping. Backward scatters each output
 // gradient back to the taps it read (plain sequential loops).
 
-import type { ResizeAttrs } from '../ops/resize.js';
 import { forEachIndex, refTensor } from './tensor.js';
 import type { RefOp } from './types.js';
+import { ResizeAttrs } from '../geometry/resize.js';
 
 interface Tap {
   index: number;

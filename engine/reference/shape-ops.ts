@@ -2,10 +2,10 @@
 // written as "which input element does output element i copy" (plain loops);
 // backward scatters each output gradient back to that element, sequentially.
 
-import type { ConcatAttrs, FlattenAttrs, GatherAttrs, PadAttrs, SliceAttrs, SplitAttrs } from '../ops/shape-ops.js';
 import { contiguousStrides } from '../shape.js';
 import { forEachIndex, refTensor, type RefTensor } from './tensor.js';
 import type { RefOp } from './types.js';
+import { ConcatAttrs, FlattenAttrs, GatherAttrs, PadAttrs, SliceAttrs, SplitAttrs } from '../geometry/shape-ops.js';
 
 const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
 const offsetOf = (shape: number[], coords: readonly number[]) => coords.reduce((o, c, d) => o + c * contiguousStrides(shape)[d], 0);

@@ -4,7 +4,7 @@
 
 import { gather, mul, reshape, sigmoid, type Tensor } from '../../engine/index.js';
 import { TargetError } from '../errors.js';
-import type { ExplainableModel } from '../model.js';
+import type { ExplainableModel } from '../../engine/index.js';
 import { functionTarget, type Target } from '../targets.js';
 import type { Detection } from './nms.js';
 

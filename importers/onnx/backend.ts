@@ -5,10 +5,8 @@
 //   referenceBackend  engine/reference's float64 CPU ops (reference-backend.ts),
 //                     the oracle the importer's gradients are checked against.
 
-import { fill } from '../../engine/ops/elementwise.js';
-import { ops as registry, type AttrsOf, type OpName } from '../../engine/ops/registry.js';
-import type { Shape } from '../../engine/shape.js';
-import { Tensor } from '../../engine/tensor.js';
+import type { AttrsOf, OpName, Shape } from '../../engine/host.js';
+import { Tensor, fill, ops as registry } from '../../engine/index.js';
 
 /** All a handler needs of a tensor besides the ops: its shape. */
 export interface BackendTensor {

@@ -2,7 +2,7 @@
 // byte offset and message being decoded, the tensor, the node and its op type,
 // or the graph input.
 
-import { GradlensError } from '../../engine/errors.js';
+import { GradlensError } from '../../engine/host.js';
 
 /** Base class: every error the importer throws on a bad or unsupported model is one of these. */
 export class OnnxError extends GradlensError {}

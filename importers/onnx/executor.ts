@@ -4,7 +4,9 @@
 // reference (the gradient tests), so both run exactly the same graph.
 
 import { OnnxGraphError, OnnxInputError } from './errors.js';
-import { runNode } from './graph.js';
+import { formatShape, sameShape } from '../../engine/host.js';
+import { atNode, nodeInferContext, type PreparedGraph, type PreparedNode } from './graph.js';
+import { nodeContext, type RunContext } from './ops/handler.js';
 import type { Backend, BackendTensor } from './backend.js';
 import type { HostTensor } from './host-tensor.js';
 import type { ConvStep, Plan } from './plan.js';
@@ -92,4 +94,36 @@ function runConv<T extends BackendTensor>(step: ConvStep, x: T, backend: Backend
   const [y] = backend.ops.conv2d(inputs, step.attrs);
   backend.label(y, step.writes[0]);
   return [y];
+}
+
+/**
+ * Runs one prepared node on a backend.
+ * `input(name)` returns the tensor for a graph input, an uploaded constant or
+ * an earlier node's output. Outputs are named after their ONNX tensors and
+ * checked against the inferred shapes.
+ */
+export function runNode<T extends BackendTensor>(graph: PreparedGraph, p: PreparedNode, input: (name: string) => T, be: Backend<T>): T[] {
+  const { node, label } = p;
+  const names = node.inputs;
+  const base = nodeContext(node, label, p.attrs, graph.opset);
+  const ctx: RunContext<T> = {
+    ...nodeInferContext(graph, p),
+    outputShapes: node.outputs.map((n) => graph.tensors.get(n)?.shape ?? []),
+    tensor(i) {
+      if (!names[i]) throw base.error(`input ${i} is required`);
+      return input(names[i]);
+    },
+    ops: be.ops,
+    backend: be,
+  };
+  const outs = atNode(node, label, () => p.handler.run(ctx));
+  node.outputs.forEach((name, k) => {
+    if (!name) return;
+    const t = outs[k];
+    if (!t || !sameShape(t.shape, ctx.outputShapes[k])) {
+      throw base.error(`run produced ${t ? formatShape(t.shape) : 'nothing'} for output '${name}'; prepare inferred ${formatShape(ctx.outputShapes[k])}`);
+    }
+    be.label(t, name);
+  });
+  return outs;
 }

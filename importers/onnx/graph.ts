@@ -8,14 +8,12 @@
 //      evaluates the node on the CPU: shape subgraphs (Shape -> Gather ->
 //      Concat -> Reshape...) and Constant nodes disappear here;
 //   4. what is left runs on the GPU (or the float64 reference), node by node,
-//      through runNode().
+//      through runNode() (executor.ts): preparation itself needs no GPU.
 // Every tensor keeps its ONNX name so users can pick layers by name.
 
-import { GradlensError } from '../../engine/errors.js';
-import { formatShape, numel, type Shape } from '../../engine/shape.js';
-import type { Tensor } from '../../engine/tensor.js';
+import { GradlensError, formatShape, numel, type Shape } from '../../engine/host.js';
+import type { Tensor } from '../../engine/index.js';
 import { Attributes } from './attributes.js';
-import { gpuBackend, type Backend, type BackendTensor } from './backend.js';
 import { OnnxError, OnnxGraphError, OnnxInputError, UnsupportedOnnxOp } from './errors.js';
 import { dataTypeName, dtypeOfCode, type HostTensor, type OnnxDType } from './host-tensor.js';
 import { handlerFor, supportedOps } from './ops/index.js';
@@ -161,41 +159,6 @@ export function prepareGraph(model: OnnxModel, options: PrepareOptions = {}): Pr
   return { model, opset, inputs, outputs, tensors, constants, nodes, folded, pruned: g.nodes.length - order.length };
 }
 
-/**
- * Runs one prepared node on a backend (the GPU unless told otherwise).
- * `input(name)` returns the tensor for a graph input, an uploaded constant or
- * an earlier node's output. Outputs are named after their ONNX tensors and
- * checked against the inferred shapes.
- */
-export function runNode(graph: PreparedGraph, p: PreparedNode, input: (name: string) => Tensor): Tensor[];
-export function runNode<T extends BackendTensor>(graph: PreparedGraph, p: PreparedNode, input: (name: string) => T, backend: Backend<T>): T[];
-export function runNode<T extends BackendTensor>(graph: PreparedGraph, p: PreparedNode, input: (name: string) => T, backend?: Backend<T>): T[] {
-  const be = backend ?? (gpuBackend as unknown as Backend<T>);
-  const { node, label } = p;
-  const names = node.inputs;
-  const base = nodeContext(node, label, p.attrs, graph.opset);
-  const ctx: RunContext<T> = {
-    ...nodeInferContext(graph, p),
-    outputShapes: node.outputs.map((n) => graph.tensors.get(n)?.shape ?? []),
-    tensor(i) {
-      if (!names[i]) throw base.error(`input ${i} is required`);
-      return input(names[i]);
-    },
-    ops: be.ops,
-    backend: be,
-  };
-  const outs = atNode(node, label, () => p.handler.run(ctx));
-  node.outputs.forEach((name, k) => {
-    if (!name) return;
-    const t = outs[k];
-    if (!t || !sameShape(t.shape, ctx.outputShapes[k])) {
-      throw base.error(`run produced ${t ? formatShape(t.shape) : 'nothing'} for output '${name}'; prepare inferred ${formatShape(ctx.outputShapes[k])}`);
-    }
-    be.label(t, name);
-  });
-  return outs;
-}
-
 /** What prepare saw of a node (its inputs' shapes, types and constant values), for code that plans around nodes. */
 export function nodeInferContext(graph: PreparedGraph, p: PreparedNode): InferContext {
   const base = nodeContext(p.node, p.label, p.attrs, graph.opset);
@@ -319,7 +282,7 @@ function topologicalOrder(model: OnnxModel, producer: Map<string, number>, known
 }
 
 /** Runs a handler step; engine ShapeErrors and other library errors are re-thrown naming the node. */
-function atNode<T>(node: OnnxNode, label: string, fn: () => T): T {
+export function atNode<T>(node: OnnxNode, label: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {

@@ -2,7 +2,7 @@
 // of constant folding. Each keeps its ONNX element type; int64 stays exact in a
 // BigInt64Array, and arithmetic during folding goes through plain JS numbers.
 
-import type { Shape } from '../../engine/shape.js';
+import type { Shape } from '../../engine/host.js';
 
 export type OnnxDType = 'float32' | 'float64' | 'int64' | 'int32' | 'int16' | 'uint16' | 'int8' | 'uint8' | 'bool';
 

@@ -13,11 +13,11 @@ export {
   UnsupportedOnnxOp,
   UnsupportedOnnxTensor,
 } from './errors.js';
-// LayerNotFound is the explainers' error (the same class wherever a layer name is checked).
-export { closeMatches, LayerNotFound } from '../../explainers/errors.js';
+// LayerNotFound belongs to the model contract (engine/model.ts): one class wherever a layer name is checked.
+export { closeMatches, LayerNotFound } from '../../engine/host.js';
 export { decodeModel, type OnnxModel } from './proto.js';
-export { prepareGraph, runNode, type PreparedGraph, type PreparedNode, type PrepareOptions } from './graph.js';
+export { prepareGraph, type PreparedGraph, type PreparedNode, type PrepareOptions } from './graph.js';
 export { findFusions, planGraph, type Plan, type Step } from './plan.js';
-export { executePlan, type ExecuteHooks } from './executor.js';
+export { executePlan, runNode, type ExecuteHooks } from './executor.js';
 export { gpuBackend, type Backend } from './backend.js';
 export { readNpy, writeNpy } from './npy.js';

@@ -9,13 +9,9 @@
 // - Conv fusions (plan.ts) are on by default; a requested tensor switches off
 //   the fusions that would hide it, so every layer stays addressable by name.
 
-import { init } from '../../engine/runtime.js';
-import { GradlensError } from '../../engine/errors.js';
-import { formatShape, sameShape } from '../../engine/shape.js';
-import { tape } from '../../engine/tape.js';
-import { keep, Tensor } from '../../engine/tensor.js';
-import { closeMatches, LayerNotFound } from '../../explainers/errors.js';
-import type { ConstantValue, ExplainableModel, GraphNode, LayerInfo, RunOptions, RunResult } from '../../explainers/model.js';
+import { GradlensError, Tensor, formatShape, init, keep, sameShape, tape } from '../../engine/index.js';
+import { closeMatches, LayerNotFound } from '../../engine/host.js';
+import type { ConstantValue, ExplainableModel, GraphNode, LayerInfo, RunOptions, RunResult } from '../../engine/host.js';
 import { gpuBackend } from './backend.js';
 import { OnnxBatchError, OnnxGraphError, OnnxInputError } from './errors.js';
 import { executePlan } from './executor.js';

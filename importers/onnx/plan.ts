@@ -9,8 +9,7 @@
 // A fused chain does not produce the tensors inside it, so a chain ends at a
 // graph output or at a tensor the caller asked for (keep / requireGrad).
 
-import type { Conv2dAttrs } from '../../engine/ops/conv.js';
-import { numel } from '../../engine/shape.js';
+import { Conv2dAttrs, numel } from '../../engine/host.js';
 import { nodeInferContext, type PreparedGraph, type PreparedNode } from './graph.js';
 import { fromNumbers, toNumbers, type HostTensor } from './host-tensor.js';
 import { convAttrs } from './ops/conv.js';

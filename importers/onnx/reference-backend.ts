@@ -6,9 +6,8 @@
 // the importer's GPU gradients are compared with (it shares no code with the
 // engine's tape or kernels).
 
-import type { AttrsOf, OpName } from '../../engine/ops/registry.js';
-import { reference, refTensor, type RefOp, type RefTensor } from '../../engine/reference/index.js';
-import { numel, type Shape } from '../../engine/shape.js';
+import type { AttrsOf, OpName, RefOp, RefTensor, Shape } from '../../engine/host.js';
+import { numel, refTensor, reference } from '../../engine/index.js';
 import type { Backend, BackendOps } from './backend.js';
 
 interface RefRecord {

@@ -3,8 +3,7 @@
 // the CPU folds cover the shape-subgraph uses (concatenating and slicing
 // int64 shape vectors, gathering one dimension).
 
-import { resolveGather, resolvePad, resolveSlice, type PadMode } from '../../../engine/ops/shape-ops.js';
-import { contiguousStrides, numel, type Shape } from '../../../engine/shape.js';
+import { contiguousStrides, numel, resolveGather, resolvePad, resolveSlice, type PadMode, type Shape } from '../../../engine/host.js';
 import { scalarOf, toNumbers } from '../host-tensor.js';
 import type { InferContext, OpHandler } from './handler.js';
 import { axisOf, intsOf, stridedGather, withValues } from './util.js';

@@ -3,10 +3,9 @@
 // explicit [top, left, bottom, right] pads; output sizes then come from the
 // engine's own geometry functions, so prepare and run cannot disagree.
 
-import { convTransposeGeometry, type Conv2dAttrs, type ConvTranspose2dAttrs } from '../../../engine/ops/conv.js';
-import { convGeometry } from '../../../engine/ops/conv-kernels.js';
 import type { BackendTensor } from '../backend.js';
 import type { InferContext, NodeContext, OpHandler, RunContext } from './handler.js';
+import { convGeometry, convTransposeGeometry, type Conv2dAttrs, type ConvTranspose2dAttrs } from '../../../engine/host.js';
 
 const pair = (v: number[]): [number, number] => [v[0], v[1]];
 

@@ -1,9 +1,8 @@
 // Elementwise ONNX ops: activations (one row each: engine op, attributes, CPU
 // formula for folding), the broadcasting binary ops, Identity and Dropout.
 
-import type { binaryOps, unaryOps, UnaryAttrs } from '../../../engine/ops/elementwise.js';
-import type { ActivationKind } from '../../../engine/ops/epilogue.js';
-import { broadcastShapes, type Shape } from '../../../engine/shape.js';
+import { ActivationKind, broadcastShapes, type BinaryName, type Shape, type UnaryAttrs, type UnaryName } from '../../../engine/host.js';
+
 import { fromNumbers, isFloatDType, scalarOf, toNumbers, type HostTensor } from '../host-tensor.js';
 import type { InferContext, NodeContext, OpHandler } from './handler.js';
 import { broadcastMap } from './util.js';
@@ -11,7 +10,7 @@ import { broadcastMap } from './util.js';
 const FLOAT_MAX = 3.4028234663852886e38;
 
 interface UnaryRow {
-  engine: keyof typeof unaryOps;
+  engine: UnaryName;
   /** Engine attributes (alpha/beta) from the node's attributes or its constant inputs (`bound(i)`). */
   attrs?(ctx: NodeContext, bound: (i: number) => HostTensor | undefined): UnaryAttrs;
   /** The same formula on the CPU, for folding. */
@@ -95,7 +94,7 @@ export const Dropout = identity('Dropout');
 
 // ---- binary ops with NumPy broadcasting ---------------------------------------------
 
-function binary(engine: keyof typeof binaryOps, cpu: (a: number, b: number, integer: boolean) => number): OpHandler {
+function binary(engine: BinaryName, cpu: (a: number, b: number, integer: boolean) => number): OpHandler {
   const outShape = (ctx: InferContext): Shape => {
     try {
       return broadcastShapes(ctx.node.opType, ctx.input(0).shape, ctx.input(1).shape);

@@ -1,8 +1,7 @@
 // Gemm (Y = alpha op(A) op(B) + beta C, the fully connected layer) and MatMul
 // (NumPy matmul: 1-D operands promoted, batch dimensions broadcast).
 
-import type { GemmAttrs } from '../../../engine/ops/gemm.js';
-import { broadcastShapes } from '../../../engine/shape.js';
+import { broadcastShapes, type GemmAttrs } from '../../../engine/host.js';
 import type { InferContext, OpHandler } from './handler.js';
 
 function gemmAttrs(ctx: InferContext): GemmAttrs {

@@ -9,9 +9,8 @@
 // Semantics that changed between opsets (attributes that became inputs) are
 // handled inside the handler from ctx.opset.
 
-import type { Activation } from '../../../engine/ops/epilogue.js';
-import type { Shape } from '../../../engine/shape.js';
-import type { Tensor } from '../../../engine/tensor.js';
+import { Activation, type Shape } from '../../../engine/host.js';
+import type { Tensor } from '../../../engine/index.js';
 import type { Attributes } from '../attributes.js';
 import type { Backend, BackendOps, BackendTensor } from '../backend.js';
 import { OnnxGraphError } from '../errors.js';

@@ -2,8 +2,7 @@
 // views via the engine's reshape), Transpose and Expand (strided copies).
 // All fold on the CPU when their data input is a constant.
 
-import { resolveReshape } from '../../../engine/ops/movement.js';
-import { broadcastShapes, broadcastStrides, contiguousStrides, numel, type Shape } from '../../../engine/shape.js';
+import { broadcastShapes, broadcastStrides, contiguousStrides, numel, resolveReshape, type Shape } from '../../../engine/host.js';
 import type { HostTensor } from '../host-tensor.js';
 import type { InferContext, OpHandler } from './handler.js';
 import { axisOf, checkShape, intsOf, stridedGather, withValues } from './util.js';

@@ -2,9 +2,9 @@
 // pads, output size from the engine's poolGeometry so prepare and run agree),
 // GlobalAveragePool and GlobalMaxPool.
 
-import { poolGeometry, type AveragePoolAttrs } from '../../../engine/ops/pool.js';
 import type { InferContext, OpHandler } from './handler.js';
 import { pairAttr, resolvePads } from './conv.js';
+import { poolGeometry, type AveragePoolAttrs } from '../../../engine/host.js';
 
 function poolAttrs(ctx: InferContext): AveragePoolAttrs {
   const x = ctx.input(0).shape;

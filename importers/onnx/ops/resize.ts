@@ -2,9 +2,9 @@
 // engine's resize: nearest or linear, output from scales or sizes. Output
 // shapes come from the engine's resolveResize, so prepare and run agree.
 
-import { resolveResize, type CoordinateTransformationMode, type NearestMode, type ResizeAttrs, type ResizeMode } from '../../../engine/ops/resize.js';
 import { toNumbers, type HostTensor } from '../host-tensor.js';
 import type { InferContext, OpHandler } from './handler.js';
+import { resolveResize, type CoordinateTransformationMode, type NearestMode, type ResizeAttrs, type ResizeMode } from '../../../engine/host.js';
 
 const MODES: readonly string[] = ['nearest', 'linear'];
 const TRANSFORMS: readonly string[] = ['half_pixel', 'pytorch_half_pixel', 'align_corners', 'asymmetric', 'tf_half_pixel_for_nn'];

@@ -3,7 +3,7 @@
 // folds them; `run` covers what is left (a constant too large to fold, a Cast
 // between float types of a computed tensor).
 
-import { numel } from '../../../engine/shape.js';
+import { numel } from '../../../engine/host.js';
 import type { BackendTensor } from '../backend.js';
 import { dataTypeName, dtypeOfCode, fromNumbers, isFloatDType, scalarOf, toFloat32, toNumbers, type HostTensor, type OnnxDType } from '../host-tensor.js';
 import type { InferContext, NodeContext, OpHandler, RunContext } from './handler.js';

@@ -2,7 +2,7 @@
 // before, the input is seen as 2-D [d0 * ... * d(axis-1), d(axis) * ... ] and
 // each row is normalized (default axis 1): run reshapes around the engine op.
 
-import { numel } from '../../../engine/shape.js';
+import { numel } from '../../../engine/host.js';
 import type { InferContext, OpHandler } from './handler.js';
 import { axisOf } from './util.js';
 

@@ -1,7 +1,7 @@
 // Helpers shared by the handlers: axis and shape checks, and the CPU
 // loops constant folding needs (broadcasting, strided gathers).
 
-import { broadcastStrides, contiguousStrides, numel, type Shape } from '../../../engine/shape.js';
+import { broadcastStrides, contiguousStrides, numel, type Shape } from '../../../engine/host.js';
 import { toNumbers, type HostTensor } from '../host-tensor.js';
 import type { NodeContext } from './handler.js';
 

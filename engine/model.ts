@@ -1,8 +1,9 @@
-// What an explainer needs from a model: a differentiable forward pass that can
-// hand back (and start gradients at) any named inner tensor. The ONNX importer's
-// `loadOnnx()` returns an object of this shape.
+// The model contract: what explainers need from a model, and what importers
+// build. A differentiable forward pass that can hand back (and start gradients
+// at) any named inner tensor. The ONNX importer's `loadOnnx()` returns one.
 
-import type { Tensor } from '../engine/tensor.js';
+import { GradlensError } from './errors.js';
+import type { Tensor } from './tensor.js';
 
 export interface LayerInfo {
   /** The tensor's name (ONNX value name): what users pass as `--layer`. */
@@ -79,4 +80,42 @@ export interface ExplainableModel {
   constant?(name: string): ConstantValue | undefined;
   /** Frees the uploaded weights. */
   dispose(): void;
+}
+
+/** A layer name the model does not have; lists the closest names. */
+export class LayerNotFound extends GradlensError {
+  constructor(
+    readonly layer: string,
+    /** The model's layer names closest to `layer`, best first. */
+    readonly suggestions: readonly string[],
+  ) {
+    const hint = suggestions.length ? ` Did you mean: ${suggestions.map((s) => `'${s}'`).join(', ')}?` : '';
+    super(`layer '${layer}' not found in the model.${hint} (model.layers() lists every tensor name)`);
+  }
+}
+
+/** Up to `count` names closest to `name`: substring matches first, then by edit distance. */
+export function closeMatches(name: string, names: readonly string[], count = 5): string[] {
+  const lower = name.toLowerCase();
+  const scored = names.map((n) => {
+    const l = n.toLowerCase();
+    const contains = l.includes(lower) || lower.includes(l) ? 0 : 1;
+    return { n, contains, d: editDistance(lower, l) };
+  });
+  const limit = Math.max(3, Math.ceil(name.length / 2));
+  return scored
+    .filter((s) => s.contains === 0 || s.d <= limit)
+    .sort((a, b) => a.contains - b.contains || a.d - b.d || a.n.localeCompare(b.n))
+    .slice(0, count)
+    .map((s) => s.n);
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }
