@@ -2,21 +2,17 @@
 // (ONNX ConvTranspose). Kernels and their path choices are in conv-kernels.ts.
 //
 // conv2d may fuse an activation (attrs.activation) into its epilogue. Without a
-// gradient to record, the fused kernel runs. When the tape records, the op
-// stores act(z) computed unfused and its backward recomputes z = conv(x, w) + b
-// (like activation checkpointing: one more forward conv instead of keeping z).
+// gradient to record, the fused kernel runs. When the tape records, the
+// activation runs unfused and the op keeps z = conv(x, w) + b for backward
+// (act'(z) needs it), so backward never runs the convolution again.
 
+import { activationParams, isIdentity, type Activation } from '../activations.js';
 import { ShapeError } from '../errors.js';
-import { formatShape } from '../shape.js';
-import { tape } from '../tape.js';
+import { convGeometry, convTransposeGeometry, type Conv2dAttrs, type ConvTranspose2dAttrs } from '../geometry/conv.js';
 import type { Tensor } from '../tensor.js';
 import { conv2dForwardKernel, conv2dGradBias, conv2dGradInputKernel, conv2dGradWeightKernel } from './conv-kernels.js';
 import { unaryOps } from './elementwise.js';
-
 import { defineOp } from './op.js';
-import { checkConvOptions, convGeometry, type ConvGeometry, type ConvOptions } from '../geometry/conv.js';
-import { activationParams, isIdentity, type Activation } from '../activations.js';
-import { convTransposeGeometry, type Conv2dAttrs, type ConvTranspose2dAttrs } from '../geometry/conv.js';
 
 function convInputs(op: string, inputs: readonly Tensor[]): [Tensor, Tensor, Tensor | null] {
   const [x, w, b] = inputs;
@@ -33,18 +29,19 @@ function activationOp(act: Activation) {
 
 export const conv2d = defineOp<Conv2dAttrs>({
   name: 'conv2d',
-  forward(inputs, attrs) {
+  forward(inputs, attrs, ctx) {
     const [x, w, b] = convInputs('conv2d', inputs);
     const g = convGeometry('conv2d', x.shape, w.shape, attrs, b?.shape);
     const act = attrs.activation;
-    const recording = tape.recording && inputs.some((t) => t.requiresGrad);
-    if (isIdentity(act) || !recording) return [conv2dForwardKernel(x, w, b, g, act)];
+    if (isIdentity(act) || !ctx?.recording) return [conv2dForwardKernel(x, w, b, g, act)];
+    // Recording: the backward needs z = conv + bias, so run the activation unfused and keep z.
     const z = conv2dForwardKernel(x, w, b, g);
     const { op, attrs: actAttrs } = activationOp(act!);
     const [y] = op.def.forward([z], actAttrs);
-    z.dispose();
+    ctx.keepForBackward(z);
     return [y];
   },
+  // saved: x, w, (b), and with an activation y = act(z), then z (kept by forward)
   save: (inputs, [y], attrs) => (isIdentity(attrs.activation) ? [...inputs] : [...inputs, y]),
   // dz = dy * act'(z); dx = conv_transpose(dz, w); dw = dz (*) x (correlation over images and
   // pixels); db = sum of dz over images and pixels
@@ -55,12 +52,10 @@ export const conv2d = defineOp<Conv2dAttrs>({
     const g = convGeometry('conv2d', x.shape, w.shape, attrs, b?.shape);
     let gz = gy;
     if (!isIdentity(attrs.activation)) {
-      const y = saved[saved.length - 1];
-      const z = conv2dForwardKernel(x, w, b, g);
+      const [y, z] = saved.slice(-2);
       const { op, attrs: actAttrs } = activationOp(attrs.activation!);
       const ctx = { saved: [z, y], attrs: actAttrs, inputShapes: [z.shape], outputShapes: [y.shape], needsInputGrad: [true] };
       gz = op.def.backward(ctx, [gy])[0]!;
-      z.dispose();
     }
     const grads = [
       needsInputGrad[0] ? conv2dGradInputKernel(gz, w, g) : null,

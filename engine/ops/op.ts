@@ -9,10 +9,18 @@ import { tape, type BackwardRule } from '../tape.js';
 import type { Kernel } from '../kernels/kernel.js';
 import { Tensor } from '../tensor.js';
 
+/** What a forward sees of the tape. */
+export interface ForwardContext {
+  /** True when the tape records this call, so backward may run. */
+  readonly recording: boolean;
+  /** Hands an intermediate (not an output) to the tape for backward; it follows the `save` tensors in ctx.saved. */
+  keepForBackward(t: Tensor): void;
+}
+
 export interface OpDef<A> {
   name: string;
   /** GPU forward: validates shapes (ShapeError naming the op) and returns the outputs. */
-  forward(inputs: readonly Tensor[], attrs: A): Tensor[];
+  forward(inputs: readonly Tensor[], attrs: A, ctx?: ForwardContext): Tensor[];
   /** Tensors backward needs; the tape keeps views of them alive until backward. */
   save?(inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: A): Tensor[];
   backward: BackwardRule<A>;
@@ -27,10 +35,11 @@ export interface Op<A> {
 
 export function defineOp<A>(def: OpDef<A>): Op<A> {
   const op = ((inputs: readonly Tensor[], attrs: A) => {
-    const outputs = def.forward(inputs, attrs);
-    if (tape.recording && inputs.some((t) => t.requiresGrad)) {
-      tape.record(def.name, inputs, outputs, attrs, def.save?.(inputs, outputs, attrs) ?? [], def.backward);
-    }
+    const recording = tape.recording && inputs.some((t) => t.requiresGrad);
+    const intermediates: Tensor[] = [];
+    const outputs = def.forward(inputs, attrs, { recording, keepForBackward: (t) => intermediates.push(t) });
+    if (recording) tape.record(def.name, inputs, outputs, attrs, [...(def.save?.(inputs, outputs, attrs) ?? []), ...intermediates], def.backward);
+    for (const t of intermediates) t.dispose(); // the tape keeps its own views
     return outputs;
   }) as Op<A>;
   Object.defineProperty(op, 'name', { value: def.name });
