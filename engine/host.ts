@@ -18,3 +18,4 @@ export type { OpName, AttrsOf } from './ops/registry.js';
 export type { GemmAttrs } from './ops/gemm.js';
 export type { UnaryAttrs, BinaryName, UnaryName } from './ops/elementwise.js';
 export { reference, refTensor, type RefOp, type RefTensor } from './reference/index.js';
+export { ReferenceTape } from './reference/tape.js';

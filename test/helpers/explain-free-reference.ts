@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { refTensor, type RefTensor } from '../../engine/reference/index.js';
 import { executePlan, planGraph, type OnnxGraphModel } from '../../importers/onnx/index.js';
 import { toFloat32 } from '../../importers/onnx/host-tensor.js';
-import { referenceBackend, ReferenceTape } from '../../importers/onnx/reference-backend.js';
+import { ReferenceTape } from '../../engine/reference/tape.js';
+import { referenceBackend } from '../../importers/onnx/reference-backend.js';
 import { decodeImage } from '../../explainers/node-image.js';
 import { resizeImage, toNchw } from '../../explainers/image.js';
 

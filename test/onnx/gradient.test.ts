@@ -14,7 +14,8 @@ import { toNumbers, type HostTensor } from '../../importers/onnx/host-tensor.js'
 import { loadOnnx } from '../../importers/onnx/index.js';
 import { planGraph } from '../../importers/onnx/plan.js';
 import { decodeModel } from '../../importers/onnx/proto.js';
-import { ReferenceTape, referenceBackend } from '../../importers/onnx/reference-backend.js';
+import { ReferenceTape } from '../../engine/reference/tape.js';
+import { referenceBackend } from '../../importers/onnx/reference-backend.js';
 import { compare } from '../helpers/check.js';
 import { readModel } from '../fixtures/onnx/models.js';
 import { seeded, syntheticCnn } from '../fixtures/onnx/synthetic.js';
