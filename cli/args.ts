@@ -2,7 +2,7 @@
 // `--name=value`, boolean `--flag`, repeatable flags, positionals, and `--`
 // to end the flags. Mistakes are typed errors whose message says what to type.
 
-import { GradlensError } from '../engine/errors.js';
+import { GradlensError } from '../engine/index.js';
 import { closeMatches } from '../explainers/errors.js';
 
 /** Bad command-line usage; main prints the message and the command's usage. */

@@ -1,7 +1,7 @@
 // Reading and writing the files a command names, with errors that say which file and why.
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { GradlensError } from '../engine/errors.js';
+import { GradlensError } from '../engine/index.js';
 
 export class CliFileError extends GradlensError {}
 

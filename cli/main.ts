@@ -4,7 +4,7 @@
 // (the stack only with GRADLENS_DEBUG set) and, through cli(), releases the
 // GPU before the process exits.
 
-import { shutdown } from '../engine/runtime.js';
+import { shutdown } from '../engine/index.js';
 import { closeMatches } from '../explainers/errors.js';
 import { UsageError } from './args.js';
 

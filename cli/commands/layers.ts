@@ -2,7 +2,7 @@
 // that makes each and its shape: the names `run --output` and the explainers'
 // --layer accept. Prepares the graph only (no GPU needed).
 
-import { formatShape } from '../../engine/shape.js';
+import { formatShape } from '../../engine/index.js';
 import { prepareGraph } from '../../importers/onnx/graph.js';
 import { graphLayers } from '../../importers/onnx/model.js';
 import { decodeModel } from '../../importers/onnx/proto.js';

@@ -1,9 +1,7 @@
 // gradlens run: one forward pass on the GPU, from a .npy input to a .npy of a
 // graph output or of any inner tensor (by the names `gradlens layers` lists).
 
-import { formatShape } from '../../engine/shape.js';
-import { init } from '../../engine/runtime.js';
-import { scopeAsync, Tensor } from '../../engine/tensor.js';
+import { Tensor, formatShape, init, scopeAsync } from '../../engine/index.js';
 import { toFloat32 } from '../../importers/onnx/host-tensor.js';
 import { OnnxGraphModel } from '../../importers/onnx/model.js';
 import { feedInputs } from '../../importers/onnx/graph.js';
