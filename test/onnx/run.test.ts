@@ -9,6 +9,7 @@ import { scopeAsync, Tensor } from '../../engine/index.js';
 import { gpuBackend } from '../../importers/onnx/backend.js';
 import { runNode } from '../../importers/onnx/executor.js';
 import { prepareGraph, type PreparedGraph } from '../../importers/onnx/graph.js';
+import { supportedOps } from '../../importers/onnx/ops/index.js';
 import { toNumbers } from '../../importers/onnx/host-tensor.js';
 import { decodeModel } from '../../importers/onnx/proto.js';
 import { execute } from '../fixtures/onnx/execute.js';
@@ -34,7 +35,11 @@ interface OpCase {
   range?: [number, number];
 }
 
+/** ONNX op types some test in this file ran: the last test checks every handler is among them. */
+const exercised = new Set<string>();
+
 function oneOp(c: OpCase, xAsConstant: boolean, xValues: number[]): PreparedGraph {
+  exercised.add(c.op);
   const outputs = Array.from({ length: c.outputs ?? 1 }, (_, k) => `y${k}`);
   const x = floats('x', c.x, xValues);
   return prepareGraph(
@@ -95,6 +100,7 @@ const foldCases: OpCase[] = [
   { op: 'Gather', x: [3, 4], consts: [int64s('i', [2, 2], [2, 0, 1, -1])], attrs: { axis: { i: 1 } } },
   { op: 'Gather', x: [3, 4], consts: [int64s('i', [], [1])] },
   { op: 'Cast', x: [4], attrs: { to: { i: 1 } } },
+  { op: 'Dropout', x: [2, 3] },
 ];
 
 describe('GPU run agrees with the CPU fold', () => {
@@ -189,8 +195,24 @@ describe('GPU run of layers against written-out formulas', () => {
     expectClose(v10.y, up.y);
   });
 
-  test('ReduceMean (axes attribute) and ReduceSum (axes input)', async () => {
+  test('GlobalMaxPool, LogSoftmax and opset-9 Upsample', async () => {
+    const x = [1, 5, 2, 4, 10, 20, 40, 30];
+    const g = await runOp({ op: 'GlobalMaxPool', x: [1, 2, 2, 2] }, x);
+    expect([g.shape, Array.from(g.y)]).toEqual([[1, 2, 1, 1], [5, 40]]);
+    const l = await runOp({ op: 'LogSoftmax', x: [2, 4], attrs: { axis: { i: 1 } } }, x);
+    const logSumExp = (row: number[]) => Math.log(row.reduce((a, v) => a + Math.exp(v), 0));
+    expectClose(l.y, [...x.slice(0, 4).map((v) => v - logSumExp(x.slice(0, 4))), ...x.slice(4).map((v) => v - logSumExp(x.slice(4)))], 1e-5);
+    const u = await runOp({ op: 'Upsample', x: [1, 1, 2, 2], consts: [floats('s', [4], [1, 1, 2, 2])], opset: 9 }, [1, 2, 3, 4]);
+    expect(u.shape).toEqual([1, 1, 4, 4]);
+    expectClose(u.y, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+  });
+
+  test('ReduceMean (axes attribute), ReduceSum (axes input), ReduceMax and ReduceMin', async () => {
     const x = [1, 2, 3, 4, 5, 6];
+    const max = await runOp({ op: 'ReduceMax', x: [2, 3], attrs: { axes: { ints: [1] } } }, [1, 9, 3, 4, -5, 6]);
+    expect([max.shape, Array.from(max.y)]).toEqual([[2, 1], [9, 6]]);
+    const min = await runOp({ op: 'ReduceMin', x: [2, 3], attrs: { axes: { ints: [0] }, keepdims: { i: 0 } } }, [1, 9, 3, 4, -5, 6]);
+    expect([min.shape, Array.from(min.y)]).toEqual([[3], [1, -5, 3]]);
     expectClose((await runOp({ op: 'ReduceMean', x: [2, 3], attrs: { axes: { ints: [1] }, keepdims: { i: 0 } } }, x)).y, [2, 5]);
     expectClose((await runOp({ op: 'ReduceSum', x: [2, 3], consts: [int64s('a', [1], [0])] }, x)).y, [5, 7, 9]);
   });
@@ -256,5 +278,42 @@ describe('GPU run of layers against written-out formulas', () => {
       expect(y.name).toBe('y0');
       expect(() => runNode(p, p.nodes[0], () => Tensor.fromData([1, 2, 3], [3]), gpuBackend)).toThrow(/run produced \[3\] for output 'y0'; prepare inferred \[2\]/);
     });
+  });
+});
+
+describe('constant and shape ops fold at preparation', () => {
+  /** A graph x -> op (with these extra inputs) -> y, prepared with x of shape [2, 3, 4]. */
+  const fold = (op: string, inputs: string[], attrs: Record<string, AttrSpec> = {}, initializers: TensorSpec[] = []) => {
+    exercised.add(op);
+    const p = prepareGraph(
+      decodeModel(
+        encodeModel({
+          opset: 13,
+          initializers,
+          inputs: [{ name: 'x', dims: [2, 3, 4] }],
+          nodes: [{ opType: op, name: op, inputs, outputs: ['y'], attrs }],
+          outputs: [{ name: 'y' }],
+        }),
+      ),
+    );
+    expect(p.nodes, `${op} folds`).toHaveLength(0);
+    const v = p.tensors.get('y')!.value!;
+    return { shape: v.shape, values: toNumbers(v) };
+  };
+
+  test('Shape, Size, Constant, ConstantOfShape and Range', () => {
+    expect(fold('Shape', ['x'])).toEqual({ shape: [3], values: [2, 3, 4] });
+    expect(fold('Size', ['x'])).toEqual({ shape: [], values: [24] });
+    expect(fold('Constant', [], { value: { t: floats('c', [2], [1.5, -2]) } })).toEqual({ shape: [2], values: [1.5, -2] });
+    expect(fold('ConstantOfShape', ['s'], { value: { t: floats('v', [1], [7]) } }, [int64s('s', [2], [2, 2])])).toEqual({ shape: [2, 2], values: [7, 7, 7, 7] });
+    expect(fold('Range', ['a', 'b', 'd'], {}, [int64s('a', [], [1]), int64s('b', [], [8]), int64s('d', [], [3])])).toEqual({ shape: [3], values: [1, 4, 7] });
+  });
+});
+
+// Runs last: a handler in importers/onnx/ops/index.ts that no test above ran fails the suite.
+describe('completeness', () => {
+  test('every ONNX handler has a case in this file', () => {
+    const missing = supportedOps().filter((op) => !exercised.has(op));
+    expect(missing, `handlers without a case in test/onnx/run.test.ts: ${missing.join(', ')}`).toEqual([]);
   });
 });

@@ -1,7 +1,21 @@
-// Elementwise ONNX ops: activations (one row each: engine op, attributes, CPU
-// formula for folding), the broadcasting binary ops, Identity and Dropout.
+// Elementwise ONNX ops: activations (one row each: engine op, attributes, and
+// for the ops the engine cannot fuse a CPU formula for folding), the
+// broadcasting binary ops, Identity and Dropout. The fusable activations fold
+// with, and fuse into a Conv because of, their row of the engine's ACTIVATIONS
+// table.
 
-import { ActivationKind, broadcastShapes, type BinaryName, type Shape, type UnaryAttrs, type UnaryName } from '../../../engine/host.js';
+import {
+  ACTIVATIONS,
+  activationParams,
+  broadcastShapes,
+  isFusable,
+  type Activation,
+  type BinaryName,
+  type FusableKind,
+  type Shape,
+  type UnaryAttrs,
+  type UnaryName,
+} from '../../../engine/host.js';
 
 import { fromNumbers, isFloatDType, scalarOf, toNumbers, type HostTensor } from '../host-tensor.js';
 import type { InferContext, NodeContext, OpHandler } from './handler.js';
@@ -9,22 +23,36 @@ import { broadcastMap } from './util.js';
 
 const FLOAT_MAX = 3.4028234663852886e38;
 
-interface UnaryRow {
-  engine: UnaryName;
-  /** Engine attributes (alpha/beta) from the node's attributes or its constant inputs (`bound(i)`). */
-  attrs?(ctx: NodeContext, bound: (i: number) => HostTensor | undefined): UnaryAttrs;
-  /** The same formula on the CPU, for folding. */
-  cpu(x: number, a: UnaryAttrs): number;
-}
+type AttrsOf = (ctx: NodeContext, bound: (i: number) => HostTensor | undefined) => UnaryAttrs;
 
-/** Activations conv2d's epilogue implements (with the same alpha/beta meaning as the elementwise ops). */
-const EPILOGUE: readonly string[] = ['relu', 'leakyRelu', 'sigmoid', 'silu', 'clip'] satisfies ActivationKind[];
+/**
+ * An activation: the engine op, its attributes from the node's attributes or
+ * constant inputs (`bound(i)`), and, for an op the engine cannot fuse, the same
+ * formula on the CPU for folding (a fusable one folds with its ACTIVATIONS row).
+ */
+type UnaryRow =
+  | { engine: FusableKind; attrs?: AttrsOf; cpu?: never }
+  | { engine: Exclude<UnaryName, FusableKind>; attrs?: AttrsOf; cpu(x: number, a: UnaryAttrs): number };
+
+/** The row's CPU formula: a fusable kind's from the table, with the kernels' parameter defaults. */
+function cpuOf(row: UnaryRow): (x: number, a: UnaryAttrs) => number {
+  if (!isFusable(row.engine)) return row.cpu!;
+  const { cpu } = ACTIVATIONS[row.engine];
+  const kind = row.engine;
+  return (x, a) => {
+    const { act_alpha, act_beta } = activationParams({ kind, ...a });
+    return cpu(x, act_alpha, act_beta);
+  };
+}
 
 function unary(row: UnaryRow): OpHandler {
   const attrsOf = (ctx: NodeContext, bound: (i: number) => HostTensor | undefined) => row.attrs?.(ctx, bound) ?? {};
-  const epilogue = (ctx: InferContext) => ({ kind: row.engine as ActivationKind, ...attrsOf(ctx, (i) => ctx.inputs[i]?.value) });
+  const cpu = cpuOf(row);
+  const kind = row.engine;
+  // Activations the engine fuses into conv2d's epilogue (same alpha/beta meaning as the elementwise ops).
+  const epilogue = isFusable(kind) && ((ctx: InferContext): Activation => ({ kind, ...attrsOf(ctx, (i) => ctx.inputs[i]?.value) }));
   return {
-    ...(EPILOGUE.includes(row.engine) && { epilogue }),
+    ...(epilogue && { epilogue }),
     inferShape(ctx) {
       const x = ctx.input(0);
       // Validates the attributes, and that bound inputs are constants, at prepare time.
@@ -34,7 +62,7 @@ function unary(row: UnaryRow): OpHandler {
     fold(ctx) {
       const x = ctx.input(0).value!;
       const a = attrsOf(ctx, (i) => ctx.inputs[i]?.value);
-      return [fromNumbers(x.dtype, x.shape, toNumbers(x).map((v) => row.cpu(v, a)))];
+      return [fromNumbers(x.dtype, x.shape, toNumbers(x).map((v) => cpu(v, a)))];
     },
     run(ctx) {
       return ctx.ops[row.engine]([ctx.tensor(0)], attrsOf(ctx, (i) => ctx.inputs[i]?.value));
@@ -42,8 +70,8 @@ function unary(row: UnaryRow): OpHandler {
   };
 }
 
-export const Relu = unary({ engine: 'relu', cpu: (x) => Math.max(x, 0) });
-export const Sigmoid = unary({ engine: 'sigmoid', cpu: (x) => 1 / (1 + Math.exp(-x)) });
+export const Relu = unary({ engine: 'relu' });
+export const Sigmoid = unary({ engine: 'sigmoid' });
 export const Tanh = unary({ engine: 'tanh', cpu: Math.tanh });
 export const Exp = unary({ engine: 'exp', cpu: Math.exp });
 export const Log = unary({ engine: 'log', cpu: Math.log });
@@ -51,11 +79,7 @@ export const Sqrt = unary({ engine: 'sqrt', cpu: Math.sqrt });
 export const Neg = unary({ engine: 'neg', cpu: (x) => -x });
 export const HardSwish = unary({ engine: 'hardSwish', cpu: (x) => x * Math.min(1, Math.max(0, x / 6 + 0.5)) });
 
-export const LeakyRelu = unary({
-  engine: 'leakyRelu',
-  attrs: (ctx) => ({ alpha: ctx.attrs.float('alpha', 0.01) }),
-  cpu: (x, { alpha = 0.01 }) => (x > 0 ? x : alpha * x),
-});
+export const LeakyRelu = unary({ engine: 'leakyRelu', attrs: (ctx) => ({ alpha: ctx.attrs.float('alpha', 0.01) }) });
 
 export const HardSigmoid = unary({
   engine: 'hardSigmoid',
@@ -72,7 +96,6 @@ export const Clip = unary({
     const max = bound(2);
     return { alpha: min ? scalarOf(min) : -FLOAT_MAX, beta: max ? scalarOf(max) : FLOAT_MAX };
   },
-  cpu: (x, { alpha = -Infinity, beta = Infinity }) => Math.min(beta, Math.max(alpha, x)),
 });
 
 /** Identity, and Dropout at inference (which is the identity; its optional mask output is not supported). */

@@ -4,7 +4,7 @@
 
 import type { OnnxNode } from '../proto.js';
 import { BatchNormalization } from './batch-norm.js';
-import { Concat, Gather, Pad, Slice, Split } from './concat.js';
+import { Concat, Gather, Pad, Slice, Split } from './shape-ops.js';
 import { Conv, ConvTranspose } from './conv.js';
 import {
   Add,
@@ -32,7 +32,7 @@ import { Expand, Flatten, Reshape, Squeeze, Transpose, Unsqueeze } from './movem
 import { AveragePool, GlobalAveragePool, GlobalMaxPool, MaxPool } from './pool.js';
 import { ReduceMax, ReduceMean, ReduceMin, ReduceSum } from './reduce.js';
 import { Resize, Upsample } from './resize.js';
-import { Cast, Constant, ConstantOfShape, Range, Shape, Size } from './shape.js';
+import { Cast, Constant, ConstantOfShape, Range, Shape, Size } from './constants.js';
 import { LogSoftmax, Softmax } from './softmax.js';
 
 export const handlers: Readonly<Record<string, OpHandler>> = {
