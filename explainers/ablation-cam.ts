@@ -19,8 +19,8 @@
 // others weigh 0, as pytorch-grad-cam's ratio_channels_to_ablate).
 
 import { div, expand, mul, slice, sub, tensor, type Tensor } from '../engine/index.js';
-import type { CamMethod } from './base-cam.js';
-import { scoreCopies, sweepChannels } from './batched.js';
+import type { CamMethod } from './method.js';
+import { scoreCopies, sweepChannels, type BatchedCamOptions } from './batched.js';
 import { MethodNotApplicable } from './errors.js';
 
 /**
@@ -33,11 +33,12 @@ export function ablationMask(channels: readonly number[], count: number, start: 
   return tensor(keep, [end - start, count, 1, 1]);
 }
 
-export const ablationCam: CamMethod = {
+export const ablationCam: CamMethod<BatchedCamOptions> = {
   name: 'ablationcam',
   title: 'Ablation-CAM',
   paper: 'Desai & Ramaswamy, Ablation-CAM, WACV 2020, eq. 3-4: w_k = (y - y_k) / y',
   usesGradients: false,
+  inputSpace: false,
   weights(layer, ctx) {
     const name = 'ablationcam';
     const c = layer.activations.shape[1];

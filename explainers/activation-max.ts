@@ -19,11 +19,10 @@
 // The objective is the mean activation of one channel of a layer, or a target
 // score (a class logit, say).
 
-import { add, backward, clip, concat, div, keep, mean, mul, pow, reshape, scope, slice, sub, tape, tensor, type Tensor } from '../engine/index.js';
-import { abs, scalar } from './base-cam.js';
+import { add, backward, clip, concat, div, keep, mean, mul, pow, reshape, scope, seededRandom, slice, sub, tape, tensor, type Tensor } from '../engine/index.js';
+import { abs, scalar } from './cam-math.js';
 import { imageInput } from './batched.js';
 import { ExplainError, LayerNotFound, NotASpatialLayer, closeMatches } from './errors.js';
-import { seededRandom } from '../engine/random.js';
 import { gaussian } from './imputation.js';
 import type { ExplainableModel } from '../engine/index.js';
 import { toTarget, scalarScore, type TargetSpec } from './targets.js';

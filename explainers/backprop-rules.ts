@@ -26,10 +26,23 @@
 // swapped too: it recomputes the pre-activation z, applies the modified rule
 // to it, and runs the unfused conv backward on the result.
 
-import { conv2d, leakyRelu, max, relu, tape, type Activation, type BackwardContext, type BackwardRule, type Conv2dAttrs, type Tensor } from '../engine/index.js';
-import { conv2d as conv2dOp } from '../engine/ops/conv.js';
-import { unaryOps, type UnaryAttrs } from '../engine/ops/elementwise.js';
-import { abs, forwardPass, scaleMap, upsample, type CamContext, type PassOutput } from './base-cam.js';
+import {
+  conv2d,
+  leakyRelu,
+  max,
+  ops,
+  relu,
+  tape,
+  type Activation,
+  type BackwardContext,
+  type BackwardRule,
+  type Conv2dAttrs,
+  type Tensor,
+  type UnaryAttrs,
+} from '../engine/index.js';
+import { abs, scaleMap, upsample } from './cam-math.js';
+import type { CamContext, PassOutput } from './method.js';
+import { forwardPass } from './pass.js';
 import { MethodNotApplicable } from './errors.js';
 import type { RgbaImage } from './image.js';
 
@@ -55,14 +68,14 @@ function modifiedBackward(mode: BackpropMode, kind: ReluLike, attrs: UnaryAttrs,
   }
   // guided: the activation's own derivative (the forward mask), applied to relu(g)
   const ctx: BackwardContext<UnaryAttrs> = { saved: [x, y], attrs, inputShapes: [x.shape], outputShapes: [y.shape], needsInputGrad: [true] };
-  const [dx] = unaryOps[kind].def.backward(ctx, [positive]);
+  const [dx] = ops[kind].def.backward(ctx, [positive]);
   positive.dispose();
   return dx!;
 }
 
 /** Rule for a standalone activation op (saved: [x, y], as every unary op saves). */
 function activationRule(mode: BackpropMode, kind: ReluLike): BackwardRule<UnaryAttrs> {
-  const original = unaryOps[kind].def.backward;
+  const original = ops[kind].def.backward;
   return (ctx, [g]) => {
     if (!isReluLike(kind, ctx.attrs)) return original(ctx, [g]);
     const [x, y] = ctx.saved;
@@ -72,7 +85,7 @@ function activationRule(mode: BackpropMode, kind: ReluLike): BackwardRule<UnaryA
 
 /** Rule for conv2d: unchanged unless it carries a fused ReLU-like activation. */
 function convRule(mode: BackpropMode): BackwardRule<Conv2dAttrs> {
-  const original = conv2dOp.def.backward;
+  const original = ops.conv2d.def.backward;
   return (ctx, [g]) => {
     const act: Activation | undefined = ctx.attrs.activation;
     const actAttrs: UnaryAttrs = { alpha: act?.alpha ?? (act?.kind === 'leakyRelu' ? 0.01 : undefined), beta: act?.beta };

@@ -7,7 +7,7 @@
 
 import { concat, gather, reshape, runtime, scope, slice, sum, Tensor, zeros } from '../engine/index.js';
 import { ExplainError, MethodNotApplicable, TargetError } from './errors.js';
-import type { CamContext, LayerState } from './base-cam.js';
+import type { CamContext, LayerState } from './method.js';
 import type { ExplainableModel, RunOptions } from '../engine/index.js';
 import type { Target, TargetValues } from './targets.js';
 
@@ -91,6 +91,7 @@ export async function scoreCopies(model: ExplainableModel, target: Target, count
 
 // ---- options shared by the batched CAM methods ------------------------------------------
 
+/** The options of Score-CAM and Ablation-CAM. */
 export interface BatchedCamOptions extends BatchOptions {
   /**
    * Only these channels of the target layer get masks / ablations (the others
@@ -99,15 +100,15 @@ export interface BatchedCamOptions extends BatchOptions {
   channels?: readonly number[];
 }
 
-/** The batch options of ExplainOptions (whose method-specific fields are untyped), validated. */
-export function batchedOptions(options: Record<string, unknown>, method: string): BatchedCamOptions {
+/** The batch options of a method's options, validated (callers from JavaScript or the CLI pass anything). */
+export function batchedOptions(options: BatchedCamOptions, method: string): BatchedCamOptions {
   const { batchSize, onProgress, channels } = options;
-  if (batchSize !== undefined && (!Number.isInteger(batchSize) || (batchSize as number) < 1)) {
+  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1)) {
     throw new MethodNotApplicable(method, `batchSize must be a positive integer, got ${String(batchSize)}`);
   }
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new MethodNotApplicable(method, 'onProgress must be a function (done, total)');
   if (channels !== undefined && !Array.isArray(channels)) throw new MethodNotApplicable(method, 'channels must be an array of channel indices');
-  return { batchSize: batchSize as number | undefined, onProgress: onProgress as ProgressCallback | undefined, channels: channels as number[] | undefined };
+  return { batchSize, onProgress, channels };
 }
 
 /** The channel indices to use out of `count` (all by default); validated, duplicates refused. */
@@ -160,7 +161,7 @@ export interface ChannelSweep {
  */
 export async function sweepChannels(
   layer: LayerState,
-  ctx: CamContext,
+  ctx: CamContext<BatchedCamOptions>,
   method: string,
   weigh: (image: Tensor, index: number, sweep: ChannelSweep) => Promise<Tensor>,
 ): Promise<Tensor> {

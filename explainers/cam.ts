@@ -13,7 +13,7 @@
 // Grad-CAM's section 3.1 shows Grad-CAM reduces to this map divided by h*w.
 
 import { tensor } from '../engine/index.js';
-import type { CamContext, CamMethod, LayerState } from './base-cam.js';
+import type { CamContext, CamMethod, LayerState } from './method.js';
 import { MethodNotApplicable } from './errors.js';
 import { modelGraph, type ModelGraph } from './graph.js';
 import type { GraphNode } from '../engine/index.js';
@@ -105,6 +105,7 @@ export const cam: CamMethod = {
   title: 'CAM',
   paper: 'Zhou et al., Learning Deep Features for Discriminative Localization, CVPR 2016, eq. 2',
   usesGradients: false,
+  inputSpace: false,
   weights(layer: LayerState, ctx: CamContext) {
     const [n, channels, height, width] = layer.activations.shape;
     const head = findClassifierHead(modelGraph(ctx.model, 'cam'), layer.layer, channels, [height, width]);

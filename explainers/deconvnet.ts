@@ -8,7 +8,7 @@
 // Output: `gradient` [3, H, W] (render with gradientImage) and the saliency
 // map max_c |g| in `map`.
 
-import type { CamMethod } from './base-cam.js';
+import type { CamMethod } from './method.js';
 import { modifiedBackpropPass } from './backprop-rules.js';
 
 export const deconvnet: CamMethod = {
@@ -16,5 +16,6 @@ export const deconvnet: CamMethod = {
   title: 'Deconvnet',
   paper: 'Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014, §2.1 (ReLU backward: relu(g))',
   usesGradients: true,
+  inputSpace: true,
   pass: (ctx) => modifiedBackpropPass('deconvnet', ctx),
 };

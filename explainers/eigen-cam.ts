@@ -17,12 +17,14 @@
 // activations, i.e. with where the layer fires, which is the outcome
 // pytorch-grad-cam's centering aims at.
 
-import { project2d, type CamMethod } from './base-cam.js';
+import { project2d } from './cam-math.js';
+import type { CamMethod } from './method.js';
 
 export const eigenCam: CamMethod = {
   name: 'eigencam',
   title: 'Eigen-CAM',
   paper: 'Muhammad & Yeasin, Eigen-CAM, IJCNN 2020, eq. 6 (projection on the first principal component)',
   usesGradients: false,
+  inputSpace: false,
   camImage: (layer) => project2d(layer.activations),
 };

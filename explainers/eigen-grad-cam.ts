@@ -6,12 +6,14 @@
 // See project2d for how the SVD is done on the GPU and how its sign is fixed.
 
 import { mul } from '../engine/index.js';
-import { gradientsOf, project2d, type CamMethod } from './base-cam.js';
+import { project2d } from './cam-math.js';
+import { gradientsOf, type CamMethod } from './method.js';
 
 export const eigenGradCam: CamMethod = {
   name: 'eigengradcam',
   title: 'Eigen-Grad-CAM',
   paper: 'Muhammad & Yeasin, Eigen-CAM, IJCNN 2020, eq. 6, on gradient x activations (pytorch-grad-cam EigenGradCAM)',
   usesGradients: true,
+  inputSpace: false,
   camImage: (layer) => project2d(mul(gradientsOf(layer), layer.activations)),
 };

@@ -12,7 +12,8 @@
 // Option `k` (K of the k-sigma rule), default 2 as pytorch-grad-cam.
 
 import { clip, mean, mul, sqrt, sub, sum, type Tensor } from '../engine/index.js';
-import { scalar, type CamMethod } from './base-cam.js';
+import { scalar } from './cam-math.js';
+import type { CamMethod } from './method.js';
 import { MethodNotApplicable } from './errors.js';
 
 /** [x > 0] as 0 / 1 (exact for |x| >= 1e-30; the engine has no comparison op). */
@@ -20,11 +21,17 @@ export function step(x: Tensor): Tensor {
   return clip(mul(x, scalar(1e30)), 0, 1);
 }
 
-export const fem: CamMethod = {
+export interface FemOptions {
+  /** K of the k-sigma rule (default 2). */
+  k?: number;
+}
+
+export const fem: CamMethod<FemOptions> = {
   name: 'fem',
   title: 'FEM',
   paper: 'Fuad et al., Features Understanding in 3D CNNs (FEM), IPTA 2020, §III: L = sum_k mean(A^k) [A^k > mu_k + K sigma_k]',
   usesGradients: false,
+  inputSpace: false,
   camImage(layer, ctx) {
     const k = ctx.options.k ?? 2;
     if (typeof k !== 'number' || !Number.isFinite(k)) throw new MethodNotApplicable('fem', `k must be a number, got ${String(k)}`);

@@ -20,7 +20,9 @@
 // followed by an unfolded BN contribute their own bias too, as in pytorch-grad-cam.
 
 import { add, mul, reshape, sum, tape, tensor, type Tensor } from '../engine/index.js';
-import { abs, forwardPass, scaleMap, upsample, type CamContext, type CamMethod, type PassOutput } from './base-cam.js';
+import { abs, scaleMap, upsample } from './cam-math.js';
+import type { CamContext, CamMethod, PassOutput } from './method.js';
+import { forwardPass } from './pass.js';
 import { MethodNotApplicable } from './errors.js';
 import { modelGraph } from './graph.js';
 
@@ -91,5 +93,6 @@ export const fullGrad: CamMethod = {
   title: 'FullGrad',
   paper: 'Srinivas & Fleuret, Full-Gradient Representation for Neural Network Visualization, NeurIPS 2019, eq. 2 and 5',
   usesGradients: true,
+  inputSpace: true,
   pass: fullGradPass,
 };

@@ -9,7 +9,8 @@
 // is left out.
 
 import { add, div, mul, relu, sum } from '../engine/index.js';
-import { gradientsOf, scalar, type CamMethod } from './base-cam.js';
+import { scalar } from './cam-math.js';
+import { gradientsOf, type CamMethod } from './method.js';
 
 const EPS = 1e-6;
 
@@ -18,6 +19,7 @@ export const gradCamPlusPlus: CamMethod = {
   title: 'Grad-CAM++',
   paper: 'Chattopadhay et al., Grad-CAM++, WACV 2018, eq. 19 (closed form of pytorch-grad-cam)',
   usesGradients: true,
+  inputSpace: false,
   weights(layer) {
     const g = gradientsOf(layer);
     const g2 = mul(g, g);

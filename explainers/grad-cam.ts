@@ -4,12 +4,13 @@
 // Eq. 2: L^c = ReLU(sum_k alpha_k^c A^k) (the ReLU and sum are the base's).
 
 import { mean } from '../engine/index.js';
-import { gradientsOf, type CamMethod } from './base-cam.js';
+import { gradientsOf, type CamMethod } from './method.js';
 
 export const gradCam: CamMethod = {
   name: 'gradcam',
   title: 'Grad-CAM',
   paper: 'Selvaraju et al., Grad-CAM, ICCV 2017, eq. 1-2',
   usesGradients: true,
+  inputSpace: false,
   weights: (layer) => mean(gradientsOf(layer), [2, 3]),
 };

@@ -7,7 +7,7 @@
 // Output: `gradient` [3, H, W] (render with gradientImage) and the saliency
 // map max_c |g| in `map`.
 
-import type { CamMethod } from './base-cam.js';
+import type { CamMethod } from './method.js';
 import { modifiedBackpropPass } from './backprop-rules.js';
 
 export const guidedBackprop: CamMethod = {
@@ -15,5 +15,6 @@ export const guidedBackprop: CamMethod = {
   title: 'Guided Backprop',
   paper: 'Springenberg et al., Striving for Simplicity, ICLR-W 2015, §3.4 (ReLU backward: g [x > 0] [g > 0])',
   usesGradients: true,
+  inputSpace: true,
   pass: (ctx) => modifiedBackpropPass('guided', ctx),
 };

@@ -8,7 +8,9 @@
 // layers and target); `gradient` is the product [3, H, W], `map` its saliency max_c |.|.
 
 import { max, mul, tape, tensor } from '../engine/index.js';
-import { abs, explainWith, scaleMap, upsample, type CamContext, type CamMethod, type PassOutput } from './base-cam.js';
+import { abs, scaleMap, upsample } from './cam-math.js';
+import { explainWith } from './explain.js';
+import type { CamContext, CamMethod, PassOutput } from './method.js';
 import { modifiedBackpropPass } from './backprop-rules.js';
 import { gradCam } from './grad-cam.js';
 
@@ -41,5 +43,6 @@ export const guidedGradCam: CamMethod = {
   title: 'Guided Grad-CAM',
   paper: 'Selvaraju et al., Grad-CAM, ICCV 2017, §3 Guided Grad-CAM: guided backprop (.) upsampled Grad-CAM',
   usesGradients: true,
+  inputSpace: true,
   pass: guidedGradCamPass,
 };

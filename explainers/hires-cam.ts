@@ -6,12 +6,13 @@
 // decomposition over positions.
 
 import { mul } from '../engine/index.js';
-import { gradientsOf, type CamMethod } from './base-cam.js';
+import { gradientsOf, type CamMethod } from './method.js';
 
 export const hiResCam: CamMethod = {
   name: 'hirescam',
   title: 'HiResCAM',
   paper: 'Draelos & Carin, HiResCAM, arXiv:2011.08891 (2020), eq. 5',
   usesGradients: true,
+  inputSpace: false,
   weightedActivations: (layer) => mul(gradientsOf(layer), layer.activations),
 };

@@ -5,12 +5,13 @@
 // gradients weight each position, which keeps detail at shallow layers.
 
 import { mul, relu } from '../engine/index.js';
-import { gradientsOf, type CamMethod } from './base-cam.js';
+import { gradientsOf, type CamMethod } from './method.js';
 
 export const layerCam: CamMethod = {
   name: 'layercam',
   title: 'LayerCAM',
   paper: 'Jiang et al., LayerCAM, IEEE TIP 2021, eq. 5-7',
   usesGradients: true,
+  inputSpace: false,
   weightedActivations: (layer) => mul(relu(gradientsOf(layer)), layer.activations),
 };

@@ -22,10 +22,9 @@
 // over the symmetric default set 10..90 % both give the same averages.
 // The imputed copies are scored on the GPU in batches, read back once.
 
-import { mul, scopeAsync, tensor, type Tensor } from '../engine/index.js';
+import { mul, scopeAsync, seededRandom, tensor, type Tensor } from '../engine/index.js';
 import { imageInput, scoreBatch, scoreCopies, type BatchOptions } from './batched.js';
 import { ExplainError } from './errors.js';
-import { seededRandom } from '../engine/random.js';
 import { noisyLinearImpute } from './imputation.js';
 import type { ExplainableModel } from '../engine/index.js';
 import { toTarget, type TargetSpec } from './targets.js';

@@ -3,7 +3,7 @@
 
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { GradlensError } from '../engine/errors.js';
+import { GradlensError } from '../engine/index.js';
 import type { RgbaImage } from './image.js';
 
 export class ImageDecodeError extends GradlensError {}

@@ -16,14 +16,18 @@
 // scored in batches; the scores are read back once to spread them over pixels.
 
 import { add, concat, mul, ones, pad, relu, sub, tape, tensor, type Tensor } from '../engine/index.js';
-import { forwardPass, scalar, scaleMap, upsample, type CamContext, type CamMethod, type PassOutput } from './base-cam.js';
-import { batchedOptions, checkSharedTarget, imageInput, item, scoreCopies } from './batched.js';
+import { scalar, scaleMap, upsample } from './cam-math.js';
+import type { CamContext, CamMethod, PassOutput } from './method.js';
+import { forwardPass } from './pass.js';
+import { batchedOptions, checkSharedTarget, imageInput, item, scoreCopies, type BatchOptions } from './batched.js';
 import { MethodNotApplicable } from './errors.js';
 
-export interface OcclusionOptions {
-  /** Side of the square, or [height, width]. */
+export interface OcclusionOptions extends BatchOptions {
+  /** Side of the square, or [height, width] (default 1/8 of the shorter side). */
   patch?: number | readonly [number, number];
+  /** Step between windows, or [down, across] (default patch / 2). */
   stride?: number | readonly [number, number];
+  /** The value occluded pixels take (default 0). */
   fill?: number;
 }
 
@@ -38,10 +42,10 @@ export function windowStarts(length: number, size: number, stride: number): numb
 }
 
 /** Resolved patch, stride and fill for an H x W image. */
-export function occlusionGeometry(options: Record<string, unknown>, height: number, width: number) {
-  const patch = pair((options.patch as OcclusionOptions['patch']) ?? Math.max(1, Math.round(Math.min(height, width) / 8)));
-  const stride = pair((options.stride as OcclusionOptions['stride']) ?? [Math.max(1, Math.floor(patch[0] / 2)), Math.max(1, Math.floor(patch[1] / 2))]);
-  const fill = (options.fill as number | undefined) ?? 0;
+export function occlusionGeometry(options: OcclusionOptions, height: number, width: number) {
+  const patch = pair(options.patch ?? Math.max(1, Math.round(Math.min(height, width) / 8)));
+  const stride = pair(options.stride ?? [Math.max(1, Math.floor(patch[0] / 2)), Math.max(1, Math.floor(patch[1] / 2))]);
+  const fill = options.fill ?? 0;
   for (const [what, v, limit] of [['patch', patch[0], height], ['patch', patch[1], width], ['stride', stride[0], Infinity], ['stride', stride[1], Infinity]] as const) {
     if (!Number.isInteger(v) || v < 1 || v > limit) throw new MethodNotApplicable('occlusion', `${what} ${v} must be an integer in 1..${limit} (image ${height}x${width})`);
   }
@@ -75,7 +79,7 @@ export function spreadDrops(drops: ArrayLike<number>, positions: readonly (reado
   return Float32Array.from(total, (t, i) => t / count[i]);
 }
 
-async function occlusionPass(ctx: CamContext): Promise<PassOutput> {
+async function occlusionPass(ctx: CamContext<OcclusionOptions>): Promise<PassOutput> {
   if (ctx.eigenSmooth) throw new MethodNotApplicable('occlusion', 'eigenSmooth does not apply');
   imageInput(ctx.model, 'occlusion');
   const options = batchedOptions(ctx.options, 'occlusion');
@@ -105,10 +109,11 @@ async function occlusionPass(ctx: CamContext): Promise<PassOutput> {
   });
 }
 
-export const occlusion: CamMethod = {
+export const occlusion: CamMethod<OcclusionOptions> = {
   name: 'occlusion',
   title: 'Occlusion',
   paper: 'Zeiler & Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014, §4.2 (score drop under a sliding grey square)',
   usesGradients: false,
+  inputSpace: true,
   pass: occlusionPass,
 };

@@ -17,8 +17,9 @@
 // one model batch; scores stay on the GPU until the base reads the final map.
 
 import { add, div, gather, max, min, mul, reshape, resize, softmax, sub, type Tensor } from '../engine/index.js';
-import { scalar, type CamMethod } from './base-cam.js';
-import { item, scoreCopies, sweepChannels } from './batched.js';
+import { scalar } from './cam-math.js';
+import type { CamMethod } from './method.js';
+import { item, scoreCopies, sweepChannels, type BatchedCamOptions } from './batched.js';
 
 /**
  * Copies of the image x [1, C_in, H, W] masked by the normalized, upsampled
@@ -35,11 +36,12 @@ export function scoreCamMasks(x: Tensor, a: Tensor, channels: readonly number[])
   return mul(reshape(mask, [k, 1, height, width]), reshape(x, [1, cin, height, width]));
 }
 
-export const scoreCam: CamMethod = {
+export const scoreCam: CamMethod<BatchedCamOptions> = {
   name: 'scorecam',
   title: 'Score-CAM',
   paper: 'Wang et al., Score-CAM, CVPR Workshops 2020, eq. 3-7 (alpha = softmax of the masked scores, as pytorch-grad-cam)',
   usesGradients: false,
+  inputSpace: true,
   weights(layer, ctx) {
     return sweepChannels(layer, ctx, 'scorecam', async (x, i, { channels, options, onProgress }) => {
       const a = item(layer.activations, i);

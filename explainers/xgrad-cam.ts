@@ -5,7 +5,8 @@
 // networks with homogeneous heads). eps = 1e-7 as in pytorch-grad-cam.
 
 import { add, div, mul, sum } from '../engine/index.js';
-import { gradientsOf, scalar, type CamMethod } from './base-cam.js';
+import { scalar } from './cam-math.js';
+import { gradientsOf, type CamMethod } from './method.js';
 
 const EPS = 1e-7;
 
@@ -14,6 +15,7 @@ export const xGradCam: CamMethod = {
   title: 'XGrad-CAM',
   paper: 'Fu et al., Axiom-based Grad-CAM, BMVC 2020, eq. 9',
   usesGradients: true,
+  inputSpace: false,
   weights(layer) {
     const a = layer.activations;
     const activationSum = add(sum(a, [2, 3], true), scalar(EPS));

@@ -108,9 +108,8 @@ export async function run(argv: string[]): Promise<number> {
 
   const preset = presetFor(modelPath, flags.preset);
   if (preset.layout === 'nhwc') {
-    // These methods perturb or differentiate the input image and assume NCHW.
-    const inputSpace = ['scorecam', 'occlusion', 'guidedbackprop', 'deconvnet', 'guidedgradcam', 'fullgrad'];
-    const refused = methodList.filter((m) => inputSpace.includes(m));
+    // Input-space methods perturb or differentiate the input image and assume NCHW.
+    const refused = methodList.filter((m) => methods[m].inputSpace);
     if (refused.length || flags['aug-smooth']) {
       throw new UsageError(`preset '${preset.name}' feeds a channels-last (NHWC) input: ${[...refused, ...(flags['aug-smooth'] ? ['--aug-smooth'] : [])].join(', ')} need NCHW; use a layer method such as gradcam`);
     }

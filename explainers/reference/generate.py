@@ -11,7 +11,7 @@ maps (upsampled, scaled, multi-layer averaged) and FullGrad. The TypeScript test
 Run with Debian's PyTorch:  /usr/bin/python3 explainers/reference/generate.py
 Writes test/fixtures/explain/*.onnx and test/fixtures/explain/reference.json.
 
-Conventions shared with explainers/base-cam.ts (documented there):
+Conventions shared with explainers/cam-math.ts (documented there):
   - min-max scaling is (x - min) / (max - min), all-zero when max == min
     (pytorch-grad-cam divides by 1e-7 + max, which is not scale-invariant);
   - final maps are upsampled (bilinear, half-pixel, = torch align_corners=False

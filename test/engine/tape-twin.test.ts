@@ -37,7 +37,7 @@ describe('the GPU tape and its float64 twin', () => {
     const random = rng(7);
     const values = Object.fromEntries(
       Object.entries(SHAPES).map(([k, s]) => {
-        const n = s.reduce((a, b) => a * b, 1);
+        const n = (s as readonly number[]).reduce((a, b) => a * b, 1);
         const lo = k === 'variance' ? 0.5 : -1;
         return [k, Array.from({ length: n }, () => lo + random() * (k === 'variance' ? 1 : 2))];
       }),

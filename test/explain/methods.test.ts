@@ -1,0 +1,96 @@
+// Every registered method runs: driven by the registry, one case per method
+// on resnet_mini (32x32, the chelsea photo of the reference set), each giving
+// a finite, non-constant map in [0, 1] of the input's size. A method added to
+// the registry without a case here fails (at compile time through the
+// Record<MethodName, ...>, and at run time by the key check). The numbers
+// themselves are checked elsewhere (reference, free-cams, zf-* tests).
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Tensor } from '../../engine/index.js';
+import { classTarget, explain, gradCam, methods, scoreCam, type MethodName, type OptionsFor } from '../../explainers/index.js';
+import type { OnnxGraphModel } from '../../importers/onnx/index.js';
+import { loadFixture, reference, refInput } from '../fixtures/explain/reference.js';
+
+const LAYER = '/layer3/relu2/Relu_output_0'; // [1, 16, 8, 8]
+const SIZE = 32;
+
+/** The options of each method's run: small batches and windows keep the gradient-free ones short. */
+const cases: { [M in MethodName]: OptionsFor<M> } = {
+  gradcam: { layers: LAYER },
+  'gradcam++': { layers: LAYER },
+  xgradcam: { layers: LAYER },
+  hirescam: { layers: LAYER },
+  gradcamelementwise: { layers: LAYER },
+  layercam: { layers: LAYER },
+  eigengradcam: { layers: LAYER },
+  fullgrad: {},
+  cam: { layers: LAYER },
+  scorecam: { layers: LAYER, batchSize: 16 },
+  ablationcam: { layers: LAYER, batchSize: 17 },
+  eigencam: { layers: LAYER },
+  fem: { layers: LAYER, k: 1 },
+  deconvnet: {},
+  guidedbackprop: {},
+  guidedgradcam: { layers: LAYER },
+  occlusion: { patch: 8, stride: 8, batchSize: 16 },
+};
+
+describe('every registered method on resnet_mini', () => {
+  const category = reference().models.resnet_mini.category[0];
+  let model: OnnxGraphModel;
+  let x: Tensor;
+  beforeAll(async () => {
+    model = await loadFixture('resnet_mini.onnx');
+    x = refInput('chelsea');
+  });
+  afterAll(() => {
+    x?.dispose();
+    model?.dispose();
+  });
+
+  test('each method has a case, under its own name', () => {
+    expect(Object.keys(methods).sort()).toEqual(Object.keys(cases).sort());
+    for (const [name, method] of Object.entries(methods)) expect(method.name).toBe(name);
+  });
+
+  test.each(Object.keys(cases) as MethodName[])('%s: a finite, non-constant map in [0, 1]', async (name) => {
+    const method = methods[name];
+    const result = await explain(model, x, name, { ...cases[name], target: classTarget(category) });
+    expect(result.method).toBe(name);
+    expect([result.batch, result.height, result.width]).toEqual([1, SIZE, SIZE]);
+    expect(result.map.length).toBe(SIZE * SIZE);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of result.map) {
+      expect(Number.isFinite(v)).toBe(true);
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    // Every map is min-max scaled at the end: a non-constant one spans [0, 1].
+    expect(lo).toBeCloseTo(0, 5);
+    expect(hi).toBeCloseTo(1, 5);
+    expect(result.raw.length).toBeGreaterThan(0);
+    for (const r of result.raw) expect(r.data.every(Number.isFinite)).toBe(true);
+    // Gradient methods report the gradient at their first layer (the input for input-space ones).
+    expect(result.gradient !== undefined).toBe(method.usesGradients);
+    if (result.gradient && method.inputSpace) expect(result.gradient.shape).toEqual([3, SIZE, SIZE]);
+  });
+});
+
+/** Compile-time checks of explain's options (never run: tsc reports an unused @ts-expect-error). */
+export async function optionTypes(model: OnnxGraphModel, x: Tensor, runtimeName: string): Promise<void> {
+  await explain(model, x, 'scorecam', { batchSize: 4, channels: [0, 1] });
+  await explain(model, x, runtimeName, { batchSize: 4, k: 2, patch: 3 });
+  await explain(model, x, scoreCam, { batchSize: 2 });
+  await explain(model, x, 'gradcam-pp'); // unknown names compile (UnknownMethod at run time)
+  // @ts-expect-error a misspelt option
+  await explain(model, x, 'scorecam', { batchsize: 4 });
+  // @ts-expect-error another method's option
+  await explain(model, x, 'gradcam', { batchSize: 4 });
+  // @ts-expect-error a misspelt option, for a method chosen at run time
+  await explain(model, x, runtimeName, { pach: 4 });
+  // @ts-expect-error another method's option, with a method object
+  await explain(model, x, gradCam, { k: 4 });
+  // @ts-expect-error an option of the wrong type
+  await explain(model, x, 'fem', { k: '2' });
+}
