@@ -36,9 +36,9 @@
 // Rows past M load 0 and are not stored. With VEC_OUT (OH * OW % 4 == 0) a
 // thread's 4 pixels lie in one image and are stored as one vec4.
 //
-// Epilogue (all entry points): + bias[o] when has_bias, then ACT (override):
-// 0 none, 1 relu, 2 leakyRelu(act_alpha), 3 sigmoid, 4 silu,
-// 5 clip(act_alpha, act_beta).
+// Epilogue (all entry points): + bias[o] when has_bias, then the activation
+// selected by ACT (override; 0 none, the other codes from the ACTIVATIONS table
+// in engine/activations.ts) with parameters act_alpha / act_beta.
 
 struct Params {
   // batch .. pad_left: the geometry fields of shaders/conv-geometry.wgsl.

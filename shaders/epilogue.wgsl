@@ -1,16 +1,25 @@
 // The fused activation of the conv and gemm epilogues, pasted into
 // conv2d.wgsl, conv2d_grad_input.wgsl (ConvTranspose's forward) and gemm.wgsl
-// at their {{EPILOGUE}} slot. Those files declare the override ACT and the
-// uniform fields p.act_alpha / p.act_beta it reads. ACT codes:
-// 0 none, 1 relu, 2 leakyRelu(act_alpha), 3 sigmoid, 4 silu,
-// 5 clip(act_alpha, act_beta) (engine/ops/epilogue.ts activationCode).
-fn activate(v: vec4<f32>) -> vec4<f32> {
+// at their EPILOGUE slot. Those files declare the override ACT and the uniform
+// fields p.act_alpha / p.act_beta it reads.
+//
+// The cases are generated: engine/ops/epilogue.ts fills the slot in the switch
+// below from the ACTIVATIONS table in engine/activations.ts, one case per row,
+// `case <ACT code>u: { return <the row's forward>; }`. The code of a kind is its
+// position in the table plus one; ACT 0 (none) is the default, the identity.
+// Each case is the same f32 expression the kind's elementwise op runs, so a
+// fused activation and the unfused op compute the same function.
+fn activate_scalar(x: f32) -> f32 {
+  let alpha = p.act_alpha;
+  let beta = p.act_beta;
   switch ACT {
-    case 1u: { return max(v, vec4<f32>(0.0)); }
-    case 2u: { return select(p.act_alpha * v, v, v > vec4<f32>(0.0)); }
-    case 3u: { return 1.0 / (1.0 + exp(-v)); }
-    case 4u: { return v / (1.0 + exp(-v)); }
-    case 5u: { return clamp(v, vec4<f32>(p.act_alpha), vec4<f32>(p.act_beta)); }
-    default: { return v; }
+{{ACTIVATION_CASES}}
+    default: { return x; }
   }
+}
+
+// activate(v): the activation on each component. ACT is an override constant,
+// so the pipeline compiler folds the switch to the one case (or to nothing).
+fn activate(v: vec4<f32>) -> vec4<f32> {
+  return vec4<f32>(activate_scalar(v.x), activate_scalar(v.y), activate_scalar(v.z), activate_scalar(v.w));
 }

@@ -46,7 +46,7 @@ struct Params {
   c_col: u32,
   alpha: f32,
   beta: f32,
-  // Activation parameters: leakyRelu slope (act_alpha), clip bounds (act_alpha, act_beta).
+  // Activation parameters (e.g. leakyRelu slope, clip bounds; engine/activations.ts).
   act_alpha: f32,
   act_beta: f32,
 }
@@ -57,7 +57,7 @@ override VEC_A: bool = false;
 override VEC_B: bool = false;
 override VEC_OUT: bool = false;
 override HAS_C: bool = false;
-// 0 none, 1 relu, 2 leakyRelu, 3 sigmoid, 4 silu, 5 clip (engine/ops/epilogue.ts)
+// The fused activation: 0 none, the other codes from the ACTIVATIONS table (engine/activations.ts).
 override ACT: u32 = 0u;
 override WG_M: u32 = 16u;
 override WG_N: u32 = 16u;

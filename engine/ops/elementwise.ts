@@ -3,8 +3,12 @@
 // backward kernel (shaders/elementwise.wgsl). Unary rows see `x`, `y` (the
 // output, for derivatives) and the parameters `alpha`, `beta`; binary rows see
 // `a`, `b` and `y`. The CPU oracle for each row is in engine/reference.
+// The activations the conv/gemm kernels can fuse take their rows from the
+// ACTIVATIONS table (engine/activations.ts), so op and epilogue share one
+// expression.
 
 import elementwiseWgsl from '../../shaders/elementwise.wgsl';
+import { ACTIVATIONS } from '../activations.js';
 import { ShapeError } from '../errors.js';
 import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
 import { broadcastShapes, broadcastStrides, numel, type Shape } from '../shape.js';
@@ -29,14 +33,9 @@ export const unaryRows = {
   log: { forward: 'log(x)', derivative: '1.0 / x' },
   sqrt: { forward: 'sqrt(x)', derivative: '0.5 / y' },
   tanh: { forward: 'tanh(x)', derivative: '1.0 - y * y' },
-  sigmoid: { forward: '1.0 / (1.0 + exp(-x))', derivative: 'y * (1.0 - y)' },
-  // silu(x) = x * s(x);  silu' = s(x) * (1 + x * (1 - s(x)))
-  silu: { forward: 'x / (1.0 + exp(-x))', derivative: '(1.0 / (1.0 + exp(-x))) * (1.0 + x * (1.0 - 1.0 / (1.0 + exp(-x))))' },
-  relu: { forward: 'max(x, 0.0)', derivative: 'select(0.0, 1.0, x > 0.0)' },
-  // alpha = negative slope
-  leakyRelu: { forward: 'select(alpha * x, x, x > 0.0)', derivative: 'select(alpha, 1.0, x > 0.0)' },
-  // alpha = min, beta = max (ReLU6 is clip(0, 6)); gradient passes where min <= x <= max, as in PyTorch
-  clip: { forward: 'clamp(x, alpha, beta)', derivative: 'select(0.0, 1.0, x >= alpha && x <= beta)' },
+  // The fusable activations: their rows live in the ACTIVATIONS table, which
+  // also generates the conv/gemm epilogue.
+  ...ACTIVATIONS,
   // ONNX HardSigmoid: max(0, min(1, alpha * x + beta))
   hardSigmoid: {
     forward: 'clamp(alpha * x + beta, 0.0, 1.0)',

@@ -1,13 +1,23 @@
 // The fused epilogue of the GEMM-family kernels (gemm, conv2d,
 // conv2d_grad_input): an activation applied to each output as it is stored,
-// selected by the kernels' ACT override constant. Also the binding helper those
-// kernels share.
+// selected by the kernels' ACT override constant. Its WGSL switch is generated
+// here from the ACTIVATIONS table (engine/activations.ts). Also the binding
+// helper and tile choice those kernels share.
 
 import type { Kernel } from '../kernels/kernel.js';
 import { runtime, type DispatchArgs } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
-import epilogueWgsl from '../../shaders/epilogue.wgsl';
+import epilogueTemplate from '../../shaders/epilogue.wgsl';
 import { specialize } from '../kernels/kernel.js';
+import { ACTIVATIONS, activationCode, FUSABLE_KINDS } from '../activations.js';
+
+/** The `activate_scalar` switch cases: one per ACTIVATIONS row, at the kind's ACT code, returning the row's forward. */
+function activationCases(): string {
+  return FUSABLE_KINDS.map((kind) => `    case ${activationCode({ kind })}u: { return ${ACTIVATIONS[kind].forward}; } // ${kind}`).join('\n');
+}
+
+/** shaders/epilogue.wgsl with its switch generated from the activation table: `activate(v)` for the conv/gemm shaders. */
+export const epilogueWgsl = specialize('epilogue', epilogueTemplate, { ACTIVATION_CASES: activationCases() });
 
 /** Fills a conv/gemm shader's {{EPILOGUE}} slot with the shared activation function (and any `slots` it has besides). */
 export function withEpilogue(name: string, wgsl: string, slots: Record<string, string> = {}): string {

@@ -1,5 +1,8 @@
 // Float64 oracle for the elementwise table rows: f and its derivative, written
-// independently of the WGSL expressions.
+// independently of the WGSL expressions and of the CPU folding formulas of the
+// ACTIVATIONS table (engine/activations.ts), which it checks. It is typed over
+// every unary op, and the table's kinds are unary ops, so a fusable activation
+// added to the table without a row here does not compile.
 
 import type { BinaryName, UnaryAttrs, UnaryName } from '../ops/elementwise.js';
 import { broadcastShapes } from '../shape.js';

@@ -1,24 +1,26 @@
 // The fused epilogues (bias + activation in one kernel) match the unfused
 // composition conv2d + activation op, on each forward path (implicit GEMM, 1x1
 // matmul, depthwise, naive) and for gemm; and the raw kernel entry points the
-// benchmark calls agree with the ops.
+// benchmark calls agree with the ops. The activations tested are the rows of
+// the ACTIVATIONS table (engine/activations.ts): a new fusable kind needs only
+// its test parameters below (the compiler asks for them) to be checked fused
+// against its elementwise op.
 import { describe, expect, test } from 'vitest';
 import {
   type Activation,
+  activationParams,
   bestMatmul,
-  clip,
   conv2d,
   conv2dGradInput,
   conv2dGradWeight,
   conv2dNaive,
+  FUSABLE_KINDS,
+  type FusableKind,
   gemm,
   gemmKernelRun,
-  leakyRelu,
   matmul,
   ops,
-  relu,
   scopeAsync,
-  sigmoid,
   silu,
   tape,
   tensor,
@@ -34,22 +36,36 @@ function random(shape: number[], seed: number): Tensor {
   return tensor(Float32Array.from({ length: n }, () => 4 * r() - 2), shape);
 }
 
-const activations: [Activation, (t: Tensor) => Tensor][] = [
-  [{ kind: 'none' }, (t) => t],
-  [{ kind: 'relu' }, relu],
-  [{ kind: 'leakyRelu', alpha: 0.2 }, (t) => leakyRelu(t, 0.2)],
-  [{ kind: 'sigmoid' }, sigmoid],
-  [{ kind: 'silu' }, silu],
-  [{ kind: 'clip', alpha: -0.5, beta: 0.7 }, (t) => clip(t, -0.5, 0.7)],
-];
+/** Parameters each fusable kind is tested with; typed over the ACTIVATIONS table, so a new kind needs an entry. */
+const testParams: { [K in FusableKind]: Omit<Activation, 'kind'> } = {
+  relu: {},
+  leakyRelu: { alpha: 0.2 },
+  sigmoid: {},
+  silu: {},
+  clip: { alpha: -0.5, beta: 0.7 },
+};
+
+/** The unfused composition: the kind's elementwise op, with the parameters the kernels get. */
+function unfused(act: Activation): (t: Tensor) => Tensor {
+  if (act.kind === 'none') return (t) => t;
+  const { act_alpha, act_beta } = activationParams(act);
+  const op = ops[act.kind];
+  return (t) => op([t], { alpha: act_alpha, beta: act_beta })[0];
+}
+
+// none, then every kind of the table in code order.
+const activations: [Activation, (t: Tensor) => Tensor][] = [{ kind: 'none' } as Activation, ...FUSABLE_KINDS.map((kind) => ({ kind, ...testParams[kind] }))].map(
+  (act) => [act, unfused(act)],
+);
+const byKind = (kind: FusableKind) => activations.find(([a]) => a.kind === kind)!;
 
 // Every activation on the implicit GEMM path; the other paths share the epilogue
 // code per file, so two activations (one with parameters) cover their wiring.
 // (Each combination compiles a pipeline, which takes seconds on a software adapter.)
 const paths = [
   { label: 'implicit GEMM', x: [2, 5, 9, 7], w: [6, 5, 3, 3], attrs: { pads: [1, 1, 1, 1] as const, strides: [2, 1] as const }, acts: activations },
-  { label: '1x1 matmul', x: [2, 6, 5, 5], w: [7, 6, 1, 1], attrs: {}, acts: [activations[2], activations[4]] },
-  { label: 'depthwise', x: [1, 4, 7, 6], w: [4, 1, 3, 3], attrs: { groups: 4, pads: [1, 0, 1, 2] as const }, acts: [activations[2], activations[5]] },
+  { label: '1x1 matmul', x: [2, 6, 5, 5], w: [7, 6, 1, 1], attrs: {}, acts: [byKind('leakyRelu'), byKind('silu')] },
+  { label: 'depthwise', x: [1, 4, 7, 6], w: [4, 1, 3, 3], attrs: { groups: 4, pads: [1, 0, 1, 2] as const }, acts: [byKind('leakyRelu'), byKind('clip')] },
 ];
 
 describe.each(paths)('conv2d $label', ({ x: xs, w: ws, attrs, acts }) => {

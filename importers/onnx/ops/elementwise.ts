@@ -36,9 +36,9 @@ type UnaryRow =
 
 /** The row's CPU formula: a fusable kind's from the table, with the kernels' parameter defaults. */
 function cpuOf(row: UnaryRow): (x: number, a: UnaryAttrs) => number {
-  if (!isFusable(row.engine)) return row.cpu!;
-  const { cpu } = ACTIVATIONS[row.engine];
   const kind = row.engine;
+  if (!isFusable(kind)) return row.cpu!;
+  const { cpu } = ACTIVATIONS[kind];
   return (x, a) => {
     const { act_alpha, act_beta } = activationParams({ kind, ...a });
     return cpu(x, act_alpha, act_beta);
