@@ -20,7 +20,9 @@ export interface RunOptions {
    * Tensors that get `requiresGrad = true` when produced (input names allowed).
    * The tape then records everything downstream of them, and backward stops at
    * them: `t.grad` after `backward(score)` is d score / d t. Cheaper than
-   * requiring grad at the input when only a layer's gradient is wanted.
+   * requiring grad at the input when only a layer's gradient is wanted. A
+   * tensor already on the tape (downstream of another requireGrad tensor) is
+   * an inner node: the caller decides whether to `tape.retainGrad` it.
    */
   requireGrad?: readonly string[];
   /**

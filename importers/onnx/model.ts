@@ -9,7 +9,7 @@
 // - Conv fusions (plan.ts) are on by default; a requested tensor switches off
 //   the fusions that would hide it, so every layer stays addressable by name.
 
-import { GradlensError, Tensor, formatShape, init, keep, sameShape, tape } from '../../engine/index.js';
+import { GradlensError, Tensor, formatShape, init, keep, sameShape } from '../../engine/index.js';
 import { closeMatches, LayerNotFound } from '../../engine/host.js';
 import type { ConstantValue, ExplainableModel, GraphNode, LayerInfo, RunOptions, RunResult } from '../../engine/host.js';
 import { gpuBackend } from './backend.js';
@@ -110,12 +110,9 @@ export class OnnxGraphModel implements ExplainableModel {
           if (r !== t && !fed.has(name)) t.dispose(); // the caller's own inputs are not ours to free
           t = r;
         }
-        if (grad.has(name)) {
-          // A leaf stops backward here and receives .grad; a tensor already on the tape
-          // (something upstream requires grad too) keeps its gradient via retainGrad.
-          if (t.node) tape.retainGrad(t);
-          else t.requiresGrad = true;
-        }
+        // A leaf stops backward here and receives .grad. A tensor already on the tape
+        // is left as it is: keeping its gradient is the caller's decision (retainGrad).
+        if (grad.has(name) && !t.node) t.requiresGrad = true;
         return t;
       },
     });

@@ -98,6 +98,7 @@ describe('loadOnnx: layers and runs', () => {
       // Input names are allowed, and an upstream and a downstream tensor both receive gradients.
       const x2 = input([1, 3, 16, 16]);
       const r = model.run({ x: x2 }, { requireGrad: ['x', 'cat'] });
+      tape.retainGrad(r.kept.cat); // downstream of x, so an inner node: its gradient is kept on request
       backward(sum(mul(r.outputs.y, tensor([1, -1, 2, 0.5], [1, 4]))));
       expect(r.kept.x).toBe(x2);
       expect(x2.grad?.shape).toEqual([1, 3, 16, 16]);
