@@ -14,11 +14,10 @@ import { logSoftmax as logSoftmaxOp, softmax as softmaxOp } from './ops/softmax.
 import type { Shape } from './shape.js';
 import { tape } from './tape.js';
 import { Tensor } from './tensor.js';
-import { type Conv2dAttrs, type ConvTranspose2dAttrs, convFlops, convGeometry, type ConvGeometry } from './geometry/conv.js';
+import type { Conv2dAttrs, ConvTranspose2dAttrs } from './geometry/conv.js';
 import { type ResizeAttrs } from './geometry/resize.js';
 import { type PadMode, type SliceAttrs, type SplitAttrs } from './geometry/shape-ops.js';
 import { type AveragePoolAttrs, type PoolAttrs } from './geometry/pool.js';
-import { type Activation, type ActivationKind } from './activations.js';
 
 export * from './host.js';
 export { init, runtime, shutdown, Runtime, type KernelTiming } from './runtime.js';

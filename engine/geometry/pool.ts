@@ -2,7 +2,7 @@
 // averagePool. Pure.
 
 import { ShapeError } from '../errors.js';
-import { formatShape, numel, type Shape } from '../shape.js';
+import type { Shape } from '../shape.js';
 
 export interface PoolAttrs {
   /** [kernelH, kernelW] */

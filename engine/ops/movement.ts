@@ -4,7 +4,7 @@
 import movementWgsl from '../../shaders/movement.wgsl';
 import { ShapeError } from '../errors.js';
 import { defineKernel } from '../kernels/kernel.js';
-import { broadcastShapes, broadcastStrides, contiguousStrides, formatShape, numel, sameShape, type Shape } from '../shape.js';
+import { broadcastShapes, broadcastStrides, contiguousStrides, sameShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch, pack8 } from './op.js';
 import { resolveReshape, type ReshapeAttrs } from '../geometry/shape-ops.js';

@@ -4,7 +4,6 @@
 // sizes. Kernels in shaders/resize.wgsl; the backward is a race-free gather.
 
 import resizeWgsl from '../../shaders/resize.wgsl';
-import { ShapeError } from '../errors.js';
 import { defineKernel } from '../kernels/kernel.js';
 import { type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';

@@ -12,14 +12,30 @@
 import concatWgsl from '../../shaders/concat.wgsl';
 import gatherWgsl from '../../shaders/gather.wgsl';
 import padWgsl from '../../shaders/pad.wgsl';
-import { ShapeError } from '../errors.js';
 import { defineKernel } from '../kernels/kernel.js';
 import { runtime } from '../runtime.js';
-import { contiguousStrides, formatShape, numel, type Shape } from '../shape.js';
+import { contiguousStrides, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { stridedCopy } from './movement.js';
 import { defineOp, grid1d, launch, pack8 } from './op.js';
-import { PAD_MODE, concatShape, innerSize, resolveGather, resolvePad, resolveSlice, splitSizes, flattenShape, axisOf, type ConcatAttrs, type FlattenAttrs, type GatherAttrs, type PadAttrs, type PadMode, type PadPlan, type SliceAttrs, type SplitAttrs } from '../geometry/shape-ops.js';
+import {
+  concatShape,
+  flattenShape,
+  innerSize,
+  PAD_MODE,
+  resolveGather,
+  resolvePad,
+  resolveSlice,
+  splitSizes,
+  type ConcatAttrs,
+  type FlattenAttrs,
+  type GatherAttrs,
+  type PadAttrs,
+  type PadMode,
+  type PadPlan,
+  type SliceAttrs,
+  type SplitAttrs,
+} from '../geometry/shape-ops.js';
 
 const concatKernel = defineKernel({ name: 'concat', wgsl: concatWgsl, entryPoint: 'concat_slab' });
 const indexSumKernel = defineKernel({ name: 'index_sum', wgsl: gatherWgsl, entryPoint: 'index_sum' });

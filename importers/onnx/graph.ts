@@ -12,12 +12,11 @@
 // Every tensor keeps its ONNX name so users can pick layers by name.
 
 import { GradlensError, formatShape, numel, type Shape } from '../../engine/host.js';
-import type { Tensor } from '../../engine/index.js';
 import { Attributes } from './attributes.js';
 import { OnnxError, OnnxGraphError, OnnxInputError, UnsupportedOnnxOp } from './errors.js';
 import { dataTypeName, dtypeOfCode, type HostTensor, type OnnxDType } from './host-tensor.js';
 import { handlerFor, supportedOps } from './ops/index.js';
-import { inferContext, nodeContext, type InferContext, type OpHandler, type OutputInfo, type RunContext, type TensorInfo } from './ops/handler.js';
+import { inferContext, nodeContext, type InferContext, type OpHandler, type OutputInfo, type TensorInfo } from './ops/handler.js';
 import type { Dim, OnnxModel, OnnxNode, ValueInfo } from './proto.js';
 
 export interface PrepareOptions {
