@@ -65,6 +65,20 @@ function outputSize(op: string, axis: string, size: number, k: number, stride: n
   return Math.floor((padded - span) / stride) + 1;
 }
 
+/** The stride, dilation and pad fields of a ConvGeometry, from ONNX-ordered attributes. */
+function windowFields(strides: readonly number[], dilations: readonly number[], pads: readonly number[]) {
+  return {
+    strideH: strides[0],
+    strideW: strides[1],
+    dilationH: dilations[0],
+    dilationW: dilations[1],
+    padTop: pads[0],
+    padLeft: pads[1],
+    padBottom: pads[2],
+    padRight: pads[3],
+  };
+}
+
 /** Validates a convolution of x by w (and bias length) and returns its geometry. */
 export function convGeometry(op: string, x: Shape, w: Shape, options: ConvOptions, bias?: Shape): ConvGeometry {
   const shapes = bias ? [x, w, bias] : [x, w];
@@ -97,14 +111,7 @@ export function convGeometry(op: string, x: Shape, w: Shape, options: ConvOption
     groupOutC: outC / groups,
     kernelH,
     kernelW,
-    strideH: strides[0],
-    strideW: strides[1],
-    dilationH: dilations[0],
-    dilationW: dilations[1],
-    padTop: pads[0],
-    padLeft: pads[1],
-    padBottom: pads[2],
-    padRight: pads[3],
+    ...windowFields(strides, dilations, pads),
   };
 }
 
@@ -166,13 +173,6 @@ export function convTransposeGeometry(x: readonly number[], w: readonly number[]
     groupOutC: x[1] / groups,
     kernelH: w[2],
     kernelW: w[3],
-    strideH: strides[0],
-    strideW: strides[1],
-    dilationH: dilations[0],
-    dilationW: dilations[1],
-    padTop: pads[0],
-    padLeft: pads[1],
-    padBottom: pads[2],
-    padRight: pads[3],
+    ...windowFields(strides, dilations, pads),
   };
 }
