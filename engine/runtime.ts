@@ -30,7 +30,11 @@ export interface DispatchArgs {
   bindings: Record<string, BufferRef>;
   /** Fields of the kernel's uniform struct, by name. */
   uniforms?: Record<string, number | readonly number[]>;
-  /** Values of the kernel's `override` constants (a pipeline is compiled per distinct set). */
+  /**
+   * Values of the kernel's `override` constants (a pipeline is compiled per
+   * distinct set). Flags that only choose code paths go through
+   * ops/epilogue.ts flagArgs, which asks specializeFlags whether to pass them here.
+   */
   constants?: Record<string, number>;
   workgroups: readonly [number, number?, number?];
 }
@@ -74,9 +78,23 @@ export class Runtime {
   private profiling: ProfileState | null = null;
   /** Submissions since creation (tests use it to prove batching). */
   submits = 0;
+  /**
+   * Compute pipelines created since creation, one per kernel and distinct set
+   * of override values (tests use it to count compiles; on a software adapter
+   * each costs up to seconds at its first dispatch).
+   */
+  pipelineCount = 0;
+  /**
+   * Whether kernel flags are override constants (a pipeline per combination,
+   * branches folded by the compiler) or read from uniforms (one pipeline for
+   * all): the device's choice, handle.specializeFlags (false on a software
+   * adapter). Kernel launchers read it per launch; assignable (tests).
+   */
+  specializeFlags: boolean;
 
   constructor(readonly handle: DeviceHandle) {
     this.device = handle.device;
+    this.specializeFlags = handle.specializeFlags;
     this.pool = new BufferPool(this.device);
     this.device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       this.errors.push(new GradlensError(`WebGPU error: ${ev.error.message}`));
@@ -328,6 +346,7 @@ export class Runtime {
     );
     const entry = { pipeline, layout };
     this.pipelines.set(key, entry);
+    this.pipelineCount++;
     return entry;
   }
 

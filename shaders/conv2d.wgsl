@@ -39,6 +39,15 @@
 // Epilogue (all entry points): + bias[o] when has_bias, then the activation
 // selected by ACT (override; 0 none, the other codes from the ACTIVATIONS table
 // in engine/activations.ts) with parameters act_alpha / act_beta.
+//
+// Flags: VEC_W, VEC_OUT and ACT choose code paths but size nothing (only WG_M,
+// WG_N and TILE_K do). Each is an override that is either its value (0 / 1, an
+// ACT code) or DYNAMIC, which makes the kernel read the uniform field of the
+// same name (p.vec_w for VEC_W) through the helpers below. A GPU gets the
+// values, so its compiler folds every branch away; a software adapter, where
+// compiling one pipeline takes seconds, gets DYNAMIC, so one pipeline per tile
+// shape serves every flag combination. The host decides (engine/ops/epilogue.ts
+// flagArgs, the runtime's specializeFlags).
 
 struct Params {
   // batch .. pad_left: the geometry fields of shaders/conv-geometry.wgsl.
@@ -47,11 +56,18 @@ struct Params {
   has_bias: u32,
   act_alpha: f32,
   act_beta: f32,
+  // The flags, read when their override is DYNAMIC (0 / 1; act: an ACT code).
+  vec_w: u32,
+  vec_out: u32,
+  act: u32,
 }
 
-override VEC_W: bool = false;
-override VEC_OUT: bool = false;
-override ACT: u32 = 0u;
+// A flag override with this value reads its uniform field (engine/ops/epilogue.ts DYNAMIC).
+const DYNAMIC: u32 = 0xffffffffu;
+
+override VEC_W: u32 = DYNAMIC;
+override VEC_OUT: u32 = DYNAMIC;
+override ACT: u32 = DYNAMIC;
 override WG_M: u32 = 16u;
 override WG_N: u32 = 16u;
 override TILE_K: u32 = 16u;
@@ -69,6 +85,14 @@ const FAR_OUTSIDE: i32 = -1073741824;
 
 var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>; // weights [k][m / 4], padded rows
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>; // im2col [k][column / 4]
+
+// The flags: the override's value, or the uniform's when it is DYNAMIC.
+fn flag(value: u32, in_p: u32) -> bool {
+  if (value == DYNAMIC) { return in_p != 0u; }
+  return value != 0u;
+}
+fn vec_w() -> bool { return flag(VEC_W, p.vec_w); }
+fn vec_out() -> bool { return flag(VEC_OUT, p.vec_out); }
 
 // activate(v): the fused activation, from shaders/epilogue.wgsl.
 {{EPILOGUE}}
@@ -138,7 +162,7 @@ fn fetch_w(g: u32, first_o: u32, row0: u32, k0: u32, k_len: u32) -> vec4<f32> {
   var v = vec4<f32>(0.0);
   if (m >= p.group_out_c || k >= k_len) { return v; }
   let at = (first_o + m) * k_len + k;
-  if (VEC_W && k + 3u < k_len) { return w[at >> 2u]; }
+  if (vec_w() && k + 3u < k_len) { return w[at >> 2u]; }
   for (var j = 0u; j < 4u; j++) {
     if (k + j < k_len) { v[j] = weight(at + j); }
   }
@@ -221,7 +245,7 @@ fn conv2d(
     if (m >= p.group_out_c) { continue; } // not break: keeps acc in registers
     let o = w_row0 + m;
     let v = activate(acc[i] + vec4<f32>(bias_of(o)));
-    if (VEC_OUT) {
+    if (vec_out()) {
       let n = q0 / pixels;
       let at = (n * p.out_c + o) * pixels + (q0 - n * pixels);
       y[at >> 2u] = v;

@@ -37,6 +37,15 @@
 // columns past the phase's pixel count get a coordinate far outside dy; rows
 // past I load 0 and are not stored. With VEC_OUT (stride 1 and H * W % 4 == 0)
 // a thread's 4 pixels are stored as one vec4.
+//
+// Flags: VEC_OUT and ACT choose code paths but size nothing (only WG_M, WG_N
+// and TILE_K do). Each is an override that is either its value (0 / 1, an ACT
+// code) or DYNAMIC, which makes the kernel read the uniform field of the same
+// name (p.vec_out for VEC_OUT) through the helpers below. A GPU gets the
+// values, so its compiler folds every branch away; a software adapter, where
+// compiling one pipeline takes seconds, gets DYNAMIC, so one pipeline per tile
+// shape serves every flag combination. The host decides (engine/ops/epilogue.ts
+// flagArgs, the runtime's specializeFlags).
 
 struct Params {
   // batch .. pad_left: the geometry fields of shaders/conv-geometry.wgsl.
@@ -45,10 +54,16 @@ struct Params {
   has_bias: u32,
   act_alpha: f32,
   act_beta: f32,
+  // The flags, read when their override is DYNAMIC (0 / 1; act: an ACT code).
+  vec_out: u32,
+  act: u32,
 }
 
-override VEC_OUT: bool = false;
-override ACT: u32 = 0u;
+// A flag override with this value reads its uniform field (engine/ops/epilogue.ts DYNAMIC).
+const DYNAMIC: u32 = 0xffffffffu;
+
+override VEC_OUT: u32 = DYNAMIC;
+override ACT: u32 = DYNAMIC;
 override WG_M: u32 = 16u;
 override WG_N: u32 = 16u;
 override TILE_K: u32 = 16u;
@@ -65,6 +80,13 @@ const FAR_OUTSIDE: i32 = -1073741824;
 
 var<workgroup> a_tile: array<vec4<f32>, TILE_K * WG_M>; // weights [k][c / 4]
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>; // dy taps [k][column / 4]
+
+// The flags: the override's value, or the uniform's when it is DYNAMIC.
+fn flag(value: u32, in_p: u32) -> bool {
+  if (value == DYNAMIC) { return in_p != 0u; }
+  return value != 0u;
+}
+fn vec_out() -> bool { return flag(VEC_OUT, p.vec_out); }
 
 // activate(v): the fused activation, from shaders/epilogue.wgsl.
 {{EPILOGUE}}
@@ -263,7 +285,7 @@ fn conv2d_grad_input(
     if (m >= p.group_in_c) { continue; } // not break: keeps acc in registers
     let c = group * p.group_in_c + m;
     let v = activate(acc[i] + vec4<f32>(bias_of(c)));
-    if (VEC_OUT) {
+    if (vec_out()) {
       // Stride 1: the phase is the whole image and 4 columns are 4 adjacent pixels.
       let n = q0 / pixels;
       let at = (n * p.in_c + c) * plane + (q0 - n * pixels);

@@ -31,6 +31,15 @@
 // Bounds: pixels past the chunk or P, taps in the padding, rows past
 // O / groups and columns past I * KH * KW contribute 0; only in-range dw
 // entries are stored (vec4 stores when I * KH * KW % 4 == 0, VEC_OUT).
+//
+// Flags: VEC_DY and VEC_OUT choose code paths but size nothing (only WG_M,
+// WG_N and TILE_K do). Each is an override that is either its value (0 / 1) or
+// DYNAMIC, which makes the kernel read the uniform field of the same name
+// (p.vec_dy for VEC_DY) through the helpers below. A GPU gets the values, so
+// its compiler folds every branch away; a software adapter, where compiling one
+// pipeline takes seconds, gets DYNAMIC, so one pipeline per tile shape serves
+// every flag combination. The host decides (engine/ops/epilogue.ts flagArgs,
+// the runtime's specializeFlags).
 
 struct Params {
   // batch .. pad_left: the geometry fields of shaders/conv-geometry.wgsl.
@@ -40,10 +49,16 @@ struct Params {
   chunk: u32,
   // Elements of dw (O * I * KH * KW): the stride between partial results.
   total: u32,
+  // The flags, read when their override is DYNAMIC (0 / 1).
+  vec_dy: u32,
+  vec_out: u32,
 }
 
-override VEC_DY: bool = false;
-override VEC_OUT: bool = false;
+// A flag override with this value reads its uniform field (engine/ops/epilogue.ts DYNAMIC).
+const DYNAMIC: u32 = 0xffffffffu;
+
+override VEC_DY: u32 = DYNAMIC;
+override VEC_OUT: u32 = DYNAMIC;
 override WG_M: u32 = 16u;
 override WG_N: u32 = 16u;
 override TILE_K: u32 = 16u;
@@ -60,6 +75,14 @@ const FAR_OUTSIDE: i32 = -1073741824;
 var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>; // dy [p][o / 4], padded rows
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>; // im2col(x) [p][column / 4]
 var<workgroup> sums: array<f32, WG_1D>;
+
+// The flags: the override's value, or the uniform's when it is DYNAMIC.
+fn flag(value: u32, in_p: u32) -> bool {
+  if (value == DYNAMIC) { return in_p != 0u; }
+  return value != 0u;
+}
+fn vec_dy() -> bool { return flag(VEC_DY, p.vec_dy); }
+fn vec_out() -> bool { return flag(VEC_OUT, p.vec_out); }
 
 fn dy_at(i: u32) -> f32 {
   return dy[i >> 2u][i & 3u];
@@ -104,7 +127,7 @@ fn fetch_dy(g: u32, first_o: u32, row0: u32, q0: u32, q_end: u32) -> vec4<f32> {
   if (m >= p.group_out_c || q >= q_end) { return v; }
   let pixels = p.out_h * p.out_w;
   let o = first_o + m;
-  if (VEC_DY) {
+  if (vec_dy()) {
     // q % 4 == 0 and pixels % 4 == 0: the 4 pixels are in one image and q_end is a multiple of 4.
     let n = q / pixels;
     return dy[((n * p.out_c + o) * pixels + q - n * pixels) >> 2u];
@@ -230,7 +253,7 @@ fn conv2d_grad_weight(
     let m = row_tile + local.y * 4u + i;
     if (m >= p.group_out_c) { continue; } // not break: keeps acc in registers
     let at = split * p.total + (first_o + m) * cols + col;
-    if (VEC_OUT) {
+    if (vec_out()) {
       partial[at >> 2u] = acc[i];
     } else {
       for (var j = 0u; j < 4u; j++) {

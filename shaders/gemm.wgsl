@@ -32,6 +32,15 @@
 // Bounds: rows >= M, columns >= N and k >= K load as 0 and are never stored, so
 // any M, N, K >= 0 works (K = 0 writes act(beta * c)). With VEC_OUT (N % 4 == 0)
 // a thread's 4 columns are stored as one vec4.
+//
+// Flags: TRANS_A, TRANS_B, VEC_A, VEC_B, VEC_OUT, HAS_C and ACT choose code
+// paths but size nothing (only WG_M, WG_N and TILE_K do). Each is an override
+// that is either its value (0 / 1, an ACT code) or DYNAMIC, which makes the
+// kernel read the uniform field of the same name (p.vec_a for VEC_A) through
+// the helper below. A GPU gets the values, so its compiler folds every branch
+// away; a software adapter, where compiling one pipeline takes seconds, gets
+// DYNAMIC, so one pipeline per tile shape serves every flag combination. The
+// host decides (engine/ops/epilogue.ts flagArgs, the runtime's specializeFlags).
 
 struct Params {
   m: u32,
@@ -49,16 +58,27 @@ struct Params {
   // Activation parameters (e.g. leakyRelu slope, clip bounds; engine/activations.ts).
   act_alpha: f32,
   act_beta: f32,
+  // The flags, read when their override is DYNAMIC (0 / 1; act: an ACT code).
+  trans_a: u32,
+  trans_b: u32,
+  vec_a: u32,
+  vec_b: u32,
+  vec_out: u32,
+  has_c: u32,
+  act: u32,
 }
 
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override VEC_A: bool = false;
-override VEC_B: bool = false;
-override VEC_OUT: bool = false;
-override HAS_C: bool = false;
+// A flag override with this value reads its uniform field (engine/ops/epilogue.ts DYNAMIC).
+const DYNAMIC: u32 = 0xffffffffu;
+
+override TRANS_A: u32 = DYNAMIC;
+override TRANS_B: u32 = DYNAMIC;
+override VEC_A: u32 = DYNAMIC;
+override VEC_B: u32 = DYNAMIC;
+override VEC_OUT: u32 = DYNAMIC;
+override HAS_C: u32 = DYNAMIC;
 // The fused activation: 0 none, the other codes from the ACTIVATIONS table (engine/activations.ts).
-override ACT: u32 = 0u;
+override ACT: u32 = DYNAMIC;
 override WG_M: u32 = 16u;
 override WG_N: u32 = 16u;
 override TILE_K: u32 = 16u;
@@ -78,12 +98,24 @@ const MAX_LOADS: u32 = 4u;
 var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>;
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * (WG_N + 1u)>;
 
+// The flags: the override's value, or the uniform's when it is DYNAMIC.
+fn flag(value: u32, in_p: u32) -> bool {
+  if (value == DYNAMIC) { return in_p != 0u; }
+  return value != 0u;
+}
+fn trans_a() -> bool { return flag(TRANS_A, p.trans_a); }
+fn trans_b() -> bool { return flag(TRANS_B, p.trans_b); }
+fn vec_a() -> bool { return flag(VEC_A, p.vec_a); }
+fn vec_b() -> bool { return flag(VEC_B, p.vec_b); }
+fn vec_out() -> bool { return flag(VEC_OUT, p.vec_out); }
+fn has_c() -> bool { return flag(HAS_C, p.has_c); }
+
 // activate(v): the fused activation, from shaders/epilogue.wgsl.
 {{EPILOGUE}}
 
 // Four consecutive elements of A from element `at`; only the first `valid` exist.
 fn read_a4(at: u32, valid: u32) -> vec4<f32> {
-  if (VEC_A && valid == 4u) { return a[at >> 2u]; }
+  if (vec_a() && valid == 4u) { return a[at >> 2u]; }
   var v = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) {
     if (j < valid) { let i = at + j; v[j] = a[i >> 2u][i & 3u]; }
@@ -92,7 +124,7 @@ fn read_a4(at: u32, valid: u32) -> vec4<f32> {
 }
 
 fn read_b4(at: u32, valid: u32) -> vec4<f32> {
-  if (VEC_B && valid == 4u) { return b[at >> 2u]; }
+  if (vec_b() && valid == 4u) { return b[at >> 2u]; }
   var v = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) {
     if (j < valid) { let i = at + j; v[j] = b[i >> 2u][i & 3u]; }
@@ -106,7 +138,7 @@ fn count_valid(start: u32, end: u32) -> u32 {
 
 // Group g of the A tile at (row0, k0): 4 elements along A's memory-contiguous axis.
 fn fetch_a(g: u32, a_base: u32, row0: u32, k0: u32) -> vec4<f32> {
-  if (TRANS_A) {
+  if (trans_a()) {
     // A is stored K x M: group = (k, 4 rows)
     let m = row0 + (g % WG_M) * 4u;
     let k = k0 + g / WG_M;
@@ -119,7 +151,7 @@ fn fetch_a(g: u32, a_base: u32, row0: u32, k0: u32) -> vec4<f32> {
 }
 
 fn stage_a(g: u32, v: vec4<f32>) {
-  if (TRANS_A) {
+  if (trans_a()) {
     a_tile[(g / WG_M) * (WG_M + 1u) + g % WG_M] = v;
     return;
   }
@@ -129,7 +161,7 @@ fn stage_a(g: u32, v: vec4<f32>) {
 }
 
 fn fetch_b(g: u32, b_base: u32, col0: u32, k0: u32) -> vec4<f32> {
-  if (TRANS_B) {
+  if (trans_b()) {
     // B is stored N x K: group = (column, 4 ks)
     let n = col0 + g / (TILE_K / 4u);
     let k = k0 + (g % (TILE_K / 4u)) * 4u;
@@ -142,7 +174,7 @@ fn fetch_b(g: u32, b_base: u32, col0: u32, k0: u32) -> vec4<f32> {
 }
 
 fn stage_b(g: u32, v: vec4<f32>) {
-  if (!TRANS_B) {
+  if (!trans_b()) {
     b_tile[(g / WG_N) * (WG_N + 1u) + g % WG_N] = v;
     return;
   }
@@ -211,14 +243,14 @@ fn gemm(
     // No early exit: a data-dependent break can keep acc from being unrolled into registers.
     if (row >= p.m) { continue; }
     var v = p.alpha * acc[i];
-    if (HAS_C) {
+    if (has_c()) {
       for (var j = 0u; j < THREAD_COLS; j++) {
         if (col + j < p.n) { v[j] += p.beta * c[batch * p.c_batch + row * p.c_row + (col + j) * p.c_col]; }
       }
     }
     v = activate(v);
     let at = (batch * p.m + row) * p.n + col;
-    if (VEC_OUT && col + 3u < p.n) {
+    if (vec_out() && col + 3u < p.n) {
       out[at >> 2u] = v;
     } else {
       for (var j = 0u; j < THREAD_COLS; j++) {

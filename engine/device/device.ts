@@ -1,7 +1,7 @@
 // Adapter and device acquisition: `navigator.gpu` in a browser or worker, the
 // `webgpu` npm package (Dawn) in Node. One device per process, created lazily.
 
-import { DeviceLost, NoAdapterError } from '../errors.js';
+import { DeviceLost, GradlensError, NoAdapterError } from '../errors.js';
 import { configureVulkanEnv } from './node-env.js';
 
 /** Optional features used when the adapter has them. */
@@ -19,11 +19,31 @@ const WANTED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
+export interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** A fallback adapter: a CPU implementation of WebGPU (or of Vulkan under it). */
+  isFallbackAdapter?: boolean;
+}
+
 export interface DeviceHandle {
   device: GPUDevice;
-  adapterInfo: { vendor: string; architecture: string; device: string; description: string };
+  adapterInfo: AdapterInfo;
   features: ReadonlySet<string>;
   limits: GPUSupportedLimits;
+  /**
+   * Whether kernels compile a pipeline per combination of their flags (the
+   * override constants that choose code paths but size nothing, e.g. the
+   * GEMM family's VEC_A, TRANS_B, ACT) or read them from their uniforms.
+   * Specializing costs nothing to run and lets the compiler fold the branches,
+   * but each combination is a new pipeline to compile: cheap on a GPU, seconds
+   * on a software adapter. So: true unless the adapter is software
+   * (isSoftwareAdapter); GRADLENS_SPECIALIZE=1|0 forces it in Node. The
+   * runtime starts from this value (Runtime.specializeFlags).
+   */
+  specializeFlags: boolean;
   /** Set once the device is lost; every later submit or readback throws it. */
   lost: DeviceLost | null;
 }
@@ -71,6 +91,7 @@ async function gpuEntryPoint(options: DeviceOptions): Promise<GPU> {
 }
 
 async function createDevice(options: DeviceOptions): Promise<DeviceHandle> {
+  const forceSpecialize = specializeFlagsFromEnv();
   const gpu = await gpuEntryPoint(options);
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) {
@@ -87,16 +108,20 @@ async function createDevice(options: DeviceOptions): Promise<DeviceHandle> {
   }
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   const info = adapter.info;
+  const adapterInfo: AdapterInfo = {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    // Older implementations have it on the adapter, or not at all.
+    isFallbackAdapter: info.isFallbackAdapter ?? (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
+  };
   const h: DeviceHandle = {
     device,
-    adapterInfo: {
-      vendor: info.vendor,
-      architecture: info.architecture,
-      device: info.device,
-      description: info.description,
-    },
+    adapterInfo,
     features: new Set(device.features as unknown as Iterable<string>),
     limits: device.limits,
+    specializeFlags: forceSpecialize ?? !isSoftwareAdapter(adapterInfo),
     lost: null,
   };
   void device.lost.then((lostInfo) => {
@@ -112,6 +137,30 @@ export async function destroyDevice(): Promise<void> {
   const h = await handle.catch(() => null);
   handle = null;
   h?.device.destroy();
+}
+
+/**
+ * GRADLENS_SPECIALIZE in Node: '1' forces a pipeline per flag combination of
+ * the kernels, '0' forbids it (flags read from uniforms), whatever the adapter
+ * (DeviceHandle.specializeFlags). Undefined when unset or outside Node.
+ */
+function specializeFlagsFromEnv(): boolean | undefined {
+  const value = typeof process === 'undefined' ? undefined : process.env?.GRADLENS_SPECIALIZE;
+  if (value === undefined || value === '') return undefined;
+  if (value === '1' || value === 'true') return true;
+  if (value === '0' || value === 'false') return false;
+  throw new GradlensError(`GRADLENS_SPECIALIZE must be 1 or 0, not '${value}'`);
+}
+
+/**
+ * Whether the adapter runs on the CPU: a fallback adapter, Mesa's llvmpipe
+ * (lavapipe; vendor 'mesa', architecture 'software') or SwiftShader. There a
+ * pipeline's first dispatch JIT-compiles it, seconds for a GEMM-family kernel.
+ */
+export function isSoftwareAdapter(info: AdapterInfo): boolean {
+  if (info.isFallbackAdapter) return true;
+  if (info.architecture === 'software') return true;
+  return /llvmpipe|lavapipe|swiftshader/i.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
 }
 
 /** One line naming the adapter, for logs and benchmark records. */

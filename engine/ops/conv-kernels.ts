@@ -16,11 +16,10 @@ import conv2dWgsl from '../../shaders/conv2d.wgsl';
 import gradInputWgsl from '../../shaders/conv2d_grad_input.wgsl';
 import gradWeightWgsl from '../../shaders/conv2d_grad_weight.wgsl';
 import convGeometryWgsl from '../../shaders/conv-geometry.wgsl';
-import { ShapeError } from '../errors.js';
 import { defineKernel } from '../kernels/kernel.js';
-import { formatShape, type Shape } from '../shape.js';
+import type { Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { chooseTiles, foldTiles, launchVec4, withEpilogue } from './epilogue.js';
+import { chooseTiles, flagArgs, foldTiles, launchVec4, withEpilogue } from './epilogue.js';
 import { gemmFits, gemmKernelRun } from './gemm.js';
 import { grid1d } from './op.js';
 import { reduceKeepDims } from './reduce.js';
@@ -72,6 +71,9 @@ function convUniforms(g: ConvGeometry): Record<string, number> {
   };
 }
 
+/** conv2d.wgsl's flag fields that its direct entry points (depthwise, naive) do not read; the shared Params has them. */
+const UNREAD_CONV2D_FLAGS = { vec_w: 0, vec_out: 0 };
+
 /** Input channels per group up to which grad_input runs one thread per pixel (vec4 accumulator). */
 const NARROW_IN_C = 4;
 
@@ -111,10 +113,11 @@ export function conv2dForwardKernel(x: Tensor, w: Tensor, bias: Tensor | null, g
   const tensors = { x, w, bias: bias ?? w, y };
   if (isDepthwise(g)) {
     const strips = Math.ceil(g.outW / 4);
+    const flags = flagArgs({ ACT: activationCode(activation) });
     launchVec4(kernels.depthwise, tensors, {
       workgroups: grid1d(g.batch * g.outC * g.outH * strips),
-      uniforms: { ...uniforms, col_fold: 1 },
-      constants: { ACT: activationCode(activation) },
+      uniforms: { ...uniforms, col_fold: 1, ...UNREAD_CONV2D_FLAGS, ...flags.uniforms },
+      constants: flags.constants,
     });
     return y;
   }
@@ -122,15 +125,15 @@ export function conv2dForwardKernel(x: Tensor, w: Tensor, bias: Tensor | null, g
   const k = g.groupInC * g.kernelH * g.kernelW;
   const tiles = chooseTiles(g.groupOutC, cols, k);
   const { x: colTiles, fold } = foldTiles(Math.ceil(cols / (4 * tiles.WG_N)));
+  const flags = flagArgs({
+    VEC_W: k % 4 === 0,
+    VEC_OUT: (g.outH * g.outW) % 4 === 0,
+    ACT: activationCode(activation),
+  });
   launchVec4(kernels.conv2d, tensors, {
     workgroups: [colTiles, Math.ceil(g.groupOutC / (4 * tiles.WG_M)), g.groups * fold],
-    uniforms: { ...uniforms, col_fold: fold },
-    constants: {
-      ...tiles,
-      VEC_W: Number(k % 4 === 0),
-      VEC_OUT: Number((g.outH * g.outW) % 4 === 0),
-      ACT: activationCode(activation),
-    },
+    uniforms: { ...uniforms, col_fold: fold, ...flags.uniforms },
+    constants: { ...tiles, ...flags.constants },
   });
   return y;
 }
@@ -138,10 +141,11 @@ export function conv2dForwardKernel(x: Tensor, w: Tensor, bias: Tensor | null, g
 /** The benchmark's floor: one thread per output, no tiling (not used by the ops). */
 export function conv2dNaiveKernel(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, activation?: Activation): Tensor {
   const y = Tensor.empty([g.batch, g.outC, g.outH, g.outW]);
+  const flags = flagArgs({ ACT: activationCode(activation) });
   launchVec4(kernels.naive, { x, w, bias: bias ?? w, y }, {
     workgroups: grid1d(y.size),
-    uniforms: { ...convUniforms(g), col_fold: 1, has_bias: bias ? 1 : 0, ...activationParams(activation) },
-    constants: { ACT: activationCode(activation) },
+    uniforms: { ...convUniforms(g), col_fold: 1, has_bias: bias ? 1 : 0, ...activationParams(activation), ...UNREAD_CONV2D_FLAGS, ...flags.uniforms },
+    constants: flags.constants,
   });
   return y;
 }
@@ -179,11 +183,13 @@ export function conv2dGradInputKernel(dy: Tensor, w: Tensor, g: ConvGeometry, bi
   const dx = Tensor.empty(dxShape);
   const common = { ...convUniforms(g), has_bias: bias ? 1 : 0, ...activationParams(activation) };
   const tensors = { dy, w, bias: bias ?? w, dx };
+  // The direct kernels read ACT of the flags (vec_out only has a value in the shared Params).
+  const directFlags = flagArgs({ ACT: activationCode(activation) });
   if (isDepthwise(g)) {
     launchVec4(kernels.gradInputDepthwise, tensors, {
       workgroups: grid1d(dx.size),
-      uniforms: { ...common, col_fold: 1 },
-      constants: { ACT: activationCode(activation) },
+      uniforms: { ...common, col_fold: 1, vec_out: 0, ...directFlags.uniforms },
+      constants: directFlags.constants,
     });
     return dx;
   }
@@ -191,8 +197,8 @@ export function conv2dGradInputKernel(dy: Tensor, w: Tensor, g: ConvGeometry, bi
     // Few input channels per group: a GEMM tile would be mostly padding rows.
     launchVec4(kernels.gradInputNarrow, tensors, {
       workgroups: grid1d(g.batch * g.groups * g.strideH * g.strideW * Math.ceil(g.inH / g.strideH) * Math.ceil(g.inW / g.strideW)),
-      uniforms: { ...common, col_fold: 1 },
-      constants: { ACT: activationCode(activation) },
+      uniforms: { ...common, col_fold: 1, vec_out: 0, ...directFlags.uniforms },
+      constants: directFlags.constants,
     });
     return dx;
   }
@@ -201,14 +207,14 @@ export function conv2dGradInputKernel(dy: Tensor, w: Tensor, g: ConvGeometry, bi
   const cols = g.batch * Math.ceil(g.inH / g.strideH) * Math.ceil(g.inW / g.strideW);
   const tiles = chooseTiles(g.groupInC, cols, (g.groupOutC * g.kernelH * g.kernelW) / phases);
   const { x: colTiles, fold } = foldTiles(Math.ceil(cols / (4 * tiles.WG_N)));
+  const flags = flagArgs({
+    VEC_OUT: phases === 1 && (g.inH * g.inW) % 4 === 0,
+    ACT: activationCode(activation),
+  });
   launchVec4(kernels.gradInput, tensors, {
     workgroups: [colTiles, Math.ceil(g.groupInC / (4 * tiles.WG_M)), g.groups * phases * fold],
-    uniforms: { ...common, col_fold: fold },
-    constants: {
-      ...tiles,
-      VEC_OUT: Number(phases === 1 && (g.inH * g.inW) % 4 === 0),
-      ACT: activationCode(activation),
-    },
+    uniforms: { ...common, col_fold: fold, ...flags.uniforms },
+    constants: { ...tiles, ...flags.constants },
   });
   return dx;
 }
@@ -247,7 +253,8 @@ export function conv2dGradWeightKernel(x: Tensor, dy: Tensor, g: ConvGeometry): 
     launchPartial = (partial) =>
       launchVec4(kernels.gradWeightDepthwise, { x, dy, partial }, {
         workgroups: [gx, gy, splits],
-        uniforms: { ...base, splits, chunk },
+        // It reads no flags; the shared Params has their fields.
+        uniforms: { ...base, splits, chunk, vec_dy: 0, vec_out: 0 },
       });
   } else {
     const cols = g.groupInC * g.kernelH * g.kernelW;
@@ -255,15 +262,15 @@ export function conv2dGradWeightKernel(x: Tensor, dy: Tensor, g: ConvGeometry): 
     const tilesM = Math.ceil(g.groupOutC / (4 * tiles.WG_M));
     const tilesN = Math.ceil(cols / (4 * tiles.WG_N));
     ({ splits, chunk } = splitK(pixels, tilesM * tilesN * g.groups, total, tiles.TILE_K, MIN_CHUNK));
+    const flags = flagArgs({
+      VEC_DY: (g.outH * g.outW) % 4 === 0,
+      VEC_OUT: cols % 4 === 0,
+    });
     launchPartial = (partial) =>
       launchVec4(kernels.gradWeight, { x, dy, partial }, {
         workgroups: [tilesN, tilesM, g.groups * splits],
-        uniforms: { ...base, splits, chunk },
-        constants: {
-          ...tiles,
-          VEC_DY: Number((g.outH * g.outW) % 4 === 0),
-          VEC_OUT: Number(cols % 4 === 0),
-        },
+        uniforms: { ...base, splits, chunk, ...flags.uniforms },
+        constants: { ...tiles, ...flags.constants },
       });
   }
   if (splits === 1) {

@@ -1,8 +1,9 @@
 // The fused epilogue of the GEMM-family kernels (gemm, conv2d,
 // conv2d_grad_input): an activation applied to each output as it is stored,
 // selected by the kernels' ACT override constant. Its WGSL switch is generated
-// here from the ACTIVATIONS table (engine/activations.ts). Also the binding
-// helper and tile choice those kernels share.
+// here from the ACTIVATIONS table (engine/activations.ts). Also what those
+// kernels share on the host: their flags (flagArgs), the binding helper and
+// the tile choice.
 
 import type { Kernel } from '../kernels/kernel.js';
 import { runtime, type DispatchArgs } from '../runtime.js';
@@ -22,6 +23,34 @@ export const epilogueWgsl = specialize('epilogue', epilogueTemplate, { ACTIVATIO
 /** Fills a conv/gemm shader's {{EPILOGUE}} slot with the shared activation function (and any `slots` it has besides). */
 export function withEpilogue(name: string, wgsl: string, slots: Record<string, string> = {}): string {
   return specialize(name, wgsl, { EPILOGUE: epilogueWgsl, ...slots });
+}
+
+/**
+ * The override value that makes a kernel flag read its uniform field instead
+ * (the shaders' `const DYNAMIC`).
+ */
+export const DYNAMIC = 0xffff_ffff;
+
+/**
+ * Override constants and uniform fields for the flags of a GEMM-family kernel:
+ * the overrides that choose code paths but size nothing (TRANS_A, VEC_OUT, ACT,
+ * ...; `true` / `false` are 1 / 0, ACT is an activation code). Every flag's
+ * value goes into the uniform field of the same name in lower case (VEC_A:
+ * p.vec_a). Its override gets the value too when the runtime specializes flags
+ * (a GPU: a pipeline per combination, the compiler folds the branches away),
+ * else DYNAMIC (a software adapter: the kernel reads the uniform, and one
+ * pipeline per tile shape serves every combination). See
+ * DeviceHandle.specializeFlags.
+ */
+export function flagArgs(flags: Record<string, number | boolean>): { constants: Record<string, number>; uniforms: Record<string, number> } {
+  const specialize = runtime().specializeFlags;
+  const constants: Record<string, number> = {};
+  const uniforms: Record<string, number> = {};
+  for (const [name, value] of Object.entries(flags)) {
+    uniforms[name.toLowerCase()] = Number(value);
+    constants[name] = specialize ? Number(value) : DYNAMIC;
+  }
+  return { constants, uniforms };
 }
 
 /**

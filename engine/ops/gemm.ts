@@ -9,7 +9,7 @@ import { defineKernel } from '../kernels/kernel.js';
 import { broadcastShapes, broadcastStrides, formatShape, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { binaryOps, fill } from './elementwise.js';
-import { chooseTiles, launchVec4, withEpilogue } from './epilogue.js';
+import { chooseTiles, flagArgs, launchVec4, withEpilogue } from './epilogue.js';
 import { stridedCopy } from './movement.js';
 import { defineOp } from './op.js';
 import { activationCode, activationParams, type Activation } from '../activations.js';
@@ -58,6 +58,16 @@ export function gemmKernelRun(a: Tensor, b: Tensor, spec: GemmSpec): Tensor {
   const out = Tensor.empty([batch * m * n]);
   const tiles = chooseTiles(m, n, k);
   const c = spec.c;
+  const flags = flagArgs({
+    TRANS_A: transA,
+    TRANS_B: transB,
+    // A group of 4 along the contiguous axis is one vec4 when that axis' length is a multiple of 4.
+    VEC_A: (transA ? m : k) % 4 === 0,
+    VEC_B: (transB ? k : n) % 4 === 0,
+    VEC_OUT: n % 4 === 0,
+    HAS_C: !!c,
+    ACT: activationCode(spec.activation),
+  });
   launchVec4(gemmKernel, { a, b, c: c?.tensor ?? a, out }, {
     workgroups,
     uniforms: {
@@ -72,18 +82,9 @@ export function gemmKernelRun(a: Tensor, b: Tensor, spec: GemmSpec): Tensor {
       alpha: spec.alpha ?? 1,
       beta: c?.beta ?? 1,
       ...activationParams(spec.activation),
+      ...flags.uniforms,
     },
-    constants: {
-      ...tiles,
-      TRANS_A: Number(transA),
-      TRANS_B: Number(transB),
-      // A group of 4 along the contiguous axis is one vec4 when that axis' length is a multiple of 4.
-      VEC_A: Number((transA ? m : k) % 4 === 0),
-      VEC_B: Number((transB ? k : n) % 4 === 0),
-      VEC_OUT: Number(n % 4 === 0),
-      HAS_C: Number(!!c),
-      ACT: activationCode(spec.activation),
-    },
+    constants: { ...tiles, ...flags.constants },
   });
   return out;
 }
