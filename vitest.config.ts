@@ -13,9 +13,13 @@ export default defineConfig({
   plugins: [wgsl],
   test: {
     include: ['test/**/*.test.ts'],
-    // One process for all files: one WebGPU device, created once (software adapters are slow to start).
+    // Two worker processes, each with one WebGPU device created once (software
+    // adapters are slow to start) and shared by the files it runs. On a software
+    // adapter a cold run is mostly llvmpipe compiling shaders, one thread per
+    // compile: two workers keep both cores of a 2-core machine busy.
     pool: 'forks',
-    fileParallelism: false,
+    fileParallelism: true,
+    maxWorkers: Number(process.env.GRADLENS_TEST_WORKERS ?? 2),
     isolate: false,
     globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/setup.ts'],

@@ -4,9 +4,9 @@
 // gradlens/importers, gradlens/explainers) with nothing from devDependencies.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -59,7 +59,17 @@ let tarball = '';
 beforeAll(async () => {
   const packDir = join(tmp, 'pack');
   mkdirSync(packDir);
-  await ok('npm', ['pack', '--pack-destination', packDir], repo);
+  // Pack a copy of the working tree: npm pack rebuilds dist/, which other test
+  // files running at the same time read through the CLI launcher.
+  const source = join(tmp, 'source');
+  const files = (await ok('git', ['ls-files', '-co', '--exclude-standard', '-z'], repo)).stdout.split('\0').filter(Boolean);
+  for (const file of files) {
+    if (!existsSync(join(repo, file))) continue; // deleted in the working tree
+    mkdirSync(dirname(join(source, file)), { recursive: true });
+    copyFileSync(join(repo, file), join(source, file));
+  }
+  symlinkSync(join(repo, 'node_modules'), join(source, 'node_modules'));
+  await ok('npm', ['pack', '--pack-destination', packDir], source);
   const tgz = readdirSync(packDir).filter((f) => f.endsWith('.tgz'));
   expect(tgz).toHaveLength(1);
   tarball = join(packDir, tgz[0]);
