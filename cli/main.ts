@@ -17,6 +17,7 @@ export interface Command {
 /** Subcommands, loaded on demand. Add a command: write cli/commands/<name>.ts and list it here. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   explain: () => import('./commands/explain.js'),
+  detect: () => import('./commands/detect.js'),
   layers: () => import('./commands/layers.js'),
   run: () => import('./commands/run.js'),
 };

@@ -80,6 +80,8 @@ export interface ExplainableModel {
   nodes?(): GraphNode[];
   /** A constant's values (weights, biases), or undefined when `name` is computed at run time. Optional, as `nodes`. */
   constant?(name: string): ConstantValue | undefined;
+  /** The file's free-form metadata (ONNX metadata_props: ultralytics stores `names` and `stride` there). Optional. */
+  metadata?(): Record<string, string>;
   /** Frees the uploaded weights. */
   dispose(): void;
 }

@@ -54,6 +54,13 @@ export {
 export { closeMatches, ExplainError, LayerNotFound, MethodNotApplicable, NoGradientPath, NotASpatialLayer, TargetError, UnknownMethod } from './errors.js';
 export type { ExplainableModel, LayerInfo, RunOptions, RunResult, GraphNode, ConstantValue } from '../engine/index.js';
 
+// Detectors (YOLO formats): detect, then explain one detection or all of them.
+export { detect, detectInput, detectionAt, boxToPhoto, type Detection, type DetectOptions, type DetectResult, type ModelInput } from './yolo/detect.js';
+export { explainDetection, explainDetections, boxComposite, type DetectionExplainOptions, type DetectionExplanation, type DetectionsExplanation } from './yolo/explain.js';
+export { className, detectorHead, SCORE_KINDS, type DetectorHead, type DetectorOptions, type HeadScale, type HostOutputs, type ScoreKind } from './yolo/heads.js';
+export { DetectorFormatError, parseNames, type DarknetSidecar, type DetectorFormat } from './yolo/format.js';
+export { iou, nms, type Box, type Prediction, type PredictionSource } from './yolo/nms.js';
+
 // Visualization and evaluation tools beside the CAM registry.
 export { gradientImage } from './backprop-rules.js';
 export { convFilters, featureMapGrid, type FeatureMapGrid, type FeatureMapOptions, type FilterGrid, type FilterOptions } from './feature-maps.js';

@@ -1,6 +1,7 @@
 // Preprocessing presets: how each known model wants its photo (size, resize
-// policy, normalization, layout), what its outputs mean (classifier, YOLOv5 or
-// darknet detector), and how a map at the model input maps back onto the photo.
+// policy, normalization, layout), what its outputs mean (classifier, or a
+// detector format: explainers/yolo/format.ts), and how a map at the model
+// input maps back onto the photo.
 // The presets of the models in ../shared/models follow its README.
 
 import { blank, letterbox, paste, resizeImage, toNchw, type Normalization, type RgbaImage } from './image.js';
@@ -8,6 +9,8 @@ import { blank, letterbox, paste, resizeImage, toNchw, type Normalization, type 
 export type Resize =
   /** Stretch the whole photo to W x H. */
   | 'stretch'
+  /** Stretch as darknet's resize_image: bilinear with aligned corners, in float (no rounding to bytes). */
+  | 'darknet'
   /** Keep aspect ratio, pad centered with grey `fill` (ultralytics). */
   | 'letterbox'
   /** Pad to a square at the bottom/right with `fill`, then stretch (face-api). */
@@ -21,8 +24,12 @@ export type ModelKind =
   | { kind: 'classifier'; classNames?: readonly string[] }
   /** YOLOv5 export with the decode in the graph: [1, boxes, 5 + C]. */
   | { kind: 'yolov5'; classNames?: readonly string[] }
+  /** YOLOv8 / YOLO11 anchor-free export with the decode (DFL) in the graph: [1, 4 + C, boxes]. */
+  | { kind: 'yolov8'; classNames?: readonly string[] }
   /** Darknet-style raw heads [1, A * (5 + C), gh, gw], anchors in input pixels per output. */
   | { kind: 'darknet'; anchors: Record<string, readonly (readonly [number, number])[]>; classNames?: readonly string[] }
+  /** Tiny-YOLOv2's region head: one raw output [1, A * (5 + C), gh, gw], anchors in grid cells, softmax class probabilities. */
+  | { kind: 'tiny-yolov2'; output?: string; anchors: readonly (readonly [number, number])[]; classNames?: readonly string[] }
   /** Anything else: the explained score is the largest element of the first output. */
   | { kind: 'generic' };
 
@@ -57,8 +64,8 @@ export const COCO_DARKNET_NAMES = [
 export const presets: Record<string, Preset> = {
   'yolo-fastest': {
     name: 'yolo-fastest',
-    description: 'Yolo-Fastest 1.1 COCO: plain resize to 320x320, RGB / 255; darknet heads',
-    resize: 'stretch',
+    description: "Yolo-Fastest 1.1 COCO: darknet's plain resize to 320x320, RGB / 255; darknet heads",
+    resize: 'darknet',
     norm: UNIT,
     layout: 'nchw',
     model: {
@@ -81,6 +88,15 @@ export const presets: Record<string, Preset> = {
     model: { kind: 'yolov5', classNames: COCO_DARKNET_NAMES },
     files: ['yolov5n_640.onnx', 'yolov5n_320.onnx', 'yolov5n_640_bn.onnx'],
   },
+  yolov8: {
+    name: 'yolov8',
+    description: 'ultralytics YOLOv8 / YOLO11: letterbox with grey 114, RGB / 255; anchor-free, decode (DFL) inside the graph',
+    resize: 'letterbox',
+    fill: 114,
+    norm: UNIT,
+    layout: 'nchw',
+    model: { kind: 'yolov8' },
+  },
   'tiny-face': {
     name: 'tiny-face',
     description: 'face-api tiny face detector: pad to square bottom/right, resize to 416, (RGB - [117.001, 114.697, 97.404]) / 255',
@@ -88,14 +104,11 @@ export const presets: Record<string, Preset> = {
     fill: 0,
     norm: { mean: [117.001 / 255, 114.697 / 255, 97.404 / 255], std: [1, 1, 1], divisor: 255, order: 'rgb' },
     layout: 'nchw',
-    // Tiny-YOLOv2 head, 5 anchors x (x, y, w, h, objectness) on a 13x13 grid; face-api's anchors (grid units x 32 px).
+    // Tiny-YOLOv2 head, 5 anchors x (x, y, w, h, objectness) on a 13x13 grid; face-api's anchors, in grid cells.
     model: {
-      kind: 'darknet',
-      anchors: {
-        grid: [[1.603231, 2.094468], [6.041143, 7.080126], [2.882459, 3.518061], [4.266906, 5.178857], [9.041765, 10.66308]].map(
-          ([w, h]) => [w * 32, h * 32] as const,
-        ),
-      },
+      kind: 'tiny-yolov2',
+      output: 'grid',
+      anchors: [[1.603231, 2.094468], [6.041143, 7.080126], [2.882459, 3.518061], [4.266906, 5.178857], [9.041765, 10.66308]],
       classNames: ['face'],
     },
     files: ['tiny_face_detector_416.onnx'],
@@ -226,6 +239,12 @@ export function prepareImage(photo: RgbaImage, preset: Preset, height: number, w
       mapping = { scaleX: scale, scaleY: scale, offsetX: -x0, offsetY: -y0 };
       break;
     }
+    case 'darknet': {
+      view = resizeImage(photo, width, height);
+      mapping = { scaleX: width / photo.width, scaleY: height / photo.height, offsetX: 0, offsetY: 0 };
+      const data = darknetResize(photo, width, height, preset.norm);
+      return { data, shape: [1, 3, height, width], view, mapping };
+    }
     default:
       view = resizeImage(photo, width, height);
       mapping = { scaleX: width / photo.width, scaleY: height / photo.height, offsetX: 0, offsetY: 0 };
@@ -236,6 +255,42 @@ export function prepareImage(photo: RgbaImage, preset: Preset, height: number, w
   const plane = width * height;
   for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) nhwc[i * 3 + c] = nchw[c * plane + i];
   return { data: nhwc, shape: [1, height, width, 3], view, mapping };
+}
+
+/**
+ * darknet's resize_image (src/image.c) straight to normalized NCHW float:
+ * bilinear with aligned corners (x_src = x * (w_src - 1) / (w - 1)), first
+ * along rows then columns, on float pixels, so nothing is rounded to bytes
+ * (the last column and row copy the source's). Expected detections computed
+ * with darknet's preprocessing are then matched to float precision.
+ */
+function darknetResize(photo: RgbaImage, width: number, height: number, norm: Normalization): Float32Array {
+  const out = new Float32Array(3 * width * height);
+  const sx = width > 1 ? (photo.width - 1) / (width - 1) : 0;
+  const sy = height > 1 ? (photo.height - 1) / (height - 1) : 0;
+  const rows = new Float32Array(photo.height * width);
+  for (let c = 0; c < 3; c++) {
+    const src = norm.order === 'rgb' ? c : 2 - c;
+    const px = (x: number, y: number) => photo.data[(y * photo.width + x) * 4 + src];
+    for (let y = 0; y < photo.height; y++) {
+      for (let x = 0; x < width; x++) {
+        const fx = x * sx;
+        const ix = Math.floor(fx);
+        rows[y * width + x] = x === width - 1 || photo.width === 1 ? px(photo.width - 1, y) : (1 - (fx - ix)) * px(ix, y) + (fx - ix) * px(ix + 1, y);
+      }
+    }
+    for (let y = 0; y < height; y++) {
+      const fy = y * sy;
+      const iy = Math.floor(fy);
+      const dy = fy - iy;
+      const last = y === height - 1 || photo.height === 1;
+      for (let x = 0; x < width; x++) {
+        const v = (1 - dy) * rows[iy * width + x] + (last ? 0 : dy * rows[(iy + 1) * width + x]);
+        out[c * width * height + y * width + x] = (v / norm.divisor - norm.mean[c]) / norm.std[c];
+      }
+    }
+  }
+  return out;
 }
 
 /** Resamples a [H, W] map at the model input onto the photo (bilinear; outside the input reads 0). */

@@ -50,17 +50,24 @@ export function overlay(photo: RgbaImage, map: Float32Array, mapWidth: number, m
   return { width: photo.width, height: photo.height, data };
 }
 
-/** Lays images out in a grid (all resized to the first one's size), with `gap` pixels of white between. */
-export function grid(images: RgbaImage[], columns: number, gap = 4): RgbaImage {
+/**
+ * Lays images out in a grid (all resized to the first one's size), with `gap`
+ * pixels of white between; `captions[k]`, when given, is written at the top
+ * left of tile k.
+ */
+export function grid(images: RgbaImage[], columns: number, gap = 4, captions?: readonly string[]): RgbaImage {
   if (!images.length) return { width: 0, height: 0, data: new Uint8ClampedArray(0) };
   const { width: w, height: h } = images[0];
   const rows = Math.ceil(images.length / columns);
   const width = columns * w + (columns - 1) * gap;
   const height = rows * h + (rows - 1) * gap;
   const out = blank(width, height, 255);
+  const scale = textScale(w, h);
   images.forEach((img, k) => {
     const tile = img.width === w && img.height === h ? img : resizeImage(img, w, h);
-    paste(out, tile, (k % columns) * (w + gap), Math.floor(k / columns) * (h + gap));
+    const [x, y] = [(k % columns) * (w + gap), Math.floor(k / columns) * (h + gap)];
+    paste(out, tile, x, y);
+    if (captions?.[k]) drawLabel(out, captions[k], x, y, { scale, color: [0, 0, 0], clip: [x, y, x + w, y + h] });
   });
   return out;
 }
@@ -81,6 +88,115 @@ export function drawBox(img: RgbaImage, box: readonly number[], color: [number, 
       put(x1 + t, y);
       put(x2 - t, y);
     }
+  }
+}
+
+// ---- text and detections ---------------------------------------------------------------
+
+/**
+ * A 5x7 bitmap font (upper case; lower case is drawn in upper case): per
+ * glyph, 7 rows of 5 bits, two hex digits a row, the leftmost pixel the
+ * highest bit. Characters without a glyph are drawn as '?'.
+ */
+const FONT: Record<string, string> = {
+  A: '0e11111f111111', B: '1e11111e11111e', C: '0e11101010110e', D: '1c12111111121c', E: '1f10101e10101f',
+  F: '1f10101e101010', G: '0e11101711110f', H: '1111111f111111', I: '0e04040404040e', J: '0702020202120c',
+  K: '11121418141211', L: '1010101010101f', M: '111b1515111111', N: '11111915131111', O: '0e11111111110e',
+  P: '1e11111e101010', Q: '0e11111115120d', R: '1e11111e141211', S: '0f10100e01011e', T: '1f040404040404',
+  U: '1111111111110e', V: '11111111110a04', W: '1111111515150a', X: '11110a040a1111', Y: '1111110a040404',
+  Z: '1f01020408101f', 0: '0e11131519110e', 1: '040c040404040e', 2: '0e11010204081f', 3: '1f02040201110e',
+  4: '02060a121f0202', 5: '1f101e0101110e', 6: '0608101e11110e', 7: '1f010204080808', 8: '0e11110e11110e',
+  9: '0e11110f01020c', ' ': '00000000000000', '.': '00000000000c0c', ',': '000000000c0408', '-': '0000001f000000',
+  ':': '000c0c000c0c00', '(': '02040808080402', ')': '08040202020408', '#': '0a0a1f0a1f0a0a', '%': '18190204081303',
+  '/': '00010204081000', '_': '0000000000001f', "'": '04040800000000', '+': '0004041f040400', '=': '00001f001f0000',
+  '?': '0e110102040004',
+};
+
+/** Text scale for an image: 1 below 450 px on the shorter side, then one more per 300 px. */
+export function textScale(width: number, height: number): number {
+  return Math.max(1, Math.round(Math.min(width, height) / 300));
+}
+
+/** Width and height in pixels of `text` at `scale` (6 x 8 pixel cells: a 5 x 7 glyph and a gap). */
+export function textSize(text: string, scale = 1): [number, number] {
+  return [Math.max(0, text.length * 6 - 1) * scale, 7 * scale];
+}
+
+function fillRect(img: RgbaImage, x1: number, y1: number, x2: number, y2: number, color: readonly number[]): void {
+  for (let y = Math.max(0, Math.floor(y1)); y < Math.min(img.height, Math.ceil(y2)); y++) {
+    for (let x = Math.max(0, Math.floor(x1)); x < Math.min(img.width, Math.ceil(x2)); x++) img.data.set([color[0], color[1], color[2], 255], (y * img.width + x) * 4);
+  }
+}
+
+/** Draws `text` with its top-left corner at (x, y), in place. */
+export function drawText(img: RgbaImage, text: string, x: number, y: number, options: { scale?: number; color?: readonly number[] } = {}): void {
+  const scale = options.scale ?? 1;
+  const color = options.color ?? [255, 255, 255];
+  [...text.toUpperCase()].forEach((ch, k) => {
+    const glyph = FONT[ch] ?? FONT['?'];
+    for (let row = 0; row < 7; row++) {
+      const bits = parseInt(glyph.slice(row * 2, row * 2 + 2), 16);
+      for (let col = 0; col < 5; col++) {
+        if (bits & (1 << (4 - col))) fillRect(img, x + (k * 6 + col) * scale, y + row * scale, x + (k * 6 + col + 1) * scale, y + (row + 1) * scale, color);
+      }
+    }
+  });
+}
+
+/**
+ * A label: `text` on a filled background of `color` (text black or white,
+ * whichever reads better), top-left at (x, y), moved inside `clip` (default
+ * the image) when it would stick out.
+ */
+export function drawLabel(
+  img: RgbaImage,
+  text: string,
+  x: number,
+  y: number,
+  options: { scale?: number; color?: readonly number[]; clip?: readonly [number, number, number, number] } = {},
+): void {
+  const scale = options.scale ?? textScale(img.width, img.height);
+  const color = options.color ?? [255, 255, 255];
+  const [tw, th] = textSize(text, scale);
+  const pad = scale;
+  const [cx1, cy1, cx2, cy2] = options.clip ?? [0, 0, img.width, img.height];
+  const left = Math.max(cx1, Math.min(Math.round(x), cx2 - tw - 2 * pad));
+  const top = Math.max(cy1, Math.min(Math.round(y), cy2 - th - 2 * pad));
+  fillRect(img, left, top, left + tw + 2 * pad, top + th + 2 * pad, color);
+  const light = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] > 140;
+  drawText(img, text, left + pad, top + pad, { scale, color: light ? [0, 0, 0] : [255, 255, 255] });
+}
+
+/** Tableau's 10 colors: one per class (class k gets color k mod 10). */
+const PALETTE: readonly [number, number, number][] = [
+  [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+  [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
+];
+
+/** The box color of class k. */
+export function classColor(k: number): [number, number, number] {
+  return PALETTE[((k % PALETTE.length) + PALETTE.length) % PALETTE.length];
+}
+
+/** One box to draw: [x1, y1, x2, y2] in pixels, a label ("car 0.88"), and its color (default by `classId`). */
+export interface BoxLabel {
+  box: readonly number[];
+  label?: string;
+  classId?: number;
+  color?: [number, number, number];
+}
+
+/** Draws boxes with their labels above them (inside the box when there is no room above), in place. */
+export function drawDetections(img: RgbaImage, boxes: readonly BoxLabel[], options: { thickness?: number; scale?: number } = {}): void {
+  const scale = options.scale ?? textScale(img.width, img.height);
+  const thickness = options.thickness ?? Math.max(2, scale + 1);
+  for (const b of boxes) {
+    const color = b.color ?? classColor(b.classId ?? 0);
+    drawBox(img, b.box, color, thickness);
+    if (!b.label) continue;
+    const [, th] = textSize(b.label, scale);
+    const above = b.box[1] - th - 2 * scale;
+    drawLabel(img, b.label, b.box[0], above >= 0 ? above : b.box[1], { scale, color });
   }
 }
 

@@ -1,62 +1,69 @@
 // gradlens explain: a CAM (or ZF-Net) map for one model and one photo or .npy
 // input, as an overlay PNG and/or .npy files. With no model and no image it
 // explains the embedded default: Yolo-Fastest's top detection on dog.jpg.
+// Detectors go through the library (explainers/yolo: detect, then explain one
+// detection or all of them); this file only parses flags and writes files.
 
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { init, max, reshape, Tensor, tensor, scopeAsync } from '../../engine/index.js';
-import { explain, methods } from '../../explainers/index.js';
-import { TargetError } from '../../explainers/errors.js';
-import { decodeDarknet, decodeYolov5, scaleBoxes, unletterbox } from '../../explainers/yolo/decode.js';
-import { nms, type Detection } from '../../explainers/yolo/nms.js';
-import { darknetDetectionTarget, headLayers, yolov5DetectionTarget, yolov5HeadOf } from '../../explainers/yolo/targets.js';
-import { classTarget, functionTarget, type TargetSpec } from '../../explainers/targets.js';
-import { mapOntoPhoto, prepareImage, presetFor, type Preset } from '../../explainers/presets.js';
-import { decodeImage, encodePng } from '../../explainers/node-image.js';
-import { colorize, drawBox, grid, overlay, type Colormap } from '../../explainers/render.js';
+import { max, reshape, scopeAsync, tensor } from '../../engine/index.js';
 import type { ExplainableModel } from '../../engine/index.js';
-import { OnnxGraphModel } from '../../importers/onnx/model.js';
-import { feedInputs } from '../../importers/onnx/graph.js';
-import { readNpy, writeNpy } from '../../importers/onnx/npy.js';
-import { toFloat32 } from '../../importers/onnx/host-tensor.js';
-import { parseArgs, parseShapeFlag, UsageError } from '../args.js';
-import { decodeModel, type OnnxModel } from '../../importers/onnx/proto.js';
-import { readFile, writeFile } from '../files.js';
+import {
+  detectInput,
+  detectionAt,
+  detectorHead,
+  DetectorFormatError,
+  explain,
+  explainDetection,
+  explainDetections,
+  methods,
+  SCORE_KINDS,
+  type DarknetSidecar,
+  type Detection,
+  type DetectionExplanation,
+  type DetectionsExplanation,
+  type DetectorHead,
+  type ExplainResult,
+  type ScoreKind,
+} from '../../explainers/index.js';
+import { TargetError } from '../../explainers/errors.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-/**
- * The embedded default: explainers/assets/<file> in the nearest folder above
- * this module that has it, i.e. the repo or the installed package's root, from
- * source (cli/commands/) or from a bundled chunk (dist/, dist/chunks/).
- */
-function assetPath(file: string): string {
-  for (let dir = here; ; dir = dirname(dir)) {
-    const path = resolve(dir, 'explainers/assets', file);
-    if (existsSync(path)) return path;
-    if (dirname(dir) === dir) return resolve(process.cwd(), 'explainers/assets', file); // not found: the error names this path
-  }
-}
-const DEFAULT_MODEL = 'yolo_fastest_1.1_coco.onnx';
-const DEFAULT_IMAGE = 'dog.jpg';
+import { headLayers } from '../../explainers/yolo/targets.js';
+import { classTarget as classScore, functionTarget, type TargetSpec } from '../../explainers/targets.js';
+import { mapOntoPhoto, presetFor, type Preset } from '../../explainers/presets.js';
+import { encodePng } from '../../explainers/node-image.js';
+import { colorize, drawDetections, grid, overlay, type Colormap } from '../../explainers/render.js';
+import { writeNpy } from '../../importers/onnx/npy.js';
+import { parseArgs, UsageError } from '../args.js';
+import { assetPath, DEFAULT_IMAGE, DEFAULT_MODEL, detectionJson, detectionLabel, formatDetections, loadInput, readSidecar, unitFlag } from '../detector.js';
+import { writeFile } from '../files.js';
+
 const DEFAULT_OUT = 'gradlens-explain.png';
 
-export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.jpg|png> [--preset <name>] | --input <x.npy>) --method <name> --layer <name>[,<name>...] [--class <k>] [--out <overlay.png>] [--map <map.npy>] [--raw <map.npy>] [--grad <g.npy>] [--json]
+export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.jpg|png> [--preset <name>] | --input <x.npy>) --method <name> --layer <name>[,<name>...] [--class <k>] [--detection <j|all>] [--score <kind>] [--out <overlay.png>] [--map <map.npy>] [--raw <map.npy>] [--grad <g.npy>] [--json]
   With no model and no image: the embedded default (Yolo-Fastest, dog.jpg, gradcam) -> ${DEFAULT_OUT}.
   --method       ${Object.keys(methods).join(', ')} (default gradcam);
                  several, comma separated, make a grid of overlays
   --layer        target tensor name(s), comma separated (see \`gradlens layers\`); default: the last
-                 spatial layer before global pooling (classifiers) or the head-feeding layers (detectors)
+                 spatial layer before global pooling (classifiers) or the layer feeding the head that
+                 made the explained detection (detectors)
   --class        class to explain; default the top class (classifiers) or the top detection (detectors,
                  whose class this then selects)
+  --detection    detectors: the detection to explain, by index in the printed list (0 = highest score),
+                 or 'all': a grid of the composite (each map renormalized inside its box) and one overlay
+                 per detection (--map then writes the composite; --raw, --grad the first detection's)
+  --score        detectors: logit (pre-sigmoid class logit; the default where the graph shows it), prob
+                 (objectness x class probability), obj (objectness), box (class scores of the
+                 predictions matching the box)
+  --conf, --iou  detectors: confidence threshold (default 0.25) and NMS IoU (default 0.45)
+  --meta         darknet sidecar (anchors, strides, names); default <model>.json beside the model
   --preset       preprocessing: a name from explainers/presets.ts; default picked by model file name
   --out          overlay PNG (default ${DEFAULT_OUT} when no other output is asked for)
   --map          final map at the input's H x W, in [0, 1], float32 .npy
   --raw          the first layer's map after ReLU, before upsampling and scaling, float32 .npy
   --grad         d score / d activation at the first layer, [C, H, W] float32 .npy
-  --json         print {score, class, layers: [{name, shape}], ms}
+  --json         print {score, class, layers: [{name, shape}], detection, ms}
   --output       graph output the class refers to (default: the first)
-  --batch-size   masked/ablated copies per forward pass (scorecam, ablationcam, occlusion; default 16)
+  --batch-size   masked/ablated copies per forward pass (scorecam, ablationcam, occlusion; default 16;
+                 1 for YOLOv5/v8 exports, whose decode usually fixes the batch)
   --aug-smooth, --eigen-smooth   pytorch-grad-cam's smoothing options
   --input-shape  name=1x3xHxW for models with symbolic input dimensions (default: the .npy's or the preset's)
   --alpha        overlay opacity (default 0.5); --colormap jet|viridis`;
@@ -67,9 +74,14 @@ export async function run(argv: string[]): Promise<number> {
     image: { type: 'string' },
     input: { type: 'string' },
     preset: { type: 'string' },
+    meta: { type: 'string' },
     method: { type: 'string' },
     layer: { type: 'string' },
     class: { type: 'string' },
+    detection: { type: 'string' },
+    score: { type: 'string' },
+    conf: { type: 'string' },
+    iou: { type: 'string' },
     out: { type: 'string' },
     map: { type: 'string' },
     raw: { type: 'string' },
@@ -96,6 +108,16 @@ export async function run(argv: string[]): Promise<number> {
   const method = methodList[0];
   const classIndex = flags.class === undefined ? undefined : Number(flags.class);
   if (classIndex !== undefined && (!Number.isInteger(classIndex) || classIndex < 0)) throw new UsageError(`--class '${flags.class}' must be a non-negative integer`);
+  const detectionFlag = flags.detection === undefined ? undefined : flags.detection === 'all' ? ('all' as const) : Number(flags.detection);
+  if (detectionFlag !== undefined && detectionFlag !== 'all' && (!Number.isInteger(detectionFlag) || detectionFlag < 0)) {
+    throw new UsageError(`--detection '${flags.detection}' must be an index in the detection list (0 = highest score) or 'all'`);
+  }
+  if (detectionFlag !== undefined && classIndex !== undefined) throw new UsageError('give --class or --detection, not both');
+  if (detectionFlag === 'all' && methodList.length > 1) throw new UsageError('--detection all makes a grid of detections: give one --method');
+  const score = flags.score as ScoreKind | undefined;
+  if (score !== undefined && !SCORE_KINDS.includes(score)) throw new UsageError(`--score '${flags.score}' must be one of ${SCORE_KINDS.join(', ')}`);
+  const conf = unitFlag(flags.conf, 'conf', 0.25);
+  const iou = unitFlag(flags.iou, 'iou', 0.45);
   const colormap = (flags.colormap ?? 'jet') as Colormap;
   if (colormap !== 'jet' && colormap !== 'viridis') throw new UsageError(`--colormap must be jet or viridis`);
   const alpha = flags.alpha === undefined ? 0.5 : Number(flags.alpha);
@@ -114,52 +136,61 @@ export async function run(argv: string[]): Promise<number> {
       throw new UsageError(`preset '${preset.name}' feeds a channels-last (NHWC) input: ${[...refused, ...(flags['aug-smooth'] ? ['--aug-smooth'] : [])].join(', ')} need NCHW; use a layer method such as gradcam`);
     }
   }
-  const bytes = readFile(modelPath, 'model');
-  const npy = flags.input ? readNpy(readFile(flags.input, 'input')) : undefined;
-  // Symbolic input dimensions take --input-shape, else the .npy's shape, else the preset's.
-  const inputShape = flags['input-shape'] ? parseShapeFlag(flags['input-shape']) : undefined;
-  const decoded = decodeModel(bytes);
-  await init();
-  const model = new OnnxGraphModel(decoded, { inputShapes: staticInputShape(decoded, inputShape, npy?.shape, preset.inputShape) });
+  const meta = readSidecar(modelPath, flags.meta);
+  const { model, input: x, photo, prepared } = await loadInput(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'] });
   try {
-    const input = model.inputs[0];
-    const photo = imagePath ? decodeImage(readFile(imagePath, 'image'), imagePath) : undefined;
-    let x: { data: Float32Array; shape: number[] };
-    let prepared: ReturnType<typeof prepareImage> | undefined;
-    if (photo) {
-      const [h, w] = preset.layout === 'nhwc' ? [input.shape[1], input.shape[2]] : [input.shape[2], input.shape[3]];
-      prepared = prepareImage(photo, preset, h, w);
-      x = prepared;
-    } else {
-      x = { data: toFloat32(npy!), shape: [...npy!.shape] };
-    }
     const started = performance.now();
-    const picked = await pickTarget(model, preset, x, classIndex, flags.output, prepared && photo ? { photo, prepared } : undefined);
-    const layers = flags.layer ? flags.layer.split(',').map((s) => s.trim()).filter(Boolean) : picked.layers;
-    const results = [];
-    for (const m of methodList) {
-      const progress = process.stderr.isTTY && !flags.json ? progressBar(m) : undefined;
-      results.push(
-        await scopeAsync(async () =>
-          explain(model, tensor(x.data, x.shape), m, {
-            layers,
-            // The map has the image's H x W: NCHW dims 2, 3, or NHWC dims 1, 2.
-            size: preset.layout === 'nhwc' && photo ? [x.shape[1], x.shape[2]] : undefined,
-            target: picked.target,
-            output: flags.output,
-            augSmooth: flags['aug-smooth'],
-            eigenSmooth: flags['eigen-smooth'],
-            batchSize,
-            onProgress: progress,
-          }),
-        ),
-      );
-      if (progress) process.stderr.write('\n');
+    const asked = detectionFlag !== undefined || score !== undefined || flags.meta !== undefined;
+    const head = findDetector(model, preset, meta, asked);
+    const layers = flags.layer ? flags.layer.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    const common = (m: string) => ({
+      // The map has the image's H x W: NCHW dims 2, 3, or NHWC dims 1, 2.
+      size: preset.layout === 'nhwc' && photo ? ([x.shape[1], x.shape[2]] as const) : undefined,
+      output: flags.output,
+      augSmooth: flags['aug-smooth'],
+      eigenSmooth: flags['eigen-smooth'],
+      // Unset for a detector: the library's default (1 for exports whose decode fixes the batch).
+      batchSize: flags['batch-size'] === undefined && head ? undefined : batchSize,
+      onProgress: process.stderr.isTTY && !flags.json ? progressBar(m) : undefined,
+    });
+    const onPhoto = photo && prepared ? { mapping: prepared.mapping, size: [photo.width, photo.height] as const } : undefined;
+
+    // What is explained: detections (library: explainers/yolo), or a class / the largest output element.
+    let results: ExplainResult[];
+    let shown: Detection[] = [];
+    let all: DetectionsExplanation | undefined;
+    if (head) {
+      const { detections } = await detectInput(model, x, { head, conf, iou, photo: onPhoto });
+      if (!flags.json) console.log(formatDetections(detections, head, conf, iou));
+      const options = { head, score, layers };
+      if (detectionFlag === 'all') {
+        if (!detections.length) throw new TargetError(`no detection above confidence ${conf} to explain (lower --conf)`);
+        all = await explainDetections(model, x, detections, method, { ...common(method), ...options });
+        if (process.stderr.isTTY && !flags.json) process.stderr.write('\n');
+        results = all.results;
+        shown = detections;
+      } else {
+        const chosen = chooseDetection(detections, detectionFlag, classIndex, conf);
+        results = [];
+        for (const m of methodList) {
+          results.push(await explainDetection(model, x, chosen, m, { ...common(m), ...options }));
+          if (process.stderr.isTTY && !flags.json) process.stderr.write('\n');
+        }
+        shown = [chosen];
+      }
+    } else {
+      if (asked) throw new UsageError('--detection, --score and --meta apply to detectors');
+      const picked = classTarget(model, preset, classIndex, flags.output);
+      results = [];
+      for (const m of methodList) {
+        results.push(await scopeAsync(async () => explain(model, tensor(x.data, x.shape), m, { ...common(m), layers: layers ?? picked.layers, target: picked.target })));
+        if (process.stderr.isTTY && !flags.json) process.stderr.write('\n');
+      }
     }
     const result = results[0];
     const ms = performance.now() - started;
     const [H, W] = [result.height, result.width];
-    const map = result.map.subarray(0, H * W);
+    const map = all ? all.composite : result.map.subarray(0, H * W);
 
     if (flags.map) writeFile(flags.map, writeNpy(map, [H, W]), 'map');
     if (flags.raw) {
@@ -175,28 +206,46 @@ export async function run(argv: string[]): Promise<number> {
       writeFile(flags.grad, writeNpy(g.data.subarray(0, shape.reduce((a, b) => a * b, 1)), shape), 'gradient');
     }
     if (outPath) {
-      const pictures = results.map((r) => {
-        const m = r.map.subarray(0, H * W);
-        if (!photo || !prepared) return colorize(m, W, H, colormap);
-        const png = overlay(photo, mapOntoPhoto(m, H, W, photo, prepared.mapping), photo.width, photo.height, { alpha, colormap });
-        if (picked.detection) drawBox(png, picked.detection.box);
+      // One picture per map: the photo with the map and the boxes, or the colored map (boxes in input pixels) for an .npy input.
+      const picture = (m: Float32Array, boxes: readonly Detection[]) => {
+        const png = photo && prepared ? overlay(photo, mapOntoPhoto(m, H, W, photo, prepared.mapping), photo.width, photo.height, { alpha, colormap }) : colorize(m, W, H, colormap);
+        drawDetections(png, boxes.map((d) => ({ box: onPhoto ? d.box : d.inputBox, label: detectionLabel(d, head!), classId: d.classId })));
         return png;
-      });
-      const png = pictures.length === 1 ? pictures[0] : grid(pictures, Math.min(4, pictures.length));
+      };
+      let png;
+      if (all) {
+        const tiles = [picture(all.composite, shown), ...results.map((r, j) => picture(r.map.subarray(0, H * W), [shown[j]]))];
+        const captions = ['all: per-box maps', ...shown.map((d) => `#${d.index}`)];
+        png = grid(tiles, Math.min(4, tiles.length), 4, captions);
+      } else {
+        const pictures = results.map((r) => picture(r.map.subarray(0, H * W), shown));
+        png = pictures.length === 1 ? pictures[0] : grid(pictures, Math.min(4, pictures.length), 4, methodList.length > 1 ? methodList : undefined);
+      }
       writeFile(outPath, encodePng(png), 'overlay');
     }
-    const cls = result.category?.[0] ?? picked.detection?.cls ?? classIndex ?? null;
     const layerInfo = model.layers();
-    const shapes = result.layers.map((name) => ({ name, shape: [...(layerInfo.find((l) => l.name === name)?.shape ?? [])] }));
-    if (flags.json) {
-      console.log(JSON.stringify({ score: result.score[0], class: cls, layers: shapes, ms: Math.round(ms) }));
+    const shapesOf = (r: ExplainResult) => r.layers.map((name) => ({ name, shape: [...(layerInfo.find((l) => l.name === name)?.shape ?? [])] }));
+    const written = [outPath, flags.map, flags.raw, flags.grad].filter(Boolean);
+    const scoreKind = (r: ExplainResult) => (r as DetectionExplanation).scoreKind;
+    if (flags.json && all) {
+      const explained = results.map((r, j) => ({ detection: detectionJson(shown[j]), score: r.score[0], layers: shapesOf(r) }));
+      console.log(JSON.stringify({ method, scoreKind: scoreKind(result), results: explained, ms: Math.round(ms) }));
+    } else if (flags.json) {
+      const cls = result.category?.[0] ?? shown[0]?.classId ?? classIndex ?? null;
+      const detection = shown[0] ? { detection: detectionJson(shown[0]), scoreKind: scoreKind(result) } : {};
+      console.log(JSON.stringify({ score: result.score[0], class: cls, layers: shapesOf(result), ...detection, ms: Math.round(ms) }));
+    } else if (all) {
+      console.log(`${method}: ${results.length} detections, ${scoreKind(result)} scores`);
+      for (const [j, r] of results.entries()) console.log(`  #${shown[j].index} ${r.target}, score ${r.score[0].toFixed(4)}, at ${shapesOf(r).map((s) => `${s.name} [${s.shape.join('x')}]`).join(', ')}`);
+      console.log(`grid: the composite (each map renormalized inside its box), then detections ${shown.map((d) => d.index).join(', ')}`);
+      console.log(`${written.length ? `wrote ${written.join(', ')} ` : ''}in ${(ms / 1000).toFixed(2)} s`);
     } else {
-      const names = preset.model.kind !== 'generic' ? preset.model.classNames : undefined;
+      const cls = result.category?.[0] ?? classIndex ?? null;
+      const names = !head && preset.model.kind !== 'generic' ? preset.model.classNames : undefined;
       const label = cls !== null && names?.[cls] ? ` (${names[cls]})` : '';
       console.log(`${methodList.join(', ')}: ${result.target}${label}, score ${result.score[0].toFixed(4)}`);
       if (methodList.length > 1) console.log(`grid: ${methodList.join(', ')} (left to right, top to bottom)`);
-      console.log(`layers: ${shapes.map((s) => `${s.name} [${s.shape.join('x')}]`).join(', ')}`);
-      const written = [outPath, flags.map, flags.raw, flags.grad].filter(Boolean);
+      console.log(`layers: ${shapesOf(result).map((s) => `${s.name} [${s.shape.join('x')}]`).join(', ')}`);
       console.log(`${written.length ? `wrote ${written.join(', ')} ` : ''}in ${(ms / 1000).toFixed(2)} s`);
     }
     return 0;
@@ -205,83 +254,49 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-interface PickedTarget {
-  target?: TargetSpec;
-  layers?: string[];
-  detection?: Detection;
+/**
+ * The detector head when the model is one: a sidecar's or a detector
+ * preset's format (errors propagate), else the layout of its outputs for
+ * generic presets (none found: not a detector, unless detection flags ask for one).
+ */
+function findDetector(model: ExplainableModel, preset: Preset, meta: DarknetSidecar | undefined, asked: boolean): DetectorHead | undefined {
+  const kind = preset.model.kind;
+  if (!meta && kind === 'classifier') return undefined;
+  try {
+    return detectorHead(model, { preset, meta });
+  } catch (e) {
+    if (e instanceof DetectorFormatError && !meta && kind === 'generic' && !asked) return undefined;
+    throw e;
+  }
+}
+
+/** The detection `--detection` names, else the top one (of class `--class` when given). */
+function chooseDetection(detections: readonly Detection[], index: number | undefined, classIndex: number | undefined, conf: number): Detection {
+  if (index !== undefined) return detectionAt(detections, index);
+  const chosen = classIndex === undefined ? detections[0] : detections.find((d) => d.classId === classIndex);
+  if (!chosen) {
+    const found = [...new Set(detections.map((d) => d.classId))];
+    throw new TargetError(
+      classIndex === undefined
+        ? `no detection above confidence ${conf} to explain (lower --conf)`
+        : `no detection of class ${classIndex} above confidence ${conf} (detected classes: ${found.join(', ') || 'none'})`,
+    );
+  }
+  return chosen;
 }
 
 /**
- * Classifiers: the given class (else explain()'s default, the top class).
- * Detectors: decode and NMS the outputs once, then the top detection (of the
- * given class, if any) becomes a detection target over the head-feeding layers.
- * Anything else: the given class of the first output, else its largest element.
+ * Models that are not detectors. Classifiers: the given class (else
+ * explain()'s default, the top class). Anything else: the given class of the
+ * output, else its largest element, at the layer(s) feeding its head.
  */
-async function pickTarget(
-  model: ExplainableModel,
-  preset: Preset,
-  x: { data: Float32Array; shape: number[] },
-  classIndex: number | undefined,
-  output: string | undefined,
-  view: { photo: { width: number; height: number }; prepared: ReturnType<typeof prepareImage> } | undefined,
-): Promise<PickedTarget> {
-  const kind = preset.model.kind;
-  if (kind === 'classifier') return { target: classIndex === undefined ? undefined : classTarget(classIndex, { output }) };
-  if (kind === 'generic') {
-    const name = output ?? model.outputs[0].name;
-    // The layer(s) feeding the head of the explained output (a detector-like graph has several heads).
-    const heads = headLayers(model, [name]);
-    const layers = heads.length ? heads : undefined;
-    if (classIndex !== undefined) return { target: classTarget(classIndex, { output }), layers };
-    return { target: functionTarget((v) => max(reshape(v[name], [v[name].size])), `largest element of '${name}'`), layers };
-  }
-  const inputName = model.inputs[0].name;
-  const outs = await scopeAsync(async () => {
-    const { outputs } = model.run({ [inputName]: Tensor.fromData(x.data, x.shape) });
-    const read: Record<string, { values: Float32Array; shape: readonly number[] }> = {};
-    for (const [name, t] of Object.entries(outputs)) read[name] = { values: await t.data(), shape: t.shape };
-    return read;
-  });
-  const [, , h, w] = x.shape;
-  let detections: Detection[];
-  let toTarget: (d: Detection) => TargetSpec;
-  if (kind === 'yolov5') {
-    const name = model.outputs[0].name;
-    const rowWidth = outs[name].shape[2];
-    detections = decodeYolov5(outs[name].values, rowWidth, 0.25, name);
-    toTarget = (d) => yolov5DetectionTarget(d, name, rowWidth);
-  } else {
-    const anchors = preset.model.anchors;
-    detections = Object.entries(anchors).flatMap(([name, a]) =>
-      outs[name] ? decodeDarknet({ output: name, values: outs[name].values, shape: outs[name].shape, anchors: a }, [w, h]) : [],
-    );
-    toTarget = (d) => darknetDetectionTarget(d, outs[d.source!.output].shape, anchors[d.source!.output].length);
-  }
-  const kept = nms(detections, 0.45);
-  const chosen = classIndex === undefined ? kept[0] : kept.find((d) => d.cls === classIndex);
-  if (!chosen) {
-    const found = [...new Set(kept.map((d) => d.cls))];
-    throw new TargetError(
-      classIndex === undefined
-        ? 'no detection above confidence 0.25 to explain; pass --class with --preset plain to explain a raw output instead'
-        : `no detection of class ${classIndex} above confidence 0.25 (detected classes: ${found.join(', ') || 'none'})`,
-    );
-  }
-  let onPhoto = chosen;
-  if (view) {
-    const size = [view.photo.width, view.photo.height] as const;
-    onPhoto = preset.resize === 'letterbox'
-      ? unletterbox(chosen, { scale: view.prepared.mapping.scaleX, padX: view.prepared.mapping.offsetX, padY: view.prepared.mapping.offsetY }, size)
-      : scaleBoxes(chosen, [w, h], size);
-  }
-  // The layer feeding the head that made this detection (the other heads' layers do not see its score).
-  let layers: string[];
-  if (kind === 'yolov5') {
-    const all = headLayers(model);
-    const head = all[yolov5HeadOf(chosen.source!.index, h, w)];
-    layers = head ? [head] : all;
-  } else layers = headLayers(model, [chosen.source!.output]);
-  return { target: toTarget(chosen), layers: layers.length ? layers : undefined, detection: onPhoto };
+function classTarget(model: ExplainableModel, preset: Preset, classIndex: number | undefined, output: string | undefined): { target?: TargetSpec; layers?: string[] } {
+  if (preset.model.kind === 'classifier') return { target: classIndex === undefined ? undefined : classScore(classIndex, { output }) };
+  const name = output ?? model.outputs[0].name;
+  const heads = headLayers(model, [name]);
+  const layers = heads.length ? heads : undefined;
+  if (classIndex !== undefined) return { target: classScore(classIndex, { output }), layers };
+  return { target: functionTarget((v) => max(reshape(v[name], [v[name].size])), `largest element of '${name}'`), layers };
 }
 
 /** A one-line progress bar on stderr for the batched methods. */
@@ -291,19 +306,4 @@ function progressBar(label: string): (done: number, total: number) => void {
     const filled = Math.round((done / Math.max(total, 1)) * width);
     process.stderr.write(`\r${label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total}`);
   };
-}
-
-/** Static shapes for a model whose single input has symbolic dimensions; undefined when it has none. */
-function staticInputShape(
-  decoded: OnnxModel,
-  flag: [string, number[]] | undefined,
-  npyShape: readonly number[] | undefined,
-  presetShape: readonly number[] | undefined,
-): Record<string, readonly number[]> | undefined {
-  if (flag) return { [flag[0]]: flag[1] };
-  const input = feedInputs(decoded)[0];
-  if (!input || input.shape?.every((d) => typeof d === 'number' && d > 0)) return undefined;
-  const shape = npyShape ?? presetShape;
-  if (!shape) throw new UsageError(`the model's input '${input.name}' has symbolic dimensions; pass --input-shape ${input.name}=1x3xHxW`);
-  return { [input.name]: shape };
 }

@@ -86,6 +86,10 @@ export class OnnxGraphModel implements ExplainableModel {
     return v && { shape: v.shape, data: toFloat32(v) };
   }
 
+  metadata(): Record<string, string> {
+    return Object.fromEntries(this.model.metadata);
+  }
+
   run(inputs: Record<string, Tensor>, options: RunOptions = {}): RunResult {
     if (this.disposed) throw new GradlensError('this ONNX model was disposed');
     const graph = this.graphFor(this.checkInputs(inputs));

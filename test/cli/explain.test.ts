@@ -44,8 +44,11 @@ describe('gradlens explain', () => {
     expect(r.code).toBe(0);
     const json = JSON.parse(r.out);
     expect(json.class).toBe(2); // car, the strongest Yolo-Fastest detection on dog.jpg (0.883 in onnxruntime)
-    expect(json.score).toBeGreaterThan(0.85);
-    expect(json.score).toBeLessThan(0.92);
+    expect(json.detection).toMatchObject({ index: 0, classId: 2, className: 'car', head: 0, anchor: 0, cell: [7, 2], output: 'yolo0_stride32' });
+    expect(json.detection.score).toBeCloseTo(0.882, 2);
+    // The default score is the car's class logit (sigmoid(logit) x objectness = 0.882).
+    expect(json.scoreKind).toBe('logit');
+    expect(json.score).toBeGreaterThan(2);
     expect(json.layers).toEqual([{ name: '/mods.119/conv/Conv_output_0', shape: [1, 96, 10, 10] }]);
     expect(json.ms).toBeGreaterThan(0);
 
@@ -67,7 +70,9 @@ describe('gradlens explain', () => {
   test('--class picks the detection of that class: the dog, lower left', async () => {
     const r = await explainCli(['--class', '16', '--method', 'layercam', '--map', file('dog-map.npy')]);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^layercam: detection class 16 score 0\.6\d+ .*\(dog\)/);
+    // The detections first (index, class, score, box on the photo, head), then what was explained.
+    expect(r.out).toMatch(/^7 detections \(darknet heads .*\n +0 +car +0\.882 +\[454, 79, 685, 180\] +head 0 \(stride 32\) anchor 0 cell 7,2\n/);
+    expect(r.out).toMatch(/^layercam: detection class 16 \(dog\) logit \(head 0 anchor 1 cell 3,6 of 'yolo0_stride32'\), score \d/m);
     const map = readNpy(readFileSync(file('dog-map.npy')));
     const [row, col] = peak(Float32Array.from(map.data as Float32Array), 320);
     expect(row).toBeGreaterThan(160);
@@ -88,7 +93,9 @@ describe('gradlens explain', () => {
     const r = await explainCli(['--model', 'test/fixtures/onnx/tiny_face_detector_416.onnx', '--image', 'test/fixtures/images/astronaut.png', '--map', file('face.npy'), '--json']);
     expect(r.err).toBe('');
     const json = JSON.parse(r.out);
-    expect(json.score).toBeGreaterThan(0.95); // onnxruntime: 0.975
+    expect(json.detection.className).toBe('face');
+    expect(json.detection.score).toBeGreaterThan(0.95); // onnxruntime: 0.975
+    expect(json.scoreKind).toBe('logit'); // no class channels: the objectness logit
     const map = readNpy(readFileSync(file('face.npy')));
     expect(map.shape).toEqual([416, 416]);
     // The face's box is about [163, 76, 279, 187] on the 512 px photo: [132, 62, 227, 152] at 416.
@@ -130,6 +137,31 @@ describe('gradlens explain', () => {
     expect(r.err).toMatch(/--grad: method 'eigencam' computes no gradient/);
     r = await explainCli(['--image', file('missing.jpg')]);
     expect(r.err).toMatch(/cannot read the image '.*missing\.jpg': no such file or directory/);
+    r = await explainCli(['--detection', '9']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/detection 9 is out of range: there are 7 detections \(indices 0\.\.6\)/);
+    r = await explainCli(['--detection', 'top']);
+    expect(r.err).toMatch(/--detection 'top' must be an index in the detection list \(0 = highest score\) or 'all'/);
+    r = await explainCli(['--score', 'area']);
+    expect(r.err).toMatch(/--score 'area' must be one of logit, prob, obj, box/);
+    r = await explainCli(['--model', 'test/fixtures/onnx/nsfwjs_mobilenet_v2.onnx', '--image', 'test/fixtures/explain/chelsea.png', '--detection', '0']);
+    expect(r.err).toMatch(/--detection, --score and --meta apply to detectors/);
+  });
+
+  test('--detection all: the grid of the composite and one overlay per detection; --map writes the composite', async () => {
+    const r = await explainCli(['--detection', 'all', '--score', 'prob', '--out', file('all.png'), '--map', file('all.npy'), '--json']);
+    expect(r.err).toBe('');
+    const json = JSON.parse(r.out);
+    expect(json.scoreKind).toBe('prob');
+    expect(json.results.map((x: { detection: { className: string } }) => x.detection.className)).toEqual(['car', 'dog', 'cat', 'bicycle', 'car', 'person', 'bicycle']);
+    json.results.forEach((x: { detection: { score: number }; score: number }) => expect(x.score).toBeCloseTo(x.detection.score, 3));
+    expect(json.results[2].layers).toEqual([{ name: '/mods.128/conv/Conv_output_0', shape: [1, 120, 20, 20] }]);
+    // 8 tiles (composite + 7), 4 per row, 4 px apart, each the photo's size.
+    const png = decodeImage(readFileSync(file('all.png')));
+    expect([png.width, png.height]).toEqual([4 * 768 + 3 * 4, 2 * 576 + 4]);
+    const composite = Float32Array.from(readNpy(readFileSync(file('all.npy'))).data as Float32Array);
+    expect(Math.max(...composite)).toBeCloseTo(1, 5);
+    expect(composite[319 * 320 + 319]).toBe(0); // the bottom-right corner is in no box
   });
 });
 

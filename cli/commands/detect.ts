@@ -1,0 +1,70 @@
+// gradlens detect: the detections of a YOLO model on a photo (or a prepared
+// .npy input), printed as a table or as JSON, optionally drawn on the photo.
+// With no model and no image: the embedded default (Yolo-Fastest, dog.jpg).
+
+import { detectInput, DetectorFormatError, detectorHead } from '../../explainers/index.js';
+import { encodePng } from '../../explainers/node-image.js';
+import { presetFor } from '../../explainers/presets.js';
+import { drawDetections } from '../../explainers/render.js';
+import { parseArgs, UsageError } from '../args.js';
+import { assetPath, DEFAULT_IMAGE, DEFAULT_MODEL, detectionJson, detectionLabel, formatDetections, loadInput, readSidecar, unitFlag } from '../detector.js';
+import { writeFile } from '../files.js';
+
+export const usage = `usage: gradlens detect --model <m.onnx> (--image <photo.jpg|png> [--preset <name>] | --input <x.npy>) [--meta <sidecar.json>] [--conf 0.25] [--iou 0.45] [--json] [--out <boxes.png>]
+  With no model and no image: the embedded default (Yolo-Fastest, dog.jpg).
+  --preset       preprocessing and format: a name from explainers/presets.ts; default picked by model file name
+  --meta         darknet sidecar (anchors, strides, names; format of yolo_fastest_1.1_coco.json);
+                 default <model>.json beside the model when it exists
+  --conf         confidence threshold on objectness and score (default 0.25)
+  --iou          class-wise NMS IoU threshold (default 0.45)
+  --json         print [{index, classId, className, score, box: [x1, y1, x2, y2] (photo pixels),
+                 inputBox (model-input pixels), head, anchor, cell, output}]
+  --out          the photo with the boxes drawn, PNG
+  --input-shape  name=1x3xHxW for models with symbolic input dimensions`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, {
+    model: { type: 'string' },
+    image: { type: 'string' },
+    input: { type: 'string' },
+    preset: { type: 'string' },
+    meta: { type: 'string' },
+    conf: { type: 'string' },
+    iou: { type: 'string' },
+    json: { type: 'boolean' },
+    out: { type: 'string' },
+    'input-shape': { type: 'string' },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  if (flags.image && flags.input) throw new UsageError('give --image or --input, not both');
+  if (flags.model && !flags.image && !flags.input) throw new UsageError('--model needs an --image or an --input');
+  if (flags.out && flags.input) throw new UsageError('--out draws on the photo: it needs --image');
+  const conf = unitFlag(flags.conf, 'conf', 0.25);
+  const iou = unitFlag(flags.iou, 'iou', 0.45);
+  const modelPath = flags.model ?? assetPath(DEFAULT_MODEL);
+  const imagePath = flags.image ?? (flags.input ? undefined : assetPath(DEFAULT_IMAGE));
+  const preset = presetFor(modelPath, flags.preset);
+  const meta = readSidecar(modelPath, flags.meta);
+  const { model, input, photo, prepared } = await loadInput(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'] });
+  try {
+    const head = detectorHead(model, { preset, meta });
+    if (preset.layout !== 'nchw') throw new DetectorFormatError(`preset '${preset.name}' feeds a channels-last input; the YOLO formats take NCHW`);
+    const { detections } = await detectInput(model, input, {
+      head,
+      conf,
+      iou,
+      photo: photo && prepared ? { mapping: prepared.mapping, size: [photo.width, photo.height] } : undefined,
+    });
+    if (flags.json) console.log(JSON.stringify(detections.map(detectionJson)));
+    else console.log(formatDetections(detections, head, conf, iou));
+    if (flags.out && photo) {
+      const picture = { ...photo, data: Uint8ClampedArray.from(photo.data) };
+      drawDetections(picture, detections.map((d) => ({ box: d.box, label: detectionLabel(d, head), classId: d.classId })));
+      writeFile(flags.out, encodePng(picture), 'picture');
+      if (!flags.json) console.log(`wrote ${flags.out}`);
+    }
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
