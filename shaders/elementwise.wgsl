@@ -1,7 +1,10 @@
 // Elementwise kernels: unary, binary with NumPy broadcasting, their gradients,
 // and fill. The ops themselves are rows of a table in engine/ops/elementwise.ts;
-// each row's WGSL expressions are pasted into the {{...}} slots below, which
-// gives one specialized kernel per op.
+// each row's WGSL expression is pasted into the {{...}} slots below as
+// `r = <expression>;`, which gives one specialized kernel per op. On a software
+// adapter, where every pipeline costs seconds of shader compilation at its first
+// dispatch, a slot holds instead a switch over every row, selected by the row's
+// code in p.op: one pipeline per entry point serves every op.
 //
 // Layout: every tensor is a contiguous f32 array. One thread per output element;
 // the 1D index is split over a 2D grid when there are more than 65535
@@ -15,6 +18,8 @@ struct Params {
   // Op parameters (LeakyRelu alpha, Clip min/max, fill value...).
   alpha: f32,
   beta: f32,
+  // The row's code when the slots hold every row (see the header); unused otherwise.
+  op: u32,
   out_shape: array<vec4<u32>, 2>,
   a_strides: array<vec4<u32>, 2>,
   b_strides: array<vec4<u32>, 2>,
@@ -52,26 +57,36 @@ fn broadcast_offsets(i: u32) -> vec2<u32> {
 fn unary_op(x: f32) -> f32 {
   let alpha = p.alpha;
   let beta = p.beta;
-  return {{UNARY}};
+  var r = 0.0;
+  {{UNARY}}
+  return r;
 }
 
 // d y / d x, given x and y = f(x).
 fn unary_derivative(x: f32, y: f32) -> f32 {
   let alpha = p.alpha;
   let beta = p.beta;
-  return {{DERIVATIVE}};
+  var r = 0.0;
+  {{DERIVATIVE}}
+  return r;
 }
 
 fn binary_op(a: f32, b: f32) -> f32 {
-  return {{BINARY}};
+  var r = 0.0;
+  {{BINARY}}
+  return r;
 }
 
 // Partial derivatives (d y/d a, d y/d b) given a, b and y.
 fn binary_partial_a(a: f32, b: f32, y: f32) -> f32 {
-  return {{PARTIAL_A}};
+  var r = 0.0;
+  {{PARTIAL_A}}
+  return r;
 }
 fn binary_partial_b(a: f32, b: f32, y: f32) -> f32 {
-  return {{PARTIAL_B}};
+  var r = 0.0;
+  {{PARTIAL_B}}
+  return r;
 }
 
 @compute @workgroup_size(WG)

@@ -12,6 +12,7 @@ import { ACTIVATIONS } from '../activations.js';
 import { ShapeError } from '../errors.js';
 import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
 import { broadcastShapes, broadcastStrides, numel, type Shape } from '../shape.js';
+import { runtime } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch, pack8, type Op } from './op.js';
 
@@ -70,15 +71,41 @@ export type BinaryName = keyof typeof binaryRows;
 
 // ---- kernels -----------------------------------------------------------------
 
-const EMPTY_SLOTS = { UNARY: '0.0', DERIVATIVE: '0.0', BINARY: '0.0', PARTIAL_A: '0.0', PARTIAL_B: '0.0' };
+type Slot = 'UNARY' | 'DERIVATIVE' | 'BINARY' | 'PARTIAL_A' | 'PARTIAL_B';
+const SLOTS: readonly Slot[] = ['UNARY', 'DERIVATIVE', 'BINARY', 'PARTIAL_A', 'PARTIAL_B'];
 const kernelCache = new Map<string, Kernel>();
 
-function elementwiseKernel(name: string, entryPoint: string, slots: Partial<typeof EMPTY_SLOTS>): Kernel {
-  const key = `${name}:${entryPoint}`;
+/** Every row's expression for one slot as a switch over p.op (the row's index in its table). */
+function switchOverRows(expressions: readonly string[]): string {
+  const cases = expressions.map((e, code) => `case ${code}u: { r = ${e}; }`).join('\n    ');
+  return `switch p.op {\n    ${cases}\n    default: {}\n  }`;
+}
+
+const unaryNames = () => Object.keys(unaryRows) as UnaryName[];
+const binaryNames = () => Object.keys(binaryRows) as BinaryName[];
+/** All rows' expressions per slot, for the shared kernels. */
+const ALL_ROWS: Record<Slot, () => string[]> = {
+  UNARY: () => unaryNames().map((n) => unaryRows[n].forward),
+  DERIVATIVE: () => unaryNames().map((n) => unaryRows[n].derivative),
+  BINARY: () => binaryNames().map((n) => binaryRows[n].forward),
+  PARTIAL_A: () => binaryNames().map((n) => binaryRows[n].partialA),
+  PARTIAL_B: () => binaryNames().map((n) => binaryRows[n].partialB),
+};
+
+/**
+ * The kernel of `entryPoint` for one row: its expression in `slot`, or, when
+ * the runtime does not specialize (software adapters), the kernel shared by
+ * every row of the table, which reads the row from the `op` uniform.
+ */
+function elementwiseKernel(name: string, entryPoint: string, slot?: { slot: Slot; expression: string }): Kernel {
+  const shared = slot !== undefined && !runtime().specializeFlags;
+  const key = shared ? `shared:${entryPoint}` : `${name}:${entryPoint}`;
   let k = kernelCache.get(key);
   if (!k) {
-    const wgsl = specialize(name, elementwiseWgsl, { ...EMPTY_SLOTS, ...slots });
-    k = defineKernel({ name, wgsl, entryPoint });
+    const slots = Object.fromEntries(SLOTS.map((s) => [s, '']));
+    if (slot) slots[slot.slot] = shared ? switchOverRows(ALL_ROWS[slot.slot]()) : `r = ${slot.expression};`;
+    const kernelName = shared ? `${entryPoint}_shared` : name;
+    k = defineKernel({ name: kernelName, wgsl: specialize(kernelName, elementwiseWgsl, slots), entryPoint });
     kernelCache.set(key, k);
   }
   return k;
@@ -86,6 +113,8 @@ function elementwiseKernel(name: string, entryPoint: string, slots: Partial<type
 
 interface ElementwiseUniforms {
   n: number;
+  /** The row's index in its table (read by the shared kernels). */
+  op?: number;
   alpha?: number;
   beta?: number;
   outShape?: Shape;
@@ -101,6 +130,7 @@ function run(kernel: Kernel, tensors: Record<string, Tensor>, u: ElementwiseUnif
       rank: u.outShape?.length ?? 0,
       alpha: u.alpha ?? 0,
       beta: u.beta ?? 0,
+      op: u.op ?? 0,
       out_shape: pack8(u.outShape ?? []),
       a_strides: pack8(u.aStrides ?? []),
       b_strides: pack8(u.bStrides ?? []),
@@ -112,21 +142,22 @@ function run(kernel: Kernel, tensors: Record<string, Tensor>, u: ElementwiseUnif
 
 function unaryOp(name: UnaryName): Op<UnaryAttrs> {
   const row: UnaryRow = unaryRows[name];
-  const forwardKernel = () => elementwiseKernel(name, 'unary', { UNARY: row.forward });
-  const gradKernel = () => elementwiseKernel(`${name}_grad`, 'unary_grad', { DERIVATIVE: row.derivative });
+  const op = unaryNames().indexOf(name);
+  const forwardKernel = () => elementwiseKernel(name, 'unary', { slot: 'UNARY', expression: row.forward });
+  const gradKernel = () => elementwiseKernel(`${name}_grad`, 'unary_grad', { slot: 'DERIVATIVE', expression: row.derivative });
   return defineOp<UnaryAttrs>({
     name,
     forward([x], attrs) {
       if (!x) throw new ShapeError(name, 'expects one input');
       const y = Tensor.empty(x.shape);
-      run(forwardKernel(), { a_buf: x, out_buf: y }, { n: x.size, ...attrs });
+      run(forwardKernel(), { a_buf: x, out_buf: y }, { n: x.size, op, ...attrs });
       return [y];
     },
     save: ([x], [y]) => [x, y],
     // dx = dy * f'(x)
     backward({ saved: [x, y], attrs }, [gy]) {
       const gx = Tensor.empty(x.shape);
-      run(gradKernel(), { a_buf: x, y_buf: y, gy_buf: gy, out_buf: gx }, { n: x.size, ...attrs });
+      run(gradKernel(), { a_buf: x, y_buf: y, gy_buf: gy, out_buf: gx }, { n: x.size, op, ...attrs });
       return [gx];
     },
   });
@@ -134,10 +165,11 @@ function unaryOp(name: UnaryName): Op<UnaryAttrs> {
 
 function binaryOp(name: BinaryName): Op<Record<string, never>> {
   const row: BinaryRow = binaryRows[name];
-  const forwardKernel = () => elementwiseKernel(name, 'binary', { BINARY: row.forward });
+  const op = binaryNames().indexOf(name);
+  const forwardKernel = () => elementwiseKernel(name, 'binary', { slot: 'BINARY', expression: row.forward });
   const gradKernels = () => [
-    elementwiseKernel(`${name}_grad_a`, 'binary_grad_a', { PARTIAL_A: row.partialA }),
-    elementwiseKernel(`${name}_grad_b`, 'binary_grad_b', { PARTIAL_B: row.partialB }),
+    elementwiseKernel(`${name}_grad_a`, 'binary_grad_a', { slot: 'PARTIAL_A', expression: row.partialA }),
+    elementwiseKernel(`${name}_grad_b`, 'binary_grad_b', { slot: 'PARTIAL_B', expression: row.partialB }),
   ];
   return defineOp({
     name,
@@ -147,6 +179,7 @@ function binaryOp(name: BinaryName): Op<Record<string, never>> {
       const y = Tensor.empty(outShape);
       run(forwardKernel(), { a_buf: a, b_buf: b, out_buf: y }, {
         n: y.size,
+        op,
         outShape,
         aStrides: broadcastStrides(a.shape, outShape),
         bStrides: broadcastStrides(b.shape, outShape),
@@ -159,6 +192,7 @@ function binaryOp(name: BinaryName): Op<Record<string, never>> {
       const kernels = gradKernels();
       const u = {
         n: y.size,
+        op,
         outShape: y.shape,
         aStrides: broadcastStrides(a.shape, y.shape),
         bStrides: broadcastStrides(b.shape, y.shape),
@@ -184,6 +218,6 @@ export const binaryOps = Object.fromEntries(Object.keys(binaryRows).map((n) => [
 export function fill(shape: Shape, value: number): Tensor {
   const y = Tensor.empty(shape);
   const n = numel(shape);
-  run(elementwiseKernel('fill', 'fill', {}), { out_buf: y }, { n, alpha: value });
+  run(elementwiseKernel('fill', 'fill'), { out_buf: y }, { n, alpha: value });
   return y;
 }
