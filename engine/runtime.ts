@@ -37,6 +37,8 @@ export interface DispatchArgs {
    */
   constants?: Record<string, number>;
   workgroups: readonly [number, number?, number?];
+  /** The name profile() reports (default the kernel's): a kernel shared by several ops reports the op. */
+  label?: string;
 }
 
 export interface KernelTiming {
@@ -188,7 +190,7 @@ export class Runtime {
       this.endPass();
       const p = this.profiling;
       const i = p.names.length;
-      p.names.push(kernel.name);
+      p.names.push(args.label ?? kernel.name);
       pass = this.encoder!.beginComputePass({
         timestampWrites: { querySet: p.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
       });

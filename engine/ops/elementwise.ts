@@ -112,6 +112,8 @@ function elementwiseKernel(name: string, entryPoint: string, slot?: { slot: Slot
 }
 
 interface ElementwiseUniforms {
+  /** What profile() reports: the op's own kernel name, also when the kernel is shared. */
+  label: string;
   n: number;
   /** The row's index in its table (read by the shared kernels). */
   op?: number;
@@ -124,6 +126,7 @@ interface ElementwiseUniforms {
 
 function run(kernel: Kernel, tensors: Record<string, Tensor>, u: ElementwiseUniforms): void {
   launch(kernel, tensors, {
+    label: u.label,
     workgroups: grid1d(u.n),
     uniforms: {
       n: u.n,
@@ -150,14 +153,14 @@ function unaryOp(name: UnaryName): Op<UnaryAttrs> {
     forward([x], attrs) {
       if (!x) throw new ShapeError(name, 'expects one input');
       const y = Tensor.empty(x.shape);
-      run(forwardKernel(), { a_buf: x, out_buf: y }, { n: x.size, op, ...attrs });
+      run(forwardKernel(), { a_buf: x, out_buf: y }, { label: name, n: x.size, op, ...attrs });
       return [y];
     },
     save: ([x], [y]) => [x, y],
     // dx = dy * f'(x)
     backward({ saved: [x, y], attrs }, [gy]) {
       const gx = Tensor.empty(x.shape);
-      run(gradKernel(), { a_buf: x, y_buf: y, gy_buf: gy, out_buf: gx }, { n: x.size, op, ...attrs });
+      run(gradKernel(), { a_buf: x, y_buf: y, gy_buf: gy, out_buf: gx }, { label: `${name}_grad`, n: x.size, op, ...attrs });
       return [gx];
     },
   });
@@ -178,6 +181,7 @@ function binaryOp(name: BinaryName): Op<Record<string, never>> {
       const outShape = broadcastShapes(name, a.shape, b.shape);
       const y = Tensor.empty(outShape);
       run(forwardKernel(), { a_buf: a, b_buf: b, out_buf: y }, {
+        label: name,
         n: y.size,
         op,
         outShape,
@@ -200,7 +204,7 @@ function binaryOp(name: BinaryName): Op<Record<string, never>> {
       return [0, 1].map((i) => {
         if (!needsInputGrad[i]) return null;
         const g = Tensor.empty(y.shape);
-        run(kernels[i], { a_buf: a, b_buf: b, y_buf: y, gy_buf: gy, out_buf: g }, u);
+        run(kernels[i], { a_buf: a, b_buf: b, y_buf: y, gy_buf: gy, out_buf: g }, { ...u, label: `${name}_grad_${'ab'[i]}` });
         return g;
       });
     },
@@ -218,6 +222,6 @@ export const binaryOps = Object.fromEntries(Object.keys(binaryRows).map((n) => [
 export function fill(shape: Shape, value: number): Tensor {
   const y = Tensor.empty(shape);
   const n = numel(shape);
-  run(elementwiseKernel('fill', 'fill'), { out_buf: y }, { n, alpha: value });
+  run(elementwiseKernel('fill', 'fill'), { out_buf: y }, { label: 'fill', n, alpha: value });
   return y;
 }

@@ -89,6 +89,9 @@ const TILE_SHAPES: readonly Omit<TileConfig, 'TILE_K'>[] = [
   { WG_M: 8, WG_N: 8 }, // 32 x 32
 ];
 
+/** The tile shapes on a software adapter (runtime().specializeFlags false): 64, 32 or 16 rows by 64 columns. */
+const SOFTWARE_TILE_SHAPES = [TILE_SHAPES[0], TILE_SHAPES[1], TILE_SHAPES[3]];
+
 /** Register slots for staged loads per thread in the kernels (their MAX_LOADS). */
 const MAX_LOADS = 4;
 
@@ -107,9 +110,13 @@ function fits(t: Omit<TileConfig, 'TILE_K'>, tileK: number): boolean {
  * barriers; measured 5-10% faster from K = 512) when they fit, else 16.
  */
 export function chooseTiles(rows: number, cols: number, depth: number): TileConfig {
-  let best = TILE_SHAPES[0];
+  // A software adapter compiles each pipeline for seconds at its first dispatch:
+  // three tile shapes (and one K slice) there instead of twelve variants per kernel.
+  const specialize = runtime().specializeFlags;
+  const shapes = specialize ? TILE_SHAPES : SOFTWARE_TILE_SHAPES;
+  let best = shapes[0];
   let bestWork = Infinity;
-  for (const t of TILE_SHAPES) {
+  for (const t of shapes) {
     const tm = 4 * t.WG_M;
     const tn = 4 * t.WG_N;
     const work = Math.ceil(rows / tm) * tm * Math.ceil(cols / tn) * tn;
@@ -118,7 +125,7 @@ export function chooseTiles(rows: number, cols: number, depth: number): TileConf
       bestWork = work;
     }
   }
-  return { ...best, TILE_K: depth >= 512 && fits(best, 32) ? 32 : 16 };
+  return { ...best, TILE_K: specialize && depth >= 512 && fits(best, 32) ? 32 : 16 };
 }
 
 /** Splits a tile count over workgroup x and a fold factor (65535 groups per dimension at most). */
