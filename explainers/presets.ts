@@ -96,6 +96,7 @@ export const presets: Record<string, Preset> = {
     norm: UNIT,
     layout: 'nchw',
     model: { kind: 'yolov8' },
+    files: ['yolov8n_seeded_320.onnx'],
   },
   'tiny-face': {
     name: 'tiny-face',

@@ -24,15 +24,28 @@ export function valueOf(values: TargetValues, name: string, label: string): Tens
 }
 
 /**
- * The tensors feeding a detector's head: walking back from every graph output
+ * The tensors feeding a detector's heads: walking back from every graph output
  * through the decode (reshapes, sigmoids, concatenations), the data input of
- * each first Conv met, in the order the outputs (and concatenations) list
- * them. Empty when the model exposes no graph (`nodes`).
+ * each first Conv met (or, past linear layers, the last activation output
+ * before it), in the order the outputs (and concatenations) list them. Empty
+ * when the model exposes no graph (`nodes`).
  */
 export function headLayers(model: ExplainableModel, outputs: readonly string[] = model.outputs.map((o) => o.name)): string[] {
   const nodes = model.nodes?.() ?? [];
   const producer = new Map<string, (typeof nodes)[number]>();
   for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
+  // CAM maps weigh activations, which should be rectified: a head fed by a
+  // linear layer (a Conv or BatchNormalization with no activation after it, as
+  // Yolo-Fastest's depthwise 5x5 before each head) holds signed values whose
+  // weighted channel sum can cancel at the detection (an empty LayerCAM map).
+  // Walk back through such layers to the last activation output.
+  const lastActivation = (name: string): string => {
+    for (let t = name; ; ) {
+      const p = producer.get(t);
+      if (!p || (p.op !== 'Conv' && p.op !== 'BatchNormalization') || !producer.has(p.inputs[0])) return t;
+      t = p.inputs[0];
+    }
+  };
   const found: string[] = [];
   const seen = new Set<string>();
   const queue = [...outputs];
@@ -43,7 +56,8 @@ export function headLayers(model: ExplainableModel, outputs: readonly string[] =
     const node = producer.get(name);
     if (!node) continue;
     if (node.op === 'Conv') {
-      if (!found.includes(node.inputs[0])) found.push(node.inputs[0]);
+      const layer = lastActivation(node.inputs[0]);
+      if (!found.includes(layer)) found.push(layer);
       continue;
     }
     for (const input of node.inputs) if (input && !model.constant?.(input)) queue.push(input);

@@ -49,7 +49,7 @@ describe('gradlens explain', () => {
     // The default score is the car's class logit (sigmoid(logit) x objectness = 0.882).
     expect(json.scoreKind).toBe('logit');
     expect(json.score).toBeGreaterThan(2);
-    expect(json.layers).toEqual([{ name: '/mods.119/conv/Conv_output_0', shape: [1, 96, 10, 10] }]);
+    expect(json.layers).toEqual([{ name: '/mods.118/act/LeakyRelu_output_0', shape: [1, 96, 10, 10] }]);
     expect(json.ms).toBeGreaterThan(0);
 
     const png = decodeImage(readFileSync(file('car.png')));
@@ -155,7 +155,7 @@ describe('gradlens explain', () => {
     expect(json.scoreKind).toBe('prob');
     expect(json.results.map((x: { detection: { className: string } }) => x.detection.className)).toEqual(['car', 'dog', 'cat', 'bicycle', 'car', 'person', 'bicycle']);
     json.results.forEach((x: { detection: { score: number }; score: number }) => expect(x.score).toBeCloseTo(x.detection.score, 3));
-    expect(json.results[2].layers).toEqual([{ name: '/mods.128/conv/Conv_output_0', shape: [1, 120, 20, 20] }]);
+    expect(json.results[2].layers).toEqual([{ name: '/mods.127/act/LeakyRelu_output_0', shape: [1, 120, 20, 20] }]);
     // 8 tiles (composite + 7), 4 per row, 4 px apart, each the photo's size.
     const png = decodeImage(readFileSync(file('all.png')));
     expect([png.width, png.height]).toEqual([4 * 768 + 3 * 4, 2 * 576 + 4]);

@@ -131,7 +131,7 @@ out.gradcam = 'gradcam' in methods;
 // An engine tensor into the imported model, explained.
 const input = model.inputs[0];
 const result = await explain(model, { [input.name]: fill([...input.shape], 0.5) }, 'gradcam', {
-  layers: '/mods.119/conv/Conv_output_0',
+  layers: '/mods.118/act/LeakyRelu_output_0',
   target: (outputs) => sum(Object.values(outputs)[0]),
 });
 out.map = [result.batch, result.height, result.width, input.shape[2], input.shape[3]];

@@ -87,8 +87,8 @@ describe('Yolo-Fastest (darknet heads, sidecar)', () => {
   test('detects what darknet does on dog.jpg: classes, scores, boxes, heads', () => {
     expect(result.head.format).toBe('darknet');
     expect(result.head.scales.map((s) => [s.output, s.stride, s.layer])).toEqual([
-      ['yolo0_stride32', 32, '/mods.119/conv/Conv_output_0'],
-      ['yolo1_stride16', 16, '/mods.128/conv/Conv_output_0'],
+      ['yolo0_stride32', 32, '/mods.118/act/LeakyRelu_output_0'],
+      ['yolo1_stride16', 16, '/mods.127/act/LeakyRelu_output_0'],
     ]);
     const expected = expectedDetections('yolo_fastest_detections.json', undefined, 'dog.jpg')!;
     expectDetections(result.detections, expected);
@@ -106,7 +106,7 @@ describe('Yolo-Fastest (darknet heads, sidecar)', () => {
     const scores: Record<string, number> = {};
     for (const score of SCORE_KINDS) {
       const r = await explainDetection(model, result.input, car, 'gradcam', { head: result.head, score });
-      expect(r.layers, score).toEqual(['/mods.119/conv/Conv_output_0']);
+      expect(r.layers, score).toEqual(['/mods.118/act/LeakyRelu_output_0']);
       expect(r.map.every(Number.isFinite), score).toBe(true);
       expect(Math.max(...r.map), score).toBeCloseTo(1, 5);
       scores[score] = r.score[0];
@@ -124,7 +124,7 @@ describe('Yolo-Fastest (darknet heads, sidecar)', () => {
     for (const [name, score] of [['scorecam', 'box'], ['ablationcam', 'prob']] as const) {
       // Few copies, in batches of 2: each target scores every batch item.
       const r = await explainDetection(model, result.input, cat, name, { head: result.head, score, channels: [0, 30, 60], batchSize: 2 });
-      expect(r.layers).toEqual(['/mods.128/conv/Conv_output_0']);
+      expect(r.layers).toEqual(['/mods.127/act/LeakyRelu_output_0']);
       expect(r.map.every((v) => Number.isFinite(v) && v >= 0 && v <= 1 + 1e-6), `${name} ${score}`).toBe(true);
     }
   });
