@@ -16,7 +16,7 @@ import { toFloat32 } from '../importers/onnx/host-tensor.js';
 import { OnnxGraphModel } from '../importers/onnx/model.js';
 import { readNpy } from '../importers/onnx/npy.js';
 import { decodeModel, type OnnxModel } from '../importers/onnx/proto.js';
-import { parseShapeFlag, UsageError } from './args.js';
+import { parseShapeFlag, UsageError, type FlagSpec } from './args.js';
 import { CliFileError, readFile } from './files.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -36,6 +36,30 @@ export function assetPath(file: string): string {
 
 export const DEFAULT_MODEL = 'yolo_fastest_1.1_coco.onnx';
 export const DEFAULT_IMAGE = 'dog.jpg';
+
+/** The flags of the commands that read a model and a photo or a .npy (detect, explain). */
+export const SOURCE_FLAGS = {
+  model: { type: 'string' },
+  image: { type: 'string' },
+  input: { type: 'string' },
+  preset: { type: 'string' },
+  meta: { type: 'string' },
+  conf: { type: 'string' },
+  iou: { type: 'string' },
+  json: { type: 'boolean' },
+  out: { type: 'string' },
+  'input-shape': { type: 'string' },
+} satisfies Record<string, FlagSpec>;
+
+/**
+ * The model and photo the source flags name, checked: --image or --input, not
+ * both; a --model needs one of them; neither names the embedded default.
+ */
+export function sourcePaths(flags: { model?: string; image?: string; input?: string }): { modelPath: string; imagePath?: string } {
+  if (flags.image && flags.input) throw new UsageError('give --image or --input, not both');
+  if (flags.model && !flags.image && !flags.input) throw new UsageError('--model needs an --image or an --input');
+  return { modelPath: flags.model ?? assetPath(DEFAULT_MODEL), imagePath: flags.image ?? (flags.input ? undefined : assetPath(DEFAULT_IMAGE)) };
+}
 
 /**
  * The darknet sidecar: `--meta <file>`, else `<model>.json` beside the model

@@ -7,7 +7,7 @@ import { encodePng } from '../../explainers/node-image.js';
 import { presetFor } from '../../explainers/presets.js';
 import { drawDetections } from '../../explainers/render.js';
 import { parseArgs, UsageError } from '../args.js';
-import { assetPath, DEFAULT_IMAGE, DEFAULT_MODEL, detectionJson, detectionLabel, formatDetections, loadInput, readSidecar, unitFlag } from '../detector.js';
+import { detectionJson, detectionLabel, formatDetections, loadInput, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
 import { writeFile } from '../files.js';
 
 export const usage = `usage: gradlens detect --model <m.onnx> (--image <photo.jpg|png> [--preset <name>] | --input <x.npy>) [--meta <sidecar.json>] [--conf 0.25] [--iou 0.45] [--json] [--out <boxes.png>]
@@ -23,26 +23,12 @@ export const usage = `usage: gradlens detect --model <m.onnx> (--image <photo.jp
   --input-shape  name=1x3xHxW for models with symbolic input dimensions`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, {
-    model: { type: 'string' },
-    image: { type: 'string' },
-    input: { type: 'string' },
-    preset: { type: 'string' },
-    meta: { type: 'string' },
-    conf: { type: 'string' },
-    iou: { type: 'string' },
-    json: { type: 'boolean' },
-    out: { type: 'string' },
-    'input-shape': { type: 'string' },
-  });
+  const { flags, positionals } = parseArgs(argv, SOURCE_FLAGS);
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-  if (flags.image && flags.input) throw new UsageError('give --image or --input, not both');
-  if (flags.model && !flags.image && !flags.input) throw new UsageError('--model needs an --image or an --input');
+  const { modelPath, imagePath } = sourcePaths(flags);
   if (flags.out && flags.input) throw new UsageError('--out draws on the photo: it needs --image');
   const conf = unitFlag(flags.conf, 'conf', 0.25);
   const iou = unitFlag(flags.iou, 'iou', 0.45);
-  const modelPath = flags.model ?? assetPath(DEFAULT_MODEL);
-  const imagePath = flags.image ?? (flags.input ? undefined : assetPath(DEFAULT_IMAGE));
   const preset = presetFor(modelPath, flags.preset);
   const meta = readSidecar(modelPath, flags.meta);
   const { model, input, photo, prepared } = await loadInput(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'] });

@@ -33,7 +33,7 @@ import { encodePng } from '../../explainers/node-image.js';
 import { colorize, drawDetections, grid, overlay, type Colormap } from '../../explainers/render.js';
 import { writeNpy } from '../../importers/onnx/npy.js';
 import { parseArgs, UsageError } from '../args.js';
-import { assetPath, DEFAULT_IMAGE, DEFAULT_MODEL, detectionJson, detectionLabel, formatDetections, loadInput, readSidecar, unitFlag } from '../detector.js';
+import { detectionJson, detectionLabel, formatDetections, loadInput, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
 import { writeFile } from '../files.js';
 
 const DEFAULT_OUT = 'gradlens-explain.png';
@@ -70,36 +70,24 @@ export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.j
 
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, {
-    model: { type: 'string' },
-    image: { type: 'string' },
-    input: { type: 'string' },
-    preset: { type: 'string' },
-    meta: { type: 'string' },
+    ...SOURCE_FLAGS,
     method: { type: 'string' },
     layer: { type: 'string' },
     class: { type: 'string' },
     detection: { type: 'string' },
     score: { type: 'string' },
-    conf: { type: 'string' },
-    iou: { type: 'string' },
-    out: { type: 'string' },
     map: { type: 'string' },
     raw: { type: 'string' },
     grad: { type: 'string' },
-    json: { type: 'boolean' },
     output: { type: 'string' },
     'batch-size': { type: 'string' },
     'aug-smooth': { type: 'boolean' },
     'eigen-smooth': { type: 'boolean' },
     alpha: { type: 'string' },
     colormap: { type: 'string' },
-    'input-shape': { type: 'string' },
   });
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-  if (flags.image && flags.input) throw new UsageError('give --image or --input, not both');
-  if (flags.model && !flags.image && !flags.input) throw new UsageError('--model needs an --image or an --input');
-  const modelPath = flags.model ?? assetPath(DEFAULT_MODEL);
-  const imagePath = flags.image ?? (flags.input ? undefined : assetPath(DEFAULT_IMAGE));
+  const { modelPath, imagePath } = sourcePaths(flags);
   // Several comma-separated methods make a grid of overlays (the file outputs use the first).
   const methodList = (flags.method ?? 'gradcam').split(',').map((m) => m.trim()).filter(Boolean);
   for (const m of methodList) {
@@ -120,8 +108,7 @@ export async function run(argv: string[]): Promise<number> {
   const iou = unitFlag(flags.iou, 'iou', 0.45);
   const colormap = (flags.colormap ?? 'jet') as Colormap;
   if (colormap !== 'jet' && colormap !== 'viridis') throw new UsageError(`--colormap must be jet or viridis`);
-  const alpha = flags.alpha === undefined ? 0.5 : Number(flags.alpha);
-  if (!(alpha >= 0 && alpha <= 1)) throw new UsageError(`--alpha '${flags.alpha}' must be a number from 0 to 1`);
+  const alpha = unitFlag(flags.alpha, 'alpha', 0.5);
   const batchSize = flags['batch-size'] === undefined ? 16 : Number(flags['batch-size']);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size '${flags['batch-size']}' must be a positive integer`);
   if (flags.grad && !methods[method].usesGradients) throw new UsageError(`--grad: method '${method}' computes no gradient`);
