@@ -62,8 +62,8 @@ struct Params {
   act: u32,
 }
 
-// A flag override with this value reads its uniform field (engine/ops/epilogue.ts DYNAMIC).
-const DYNAMIC: u32 = 0xffffffffu;
+// DYNAMIC and flag(): shaders/flags.wgsl.
+{{FLAGS}}
 
 override VEC_W: u32 = DYNAMIC;
 override VEC_OUT: u32 = DYNAMIC;
@@ -87,10 +87,6 @@ var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>; // weights [k][m 
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>; // im2col [k][column / 4]
 
 // The flags: the override's value, or the uniform's when it is DYNAMIC.
-fn flag(value: u32, in_p: u32) -> bool {
-  if (value == DYNAMIC) { return in_p != 0u; }
-  return value != 0u;
-}
 fn vec_w() -> bool { return flag(VEC_W, p.vec_w); }
 fn vec_out() -> bool { return flag(VEC_OUT, p.vec_out); }
 

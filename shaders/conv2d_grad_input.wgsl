@@ -59,8 +59,8 @@ struct Params {
   act: u32,
 }
 
-// A flag override with this value reads its uniform field (engine/ops/epilogue.ts DYNAMIC).
-const DYNAMIC: u32 = 0xffffffffu;
+// DYNAMIC and flag(): shaders/flags.wgsl.
+{{FLAGS}}
 
 override VEC_OUT: u32 = DYNAMIC;
 override ACT: u32 = DYNAMIC;
@@ -82,10 +82,6 @@ var<workgroup> a_tile: array<vec4<f32>, TILE_K * WG_M>; // weights [k][c / 4]
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>; // dy taps [k][column / 4]
 
 // The flags: the override's value, or the uniform's when it is DYNAMIC.
-fn flag(value: u32, in_p: u32) -> bool {
-  if (value == DYNAMIC) { return in_p != 0u; }
-  return value != 0u;
-}
 fn vec_out() -> bool { return flag(VEC_OUT, p.vec_out); }
 
 // activate(v): the fused activation, from shaders/epilogue.wgsl.

@@ -54,8 +54,8 @@ struct Params {
   vec_out: u32,
 }
 
-// A flag override with this value reads its uniform field (engine/ops/epilogue.ts DYNAMIC).
-const DYNAMIC: u32 = 0xffffffffu;
+// DYNAMIC and flag(): shaders/flags.wgsl.
+{{FLAGS}}
 
 override VEC_DY: u32 = DYNAMIC;
 override VEC_OUT: u32 = DYNAMIC;
@@ -77,10 +77,6 @@ var<workgroup> b_tile: array<vec4<f32>, TILE_K * WG_N>; // im2col(x) [p][column 
 var<workgroup> sums: array<f32, WG_1D>;
 
 // The flags: the override's value, or the uniform's when it is DYNAMIC.
-fn flag(value: u32, in_p: u32) -> bool {
-  if (value == DYNAMIC) { return in_p != 0u; }
-  return value != 0u;
-}
 fn vec_dy() -> bool { return flag(VEC_DY, p.vec_dy); }
 fn vec_out() -> bool { return flag(VEC_OUT, p.vec_out); }
 

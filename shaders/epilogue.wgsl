@@ -1,7 +1,7 @@
 // The fused activation of the conv and gemm epilogues, pasted into
 // conv2d.wgsl, conv2d_grad_input.wgsl (ConvTranspose's forward) and gemm.wgsl
 // at their EPILOGUE slot. Those files declare the override ACT, the constant
-// DYNAMIC and the uniform fields p.act, p.act_alpha and p.act_beta it reads.
+// DYNAMIC (shaders/flags.wgsl) and the uniform fields p.act, p.act_alpha and p.act_beta it reads.
 //
 // The cases are generated: engine/ops/epilogue.ts fills the slot in the switch
 // below from the ACTIVATIONS table in engine/activations.ts, one case per row,

@@ -68,8 +68,8 @@ struct Params {
   act: u32,
 }
 
-// A flag override with this value reads its uniform field (engine/ops/epilogue.ts DYNAMIC).
-const DYNAMIC: u32 = 0xffffffffu;
+// DYNAMIC and flag(): shaders/flags.wgsl.
+{{FLAGS}}
 
 override TRANS_A: u32 = DYNAMIC;
 override TRANS_B: u32 = DYNAMIC;
@@ -99,10 +99,6 @@ var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>;
 var<workgroup> b_tile: array<vec4<f32>, TILE_K * (WG_N + 1u)>;
 
 // The flags: the override's value, or the uniform's when it is DYNAMIC.
-fn flag(value: u32, in_p: u32) -> bool {
-  if (value == DYNAMIC) { return in_p != 0u; }
-  return value != 0u;
-}
 fn trans_a() -> bool { return flag(TRANS_A, p.trans_a); }
 fn trans_b() -> bool { return flag(TRANS_B, p.trans_b); }
 fn vec_a() -> bool { return flag(VEC_A, p.vec_a); }

@@ -9,6 +9,7 @@ import type { Kernel } from '../kernels/kernel.js';
 import { runtime, type DispatchArgs } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import epilogueTemplate from '../../shaders/epilogue.wgsl';
+import flagsWgsl from '../../shaders/flags.wgsl';
 import { specialize } from '../kernels/kernel.js';
 import { ACTIVATIONS, activationCode, FUSABLE_KINDS } from '../activations.js';
 
@@ -20,9 +21,9 @@ function activationCases(): string {
 /** shaders/epilogue.wgsl with its switch generated from the activation table: `activate(v)` for the conv/gemm shaders. */
 export const epilogueWgsl = specialize('epilogue', epilogueTemplate, { ACTIVATION_CASES: activationCases() });
 
-/** Fills a conv/gemm shader's {{EPILOGUE}} slot with the shared activation function (and any `slots` it has besides). */
+/** Fills a conv/gemm shader's {{EPILOGUE}} and {{FLAGS}} slots with the shared activation and flag functions (and any `slots` it has besides). */
 export function withEpilogue(name: string, wgsl: string, slots: Record<string, string> = {}): string {
-  return specialize(name, wgsl, { EPILOGUE: epilogueWgsl, ...slots });
+  return specialize(name, wgsl, { EPILOGUE: epilogueWgsl, FLAGS: flagsWgsl, ...slots });
 }
 
 /**
