@@ -22,6 +22,7 @@ import { type AveragePoolAttrs, type PoolAttrs } from './geometry/pool.js';
 export * from './host.js';
 export { init, runtime, shutdown, Runtime, type KernelTiming } from './runtime.js';
 export { Tensor, scope, scopeAsync, keep } from './tensor.js';
+export { exclusive } from './serial.js';
 export { tape, type BackwardRule, type BackwardContext } from './tape.js';
 export { ops, type OpName } from './ops/registry.js';
 export { defineOp, launch, type Op, type OpDef } from './ops/op.js';

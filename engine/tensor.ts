@@ -158,7 +158,11 @@ export function scope<T>(fn: () => T): T {
   return result;
 }
 
-/** scope() for async functions. Do not run two of them concurrently. */
+/**
+ * scope() for async functions. Its scope stays open across every await, so
+ * a concurrent call would be tracked by it: run async work that creates
+ * tensors inside exclusive() (serial.ts), as the library's entry points do.
+ */
 export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
   const created = new Set<Tensor>();
   scopes.push(created);

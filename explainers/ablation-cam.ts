@@ -57,7 +57,7 @@ export const ablationCam: CamMethod<BatchedCamOptions> = {
             },
           },
         }),
-        { batchSize: options.batchSize ?? 32, onProgress },
+        { batchSize: options.batchSize ?? 32, signal: options.signal, onProgress },
       );
       if (!swapped) {
         throw new MethodNotApplicable(name, `the model did not apply RunOptions.replace to layer '${layer.layer}'; Ablation-CAM needs a model that can swap an inner activation`);

@@ -19,7 +19,7 @@
 // The objective is the mean activation of one channel of a layer, or a target
 // score (a class logit, say).
 
-import { add, backward, clip, concat, div, keep, mean, mul, pow, reshape, scope, seededRandom, slice, sub, tape, tensor, type Tensor } from '../engine/index.js';
+import { add, backward, clip, concat, div, exclusive, keep, mean, mul, pow, reshape, scope, seededRandom, slice, sub, tape, tensor, type Tensor } from '../engine/index.js';
 import { abs, scalar } from './cam-math.js';
 import { imageInput } from './batched.js';
 import { ExplainError, LayerNotFound, NotASpatialLayer, closeMatches } from './errors.js';
@@ -31,6 +31,8 @@ export type Objective = { layer: string; channel: number } | { target: TargetSpe
 
 export interface ActivationMaxOptions {
   steps?: number;
+  /** Checked before each step: stops the ascent with the signal's reason. */
+  signal?: AbortSignal;
   /** Step size in input units (default 0.05). */
   learningRate?: number;
   /** Total-variation weight (default 0.5) and exponent beta (default 2). */
@@ -75,8 +77,12 @@ export function totalVariation(x: Tensor, beta = 2): Tensor {
   return mean(beta === 2 ? squared : pow(add(squared, scalar(1e-8)), scalar(beta / 2)));
 }
 
-/** Gradient ascent on the input for `objective`; see the file comment. */
-export async function activationMax(model: ExplainableModel, objective: Objective, options: ActivationMaxOptions = {}): Promise<ActivationMaxResult> {
+/** Gradient ascent on the input for `objective`; see the file comment. Queued behind other engine calls (engine/serial.ts). */
+export function activationMax(model: ExplainableModel, objective: Objective, options: ActivationMaxOptions = {}): Promise<ActivationMaxResult> {
+  return exclusive(() => ascend(model, objective, options), options.signal);
+}
+
+async function ascend(model: ExplainableModel, objective: Objective, options: ActivationMaxOptions): Promise<ActivationMaxResult> {
   const input = imageInput(model, 'activation maximization');
   const [, c, h, w] = input.shape;
   const steps = options.steps ?? 100;
@@ -104,6 +110,7 @@ export async function activationMax(model: ExplainableModel, objective: Objectiv
   const values: Tensor[] = [];
   try {
     for (let step = 0; step <= steps; step++) {
+      options.signal?.throwIfAborted();
       x.requiresGrad = true;
       const dy = jitter ? Math.floor(random() * (2 * jitter + 1)) - jitter : 0;
       const dx = jitter ? Math.floor(random() * (2 * jitter + 1)) - jitter : 0;

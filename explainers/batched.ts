@@ -18,6 +18,8 @@ export interface BatchOptions {
   /** Copies per forward pass (default 16, as pytorch-grad-cam's Score-CAM). */
   batchSize?: number;
   onProgress?: ProgressCallback;
+  /** Checked before each batch: stops the run with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** The model's single image input; the batched methods perturb it. */
@@ -77,6 +79,7 @@ export async function scoreCopies(model: ExplainableModel, target: Target, count
   const parts: Tensor[] = [];
   try {
     for (let start = 0; start < count; start += batchSize) {
+      options.signal?.throwIfAborted();
       const end = Math.min(start + batchSize, count);
       parts.push(scope(() => scoreBatch(model, target, build(start, end))));
       await runtime().sync();
@@ -102,13 +105,13 @@ export interface BatchedCamOptions extends BatchOptions {
 
 /** The batch options of a method's options, validated (callers from JavaScript or the CLI pass anything). */
 export function batchedOptions(options: BatchedCamOptions, method: string): BatchedCamOptions {
-  const { batchSize, onProgress, channels } = options;
+  const { batchSize, onProgress, channels, signal } = options;
   if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1)) {
     throw new MethodNotApplicable(method, `batchSize must be a positive integer, got ${String(batchSize)}`);
   }
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new MethodNotApplicable(method, 'onProgress must be a function (done, total)');
   if (channels !== undefined && !Array.isArray(channels)) throw new MethodNotApplicable(method, 'channels must be an array of channel indices');
-  return { batchSize, onProgress, channels };
+  return { batchSize, onProgress, channels, signal };
 }
 
 /** The channel indices to use out of `count` (all by default); validated, duplicates refused. */
@@ -152,6 +155,8 @@ export interface ChannelSweep {
   options: BatchedCamOptions;
   /** Progress of this image's batches, scaled to the whole sweep. */
   onProgress?: ProgressCallback;
+  /** Checked before each batch: stops the run with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /**

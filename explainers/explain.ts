@@ -5,7 +5,7 @@
 // augSmooth, and read the maps back. Everything stays on the GPU until the
 // readbacks at the end. What a method implements is in method.ts.
 
-import { add, div, mul, scopeAsync, tape, type ExplainableModel, type Tensor } from '../engine/index.js';
+import { add, div, exclusive, mul, scopeAsync, tape, type ExplainableModel, type Tensor } from '../engine/index.js';
 import { flip, scalar } from './cam-math.js';
 import { ExplainError, TargetError } from './errors.js';
 import type { CamContext, CamMethod, ExplainOptions } from './method.js';
@@ -62,8 +62,21 @@ const AUGMENTATIONS: readonly { flip: boolean; factor: number }[] = [
   { flip: true, factor: 1.1 },
 ];
 
-/** Runs `method` on `input` and reads back the maps (see ExplainOptions / ExplainResult). */
-export async function explainWith<Options extends object>(
+/**
+ * Runs `method` on `input` and reads back the maps (see ExplainOptions /
+ * ExplainResult). Overlapping calls run one after the other (engine/serial.ts).
+ */
+export function explainWith<Options extends object>(
+  model: ExplainableModel,
+  input: Tensor | Readonly<Record<string, Tensor>>,
+  method: CamMethod<Options>,
+  options: ExplainOptions & Options = {} as ExplainOptions & Options,
+): Promise<ExplainResult> {
+  return exclusive(() => explainNow(model, input, method, options), options.signal);
+}
+
+/** explainWith without the queue: for callers already inside exclusive() (a method built on another, a detection loop). */
+export async function explainNow<Options extends object>(
   model: ExplainableModel,
   input: Tensor | Readonly<Record<string, Tensor>>,
   method: CamMethod<Options>,
@@ -108,6 +121,7 @@ export async function explainWith<Options extends object>(
           const scaledInput = mul(image, scalar(aug.factor));
           return aug.flip ? flip(scaledInput, 3) : scaledInput;
         });
+        options.signal?.throwIfAborted();
         const pass = await runPass({ ...feeds, [inputName]: x });
         maps.push(aug.flip ? tape.noGrad(() => flip(pass.map, 2)) : pass.map);
       }

@@ -9,7 +9,7 @@
 // Weights are read from the graph (ExplainableModel.nodes() / constant(), as
 // the file stores them: before any Conv-BatchNormalization folding).
 
-import { gather, mean, scopeAsync, type Tensor } from '../engine/index.js';
+import { exclusive, gather, mean, scopeAsync, type Tensor } from '../engine/index.js';
 import { ExplainError, LayerNotFound, NotASpatialLayer, closeMatches } from './errors.js';
 import { modelGraph } from './graph.js';
 import type { ExplainableModel } from '../engine/index.js';
@@ -88,7 +88,7 @@ export async function featureMapGrid(model: ExplainableModel, input: Tensor, lay
   const info = model.layers().find((l) => l.name === layer);
   if (!info) throw new LayerNotFound(layer, closeMatches(layer, model.layers().map((l) => l.name)));
   if (info.shape.length !== 4) throw new NotASpatialLayer(layer, info.shape);
-  const { means, maps, channels, h, w } = await scopeAsync(async () => {
+  const { means, maps, channels, h, w } = await exclusive(() => scopeAsync(async () => {
     const { kept } = model.run({ [model.inputs[0].name]: input }, { keep: [layer] });
     const a = kept[layer];
     const [, c, h, w] = a.shape;
@@ -98,7 +98,7 @@ export async function featureMapGrid(model: ExplainableModel, input: Tensor, lay
     for (const k of channels) if (!Number.isInteger(k) || k < 0 || k >= c) throw new ExplainError(`channel ${k} is out of range for layer '${layer}' (${c} channels)`);
     const maps = await gather(first, channels, 1).data();
     return { means, maps, channels, h, w };
-  });
+  }));
   const tiles = channels.map((_, i) => colorize(minMax(maps.subarray(i * h * w, (i + 1) * h * w)), w, h, options.colormap ?? 'viridis'));
   return { layer, channels, means: channels.map((k) => means[k]), ...tileGrid(tiles, options) };
 }

@@ -9,7 +9,7 @@
 
 import { max, mul, tape, tensor } from '../engine/index.js';
 import { abs, scaleMap, upsample } from './cam-math.js';
-import { explainWith } from './explain.js';
+import { explainNow } from './explain.js';
 import type { CamContext, CamMethod, PassOutput } from './method.js';
 import { modifiedBackpropPass } from './backprop-rules.js';
 import { gradCam } from './grad-cam.js';
@@ -19,7 +19,7 @@ async function guidedGradCamPass(ctx: CamContext): Promise<PassOutput> {
   const guided = await modifiedBackpropPass('guided', ctx);
   const g = guided.gradient!.tensor; // [N, C, H, W]
   const [n, , height, width] = g.shape;
-  const cam = await explainWith(ctx.model, ctx.inputs, gradCam, {
+  const cam = await explainNow(ctx.model, ctx.inputs, gradCam, {
     layers: ctx.options.layers,
     target: ctx.target!,
     output: ctx.options.output,

@@ -44,6 +44,8 @@ export interface ExplainOptions {
   size?: readonly [number, number];
   /** Also read back activations and gradients at every target layer (tests, debugging). */
   inspect?: boolean;
+  /** Stops the call (queued or running, at its next batch or pass) with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** One explanation pass (one augmentation under augSmooth). */

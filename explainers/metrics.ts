@@ -22,7 +22,7 @@
 // over the symmetric default set 10..90 % both give the same averages.
 // The imputed copies are scored on the GPU in batches, read back once.
 
-import { mul, scopeAsync, seededRandom, tensor, type Tensor } from '../engine/index.js';
+import { exclusive, mul, scopeAsync, seededRandom, tensor, type Tensor } from '../engine/index.js';
 import { imageInput, scoreBatch, scoreCopies, type BatchOptions } from './batched.js';
 import { ExplainError } from './errors.js';
 import { noisyLinearImpute } from './imputation.js';
@@ -58,11 +58,13 @@ export async function confidenceChange(model: ExplainableModel, input: Tensor, m
   imageInput(model, 'confidence change');
   const [n, h, w] = mapsFor(input, maps);
   const t = toTarget(target);
-  const [scores, maskedScores] = await scopeAsync(async () => {
-    const y = scoreBatch(model, t, input);
-    const o = scoreBatch(model, t, mul(input, tensor(maps, [n, 1, h, w])));
-    return Promise.all([y.data(), o.data()]);
-  });
+  const [scores, maskedScores] = await exclusive(() =>
+    scopeAsync(async () => {
+      const y = scoreBatch(model, t, input);
+      const o = scoreBatch(model, t, mul(input, tensor(maps, [n, 1, h, w])));
+      return Promise.all([y.data(), o.data()]);
+    }),
+  );
   const drop = Array.from(scores, (v, i) => Math.max(0, v - maskedScores[i]));
   const relative = drop.map((d, i) => d / scores[i]);
   return {
@@ -121,7 +123,7 @@ export async function road(model: ExplainableModel, input: Tensor, map: Float32A
     noisyLinearImpute(pixels, [c, h, w], removalMask(order, percent, most), { noise: options.noise ?? 0.01, random });
   // Copies 0..P-1: MoRF, P..2P-1: LeRF, in the order of `percentages`.
   const copies = [...percentages.map((p) => impute(p, true)), ...percentages.map((p) => impute(p, false))];
-  const [score, all] = await scopeAsync(async () => {
+  const [score, all] = await exclusive(() => scopeAsync(async () => {
     const base = scoreBatch(model, t, input);
     const scores = await scoreCopies(model, t, copies.length, (start, end) => {
       const batch = new Float32Array((end - start) * c * h * w);
@@ -129,7 +131,7 @@ export async function road(model: ExplainableModel, input: Tensor, map: Float32A
       return tensor(batch, [end - start, c, h, w]);
     }, options);
     return Promise.all([base.data(), scores.data()]);
-  });
+  }), options.signal);
   const k = percentages.length;
   const morf = Array.from(all.subarray(0, k));
   const lerf = Array.from(all.subarray(k, 2 * k));

@@ -95,6 +95,7 @@ async function occlusionPass(ctx: CamContext<OcclusionOptions>): Promise<PassOut
     const x = item(image, i);
     const scores = await scoreCopies(ctx.model, ctx.target!, positions.length, (start, end) => occludedCopies(x, positions.slice(start, end), patch, fill), {
       batchSize: options.batchSize,
+      signal: options.signal,
       onProgress: options.onProgress && ((done, total) => options.onProgress!(i * total + done, n * total)),
     });
     const occluded = await scores.data();

@@ -47,6 +47,7 @@ export const scoreCam: CamMethod<BatchedCamOptions> = {
       const a = item(layer.activations, i);
       const scores = await scoreCopies(ctx.model, ctx.target!, channels.length, (start, end) => scoreCamMasks(x, a, channels.slice(start, end)), {
         batchSize: options.batchSize,
+        signal: options.signal,
         onProgress,
       });
       return softmax(scores, 0);

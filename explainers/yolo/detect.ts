@@ -6,7 +6,7 @@
 //   const { detections, input, head } = await detect(model, photo, { preset: 'yolo-fastest' });
 //   detections[0]  // { index: 0, classId: 2, className: 'car', score: 0.88, box: [x1, y1, x2, y2] (photo), inputBox, head, anchor, cell }
 
-import { scopeAsync, Tensor } from '../../engine/index.js';
+import { exclusive, scopeAsync, Tensor } from '../../engine/index.js';
 import type { ExplainableModel } from '../../engine/index.js';
 import type { RgbaImage } from '../image.js';
 import { prepareImage, presets, type PhotoMapping, type PreparedInput } from '../presets.js';
@@ -45,6 +45,8 @@ export interface DetectOptions extends DetectorOptions {
   iou?: number;
   /** IoU above which a prediction counts toward a detection's `box` score (default 0.5, as pytorch-grad-cam's box target). */
   matchIou?: number;
+  /** Stops the call (queued or running) with the signal's reason. */
+  signal?: AbortSignal;
   /** At most this many detections (default: all). */
   maxDetections?: number;
   /** A head from an earlier call (skips building it). */
@@ -101,7 +103,7 @@ export async function detectInput(
   for (const [what, v] of [['conf', conf], ['iou', iouThreshold], ['matchIou', matchIou]] as const) {
     if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new DetectorFormatError(`${what} must be a number from 0 to 1, got ${String(v)}`);
   }
-  const outputs = await runOutputs(model, input, [...new Set(head.scales.map((s) => s.output))]);
+  const outputs = await runOutputs(model, input, [...new Set(head.scales.map((s) => s.output))], options.signal);
   const candidates = head.decode(outputs, conf);
   let kept = nms(candidates, iouThreshold);
   if (options.maxDetections !== undefined) kept = kept.slice(0, options.maxDetections);
@@ -129,9 +131,9 @@ export async function detectInput(
   return { detections, head, input };
 }
 
-/** One forward pass; the named outputs read back. */
-async function runOutputs(model: ExplainableModel, input: ModelInput, names: readonly string[]): Promise<HostOutputs> {
-  return scopeAsync(async () => {
+/** One forward pass; the named outputs read back. Queued behind other engine calls (engine/serial.ts). */
+function runOutputs(model: ExplainableModel, input: ModelInput, names: readonly string[], signal: AbortSignal | undefined): Promise<HostOutputs> {
+  return exclusive(() => scopeAsync(async () => {
     const x = input instanceof Tensor ? input : Tensor.fromData(input.data, [...input.shape]);
     const { outputs } = model.run({ [model.inputs[0].name]: x });
     const read: Record<string, { values: Float32Array; shape: readonly number[] }> = {};
@@ -141,7 +143,7 @@ async function runOutputs(model: ExplainableModel, input: ModelInput, names: rea
       read[name] = { values: await t.data(), shape: t.shape };
     }
     return read;
-  });
+  }), signal);
 }
 
 /** The prediction behind a detection, as the heads take it. */

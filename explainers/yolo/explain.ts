@@ -21,10 +21,10 @@
 // box and shows nothing outside the boxes, as pytorch-grad-cam's YOLOv5
 // Eigen-CAM tutorial (renormalize_cam_in_bounding_boxes) does.
 
-import { relu, reshape, scopeAsync, sum, tape, Tensor, type ExplainableModel } from '../../engine/index.js';
+import { exclusive, relu, reshape, scopeAsync, sum, tape, Tensor, type ExplainableModel } from '../../engine/index.js';
 import { combineLayers, mapAtLayer, scaleMap, upsample } from '../cam-math.js';
 import { NoGradientPath, NotASpatialLayer, LayerNotFound, closeMatches, ExplainError } from '../errors.js';
-import { explainWith, type ExplainResult } from '../explain.js';
+import { explainNow, type ExplainResult } from '../explain.js';
 import type { CamContext, CamMethod, ExplainOptions } from '../method.js';
 import { getMethod, type AnyMethodOptions } from '../registry.js';
 import { resolveLayers } from '../target-layers.js';
@@ -93,7 +93,7 @@ export async function explainDetection(
   // to 1 (ultralytics' default static export): batched methods then score one
   // copy per forward pass unless told otherwise.
   const batchSize = options.batchSize ?? (head.format === 'yolov5' || head.format === 'yolov8' ? 1 : undefined);
-  const result = await scopeAsync(() => explainWith(model, inputTensor(input), m, { ...options, batchSize, target, layers } as ExplainOptions));
+  const result = await exclusive(() => scopeAsync(() => explainNow(model, inputTensor(input), m, { ...options, batchSize, target, layers } as ExplainOptions)), options.signal);
   return { ...result, detection, scoreKind: score };
 }
 
@@ -151,7 +151,7 @@ async function sharedForward(
   const defaultOutput = options.output ?? model.outputs[0].name;
   const taken: Tensor[] = []; // gradients moved out of the layers' .grad, freed at the end
   try {
-    return await scopeAsync(async () => {
+    return await exclusive(() => scopeAsync(async () => {
       const x = inputTensor(input);
       const feeds = { [inputName]: x.view(x.shape) };
       const gradients: Map<string, Tensor>[] = [];
@@ -174,6 +174,7 @@ async function sharedForward(
           // A layer downstream of another is an inner tape node: retain its gradient.
           for (const layer of all) if (kept[layer].node) tape.retainGrad(kept[layer]);
           targets.forEach((target, j) => {
+            options.signal?.throwIfAborted();
             const s = target.score(values, defaultOutput);
             scores.push(s);
             const scalar = s.size === 1 ? reshape(s, []) : sum(s);
@@ -200,6 +201,7 @@ async function sharedForward(
       }
       const passes = [];
       for (let j = 0; j < detections.length; j++) {
+        options.signal?.throwIfAborted();
         const ctx: CamContext = { model, inputs: feeds, inputName, defaultOutput, layers: layersOf[j], size, eigenSmooth: options.eigenSmooth ?? false, options, target: targets[j] };
         const raw: { layer: string; map: Tensor }[] = [];
         const scaled: Tensor[] = [];
@@ -233,7 +235,7 @@ async function sharedForward(
         detection: detections[j],
         scoreKind: score,
       }));
-    });
+    }), options.signal);
   } finally {
     for (const g of taken) g.dispose();
   }
