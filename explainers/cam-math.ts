@@ -10,17 +10,30 @@
 // Where we differ from pytorch-grad-cam, on purpose:
 //  - maps are upsampled, then scaled (it scales, then resizes): the result
 //    spans exactly [0, 1];
-//  - scaling is (x - min) / (max - min), all-zero for a constant map (it divides
-//    by 1e-7 + max, which flattens maps whose values are small);
+//  - scaling is (x - min) / (max - min), all-zero for a flat map: one whose
+//    range is within FLAT_RELATIVE of its magnitude (it divides by 1e-7 + max,
+//    which flattens maps whose values are small, and stretches rounding
+//    noise on a constant map, e.g. a 1x1 layer upsampled, into stripes);
 //  - the SVD sign in eigenSmooth / Eigen-Grad-CAM is fixed (see project2d).
 // explainers/reference/generate.py computes its PyTorch reference the same way.
 
-import { add, clip, div, gather, matmul, max, mean, min, mul, neg, relu, reshape, resize, sqrt, sub, sum, tensor, transpose, type Tensor } from '../engine/index.js';
+import { add, clip, concat, div, gather, matmul, max, mean, min, mul, neg, relu, reshape, resize, sqrt, sub, sum, tensor, transpose, type Tensor } from '../engine/index.js';
 import { ExplainError } from './errors.js';
 import type { CamContext, CamMethod, LayerState } from './method.js';
 
 const TINY = 1e-30;
 const HUGE = 3e38;
+/**
+ * A map whose max - min is at most this fraction of max(|max|, |min|) is flat:
+ * ~80 float32 ulps, above the rounding of an upsampled constant, far below any
+ * structure worth showing.
+ */
+export const FLAT_RELATIVE = 1e-5;
+
+/** Whether values spanning [lo, hi] are flat (FLAT_RELATIVE); the host twin of scaleMap's test. */
+export function isFlat(lo: number, hi: number): boolean {
+  return !(hi - lo > FLAT_RELATIVE * Math.max(Math.abs(hi), Math.abs(lo)));
+}
 
 /** A [1] tensor holding `v`, broadcast by the binary ops. */
 export function scalar(v: number): Tensor {
@@ -37,11 +50,15 @@ export function channelSum(x: Tensor): Tensor {
   return sum(x, [1]);
 }
 
-/** Per-image min-max scaling of [N, H, W] to [0, 1]; a constant image becomes all zero (never NaN). */
+/** Per-image min-max scaling of [N, H, W] to [0, 1]; a flat image (FLAT_RELATIVE) becomes all zero. */
 export function scaleMap(x: Tensor): Tensor {
   const lo = min(x, [1, 2], true);
-  const range = sub(max(x, [1, 2], true), lo);
-  return div(sub(x, lo), clip(range, TINY, HUGE));
+  const hi = max(x, [1, 2], true);
+  const range = sub(hi, lo);
+  const magnitude = max(concat([hi, neg(lo)], 1), [1], true);
+  // 1 where range > FLAT_RELATIVE * magnitude, else 0: a step built from clip (no comparison op).
+  const varies = clip(mul(sub(range, mul(magnitude, scalar(FLAT_RELATIVE))), scalar(HUGE)), 0, 1);
+  return mul(div(sub(x, lo), clip(range, TINY, HUGE)), varies);
 }
 
 /** Bilinear upsampling of [N, h, w] to [N, H, W] (half-pixel centers, like cv2.resize and torch's align_corners=False). */

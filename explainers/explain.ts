@@ -7,6 +7,7 @@
 
 import { add, div, exclusive, mul, scopeAsync, tape, type ExplainableModel, type Tensor } from '../engine/index.js';
 import { flip, scalar } from './cam-math.js';
+import { diagnose, gradientPeaks } from './diagnose.js';
 import { ExplainError, TargetError } from './errors.js';
 import type { CamContext, CamMethod, ExplainOptions } from './method.js';
 import { standardPass } from './pass.js';
@@ -39,6 +40,8 @@ export interface ExplainResult {
   raw: RawMap[];
   /** The gradient at the first target layer: [C, h, w] for one image, else [N, C, h, w] (gradient methods only). */
   gradient?: { layer: string; shape: number[]; data: Float32Array };
+  /** What the result cannot vouch for (diagnose.ts): an all-zero gradient or map, a flat map; [] when none. */
+  warnings: string[];
   /** With `inspect`: activations and gradients per target layer. */
   layerData?: { layer: string; shape: number[]; activations: Float32Array; gradients: Float32Array | null }[];
 }
@@ -127,11 +130,13 @@ export async function explainNow<Options extends object>(
       }
       map = tape.noGrad(() => div(maps.reduce((a, b) => add(a, b)), scalar(maps.length)));
     }
+    const peaks = tape.noGrad(() => gradientPeaks(first.states));
     // Every readback at once: the first waits for the GPU, the rest are already done.
-    const [mapData, scoreData, gradData, ...rawData] = await Promise.all([
+    const [mapData, scoreData, gradData, peakData, ...rawData] = await Promise.all([
       map.data(),
       first.score.data(),
       first.gradient?.tensor.data(),
+      Promise.all(peaks.map((p) => p?.data())),
       ...first.raw.map((r) => r.map.data()),
     ]);
     const n = map.shape[0];
@@ -146,6 +151,13 @@ export async function explainNow<Options extends object>(
       width: size[1],
       map: mapData,
       raw: first.raw.map((r, i) => ({ layer: r.layer, shape: [...r.map.shape], data: rawData[i] })),
+      warnings: diagnose({
+        model,
+        target: ctx.target!,
+        defaultOutput,
+        score: scoreData,
+        layers: first.raw.map((r, i) => ({ layer: r.layer, raw: rawData[i], gradientPeak: peakData[first.states.findIndex((s) => s.layer === r.layer)]?.[0] ?? null })),
+      }),
     };
     if (first.gradient && gradData) {
       const shape = [...first.gradient.tensor.shape];

@@ -22,8 +22,9 @@
 // Eigen-CAM tutorial (renormalize_cam_in_bounding_boxes) does.
 
 import { exclusive, relu, reshape, scopeAsync, sum, tape, Tensor, type ExplainableModel } from '../../engine/index.js';
-import { combineLayers, mapAtLayer, scaleMap, upsample } from '../cam-math.js';
+import { combineLayers, isFlat, mapAtLayer, scaleMap, upsample } from '../cam-math.js';
 import { NoGradientPath, NotASpatialLayer, LayerNotFound, closeMatches, ExplainError } from '../errors.js';
+import { diagnose, gradientPeaks } from '../diagnose.js';
 import { explainNow, type ExplainResult } from '../explain.js';
 import type { CamContext, CamMethod, ExplainOptions } from '../method.js';
 import { getMethod, type AnyMethodOptions } from '../registry.js';
@@ -211,10 +212,12 @@ async function sharedForward(
           raw.push({ layer, map });
           scaled.push(scaleMap(upsample(map, size)));
         }
-        passes.push({ map: combineLayers(scaled), raw, gradient: gradients[j]?.get(layersOf[j][0]) });
+        const states = layersOf[j].map((layer) => ({ layer, activations: kept[layer], gradients: gradients[j]?.get(layer) ?? null }));
+        passes.push({ map: combineLayers(scaled), raw, gradient: gradients[j]?.get(layersOf[j][0]), peaks: tape.noGrad(() => gradientPeaks(states)) });
       }
       const read = await Promise.all(
         passes.map(async (p, j) => ({
+          peaks: await Promise.all(p.peaks.map((t) => t?.data())),
           map: await p.map.data(),
           score: await scores[j].data(),
           raw: await Promise.all(p.raw.map(async (r) => ({ layer: r.layer, shape: [...r.map.shape], data: await r.map.data() }))),
@@ -232,6 +235,13 @@ async function sharedForward(
         map: r.map,
         raw: r.raw,
         gradient: r.gradient,
+        warnings: diagnose({
+          model,
+          target: targets[j],
+          defaultOutput,
+          score: r.score,
+          layers: r.raw.map((raw, i) => ({ layer: raw.layer, raw: raw.data, gradientPeak: r.peaks[i]?.[0] ?? null })),
+        }),
         detection: detections[j],
         scoreKind: score,
       }));
@@ -245,7 +255,8 @@ async function sharedForward(
  * Per-box renormalization (pytorch-grad-cam's YOLO Eigen-CAM tutorial,
  * renormalize_cam_in_bounding_boxes): inside box j (pixels whose index lies in
  * [round(x1), round(x2)) x [round(y1), round(y2))), map j min-max scaled to
- * [0, 1]; where boxes overlap, the larger value; 0 outside every box.
+ * [0, 1] (all zero when flat: cam-math.ts isFlat); where boxes overlap, the
+ * larger value; 0 outside every box.
  * `maps` are [height, width] (the first height * width values are read).
  */
 export function boxComposite(maps: readonly Float32Array[], boxes: readonly Box[], height: number, width: number): Float32Array {
@@ -261,7 +272,7 @@ export function boxComposite(maps: readonly Float32Array[], boxes: readonly Box[
         hi = Math.max(hi, map[y * width + x]);
       }
     }
-    const range = hi - lo;
+    const range = isFlat(lo, hi) ? 0 : hi - lo;
     for (let y = y1; y < y2; y++) {
       for (let x = x1; x < x2; x++) {
         const v = range > 0 ? (map[y * width + x] - lo) / range : 0;
