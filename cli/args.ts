@@ -95,9 +95,31 @@ export function parseArgs<S extends Record<string, FlagSpec>>(argv: readonly str
 /** `name=1x3x48x192` (or 1,3,48,192) -> ['name', [1, 3, 48, 192]]. */
 export function parseShapeFlag(value: string): [string, number[]] {
   const eq = value.lastIndexOf('=');
-  const dims = value.slice(eq + 1).split(/[x,]/).map(Number);
-  if (eq <= 0 || !dims.length || dims.some((d) => !Number.isSafeInteger(d) || d < 1)) {
+  const parts = value.slice(eq + 1).split(/[x,]/);
+  // Digits only: Number() would read ' 8' or '1e2'.
+  if (eq <= 0 || parts.some((d) => !/^\d+$/.test(d) || Number(d) < 1)) {
     throw new UsageError(`--input-shape '${value}' must look like name=1x3x224x224`);
   }
-  return [value.slice(0, eq), dims];
+  return [value.slice(0, eq), parts.map(Number)];
+}
+
+/**
+ * An integer flag written in decimal digits only, at least `min`: Number()
+ * would take ' ' (0), '0x2' (2) and '1e0' (1). `what` ends the error message.
+ */
+export function integerFlag(value: string, flag: string, min: number, what: string): number {
+  const v = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(v) || v < min) throw new UsageError(`--${flag} '${value}' must be ${what}`);
+  return v;
+}
+
+/** A decimal number flag (1, 0.25, .5, 1e-3); NaN for anything else (' ', '0x1', 'Infinity'). */
+export function decimal(value: string): number {
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value) ? Number(value) : NaN;
+}
+
+/** ` Did you mean 'x'?` for a misspelt name, or ''. */
+export function didYouMean(name: string, known: readonly string[]): string {
+  const near = closeMatches(name, known, 3);
+  return near.length ? ` Did you mean ${near.map((n) => `'${n}'`).join(', ')}?` : '';
 }

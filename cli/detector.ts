@@ -9,14 +9,15 @@ import { fileURLToPath } from 'node:url';
 import { init } from '../engine/index.js';
 import { decodeImage } from '../explainers/node-image.js';
 import type { RgbaImage } from '../explainers/image.js';
-import { prepareImage, type Preset, type PreparedInput } from '../explainers/presets.js';
+import { prepareImage, presetFor, presets, type Preset, type PreparedInput } from '../explainers/presets.js';
 import { className, type DarknetSidecar, type Detection, type DetectorHead } from '../explainers/index.js';
 import { feedInputs } from '../importers/onnx/graph.js';
 import { toFloat32 } from '../importers/onnx/host-tensor.js';
 import { OnnxGraphModel } from '../importers/onnx/model.js';
 import { readNpy } from '../importers/onnx/npy.js';
-import { decodeModel, type OnnxModel } from '../importers/onnx/proto.js';
-import { parseShapeFlag, UsageError, type FlagSpec } from './args.js';
+import { decodeModel, type Dim, type OnnxModel } from '../importers/onnx/proto.js';
+import { decimal, didYouMean, parseShapeFlag, UsageError, type FlagSpec } from './args.js';
+import { CliError } from './errors.js';
 import { CliFileError, readFile } from './files.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -104,7 +105,16 @@ export async function loadInput(modelPath: string, preset: Preset, source: { ima
   const decoded = decodeModel(bytes);
   await init();
   const model = new OnnxGraphModel(decoded, { inputShapes: staticInputShape(decoded, inputShape, npy?.shape, preset.inputShape) });
-  if (!photo) return { model, input: { data: toFloat32(npy!), shape: [...npy!.shape] } };
+  if (!photo) {
+    // Checked here, before a library call reads a wrong shape its own way (a rank-3 array is "not NCHW: pass `size`").
+    const want = model.inputs[0].shape;
+    const shape = npy!.shape;
+    if (shape.length !== want.length || shape.some((d, i) => i > 0 && d !== want[i])) {
+      model.dispose();
+      throw new CliError(`--input '${source.input}' has shape [${shape.join(', ')}]; the model's input '${model.inputs[0].name}' is [${want.join(', ')}] (only the batch, dimension 0, may differ)`);
+    }
+    return { model, input: { data: toFloat32(npy!), shape: [...shape] } };
+  }
   const shape = model.inputs[0].shape;
   const [h, w] = preset.layout === 'nhwc' ? [shape[1], shape[2]] : [shape[2], shape[3]];
   const prepared = prepareImage(photo, preset, h, w);
@@ -122,14 +132,45 @@ function staticInputShape(
   const input = feedInputs(decoded)[0];
   if (!input || input.shape?.every((d) => typeof d === 'number' && d > 0)) return undefined;
   const shape = npyShape ?? presetShape;
-  if (!shape) throw new UsageError(`the model's input '${input.name}' has symbolic dimensions; pass --input-shape ${input.name}=1x3xHxW`);
+  if (!shape) throw new UsageError(symbolicInputMessage(input.name, input.shape));
   return { [input.name]: shape };
+}
+
+/**
+ * A concrete shape for declared dimensions, the symbolic ones filled (batch
+ * 1, NCHW channels 3, sides 224), so that an --input-shape hint runs as printed.
+ */
+export function exampleShape(dims: readonly Dim[]): number[] {
+  const fixed = (d: Dim): d is number => typeof d === 'number' && d > 0;
+  return dims.map((d, i) => (fixed(d) ? d : i === 0 ? 1 : i === 1 && dims.length === 4 && !fixed(dims[3]) ? 3 : 224));
+}
+
+/** The error for an input with symbolic dimensions and no --input-shape: an example that works. */
+export function symbolicInputMessage(name: string, dims: readonly Dim[] | undefined): string {
+  const declared = dims ? ` [${dims.map((d) => (typeof d === 'number' && d > 0 ? d : typeof d === 'string' && d ? d : '?')).join(', ')}]` : '';
+  const example = dims ? exampleShape(dims).join('x') : '1x3x224x224';
+  return `the model's input '${name}'${declared} has symbolic dimensions; pass --input-shape ${name}=${example} (with your sizes)`;
+}
+
+/** The preset --preset names (with a close match for a misspelt one), else the one for the model file. */
+export function presetFlag(modelPath: string, name: string | undefined): Preset {
+  if (name !== undefined && !Object.hasOwn(presets, name)) {
+    throw new UsageError(`unknown preset '${name}'.${didYouMean(name, Object.keys(presets))} Presets: ${Object.keys(presets).join(', ')}`);
+  }
+  return presetFor(modelPath, name);
+}
+
+/** Detectors explain one image: a batch in --input is refused rather than explained at item 0 only. */
+export function oneImage(shape: readonly number[]): void {
+  if (shape[0] === 1) return;
+  const one = [1, ...shape.slice(1)].join(', ');
+  throw new CliError(`--input holds a batch of ${shape[0]} ([${shape.join(', ')}]); detectors take one image: pass one [${one}] .npy per image`);
 }
 
 /** A number flag in [0, 1] (--conf, --iou), or its default. */
 export function unitFlag(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
-  const v = Number(value);
+  const v = decimal(value);
   if (!(v >= 0 && v <= 1)) throw new UsageError(`--${flag} '${value}' must be a number from 0 to 1`);
   return v;
 }

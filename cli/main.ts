@@ -56,7 +56,11 @@ function fail(e: unknown, command?: Command): number {
   const message = e instanceof Error ? e.message : String(e);
   console.error(`gradlens: ${message}`);
   if (e instanceof UsageError && command) console.error(`\n${command.usage}`);
-  if (process.env.GRADLENS_DEBUG && e instanceof Error && e.stack) console.error(e.stack);
+  if (process.env.GRADLENS_DEBUG && e instanceof Error && e.stack) {
+    console.error(e.stack);
+    // A reworded library error (cli/errors.ts): the library's own stack too.
+    if (e.cause instanceof Error && e.cause.stack) console.error(`caused by: ${e.cause.stack}`);
+  }
   return 1;
 }
 

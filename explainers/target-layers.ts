@@ -1,6 +1,7 @@
 // Which layers a CAM explains: the default target layer of a classifier
-// (pytorch-grad-cam's usual `model.layer4[-1]`), and the check of layers
-// named by the caller.
+// (pytorch-grad-cam's usual `model.layer4[-1]`), the check of layers named by
+// the caller, and what the graph says a model is: a classifier is an output
+// [N, K] (or [N, K, 1, 1]) computed from spatial features.
 
 import type { ExplainableModel } from '../engine/index.js';
 import { closeMatches, ExplainError, LayerNotFound, NotASpatialLayer } from './errors.js';
@@ -52,4 +53,56 @@ export function resolveLayers(model: ExplainableModel, layers: string | readonly
     if (l.shape.length !== 4) throw new NotASpatialLayer(name, l.shape);
   }
   return list;
+}
+
+/**
+ * The spatial tensor (rank 4, more than 1x1, not a graph input) nearest to
+ * `output` walking back through the graph, `output` itself included: the
+ * features a head reads (a classifier's last map before its pooling or
+ * flatten; a fully convolutional model's last map). Undefined when the model
+ * exposes no graph or only its inputs are spatial.
+ */
+export function nearestSpatialLayer(model: ExplainableModel, output: string): string | undefined {
+  const nodes = model.nodes?.();
+  if (!nodes) return undefined;
+  const shapes = new Map(model.layers().map((l) => [l.name, l.shape]));
+  const inputs = new Set(model.inputs.map((i) => i.name));
+  const producer = new Map<string, (typeof nodes)[number]>();
+  for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
+  // Breadth first: the nearest map wins over deeper skip connections.
+  const seen = new Set<string>();
+  const queue = [output];
+  while (queue.length) {
+    const name = queue.shift()!;
+    if (seen.has(name) || inputs.has(name)) continue;
+    seen.add(name);
+    const shape = shapes.get(name);
+    if (shape && isSpatial(shape)) return name;
+    for (const i of producer.get(name)?.inputs ?? []) if (i && !model.constant?.(i)) queue.push(i);
+  }
+  return undefined;
+}
+
+/** A classifier as its graph shows it: the class-score output and the spatial features it is computed from. */
+export interface ClassifierHead {
+  output: string;
+  /** The last spatial layer before the head (its global pooling or flatten): the default CAM layer. */
+  layer: string;
+  classes: number;
+}
+
+/**
+ * `output` (default: the first) when it holds class scores: shape [N, K] or
+ * [N, K, 1, 1], N the input's batch, computed (through pooling, linear
+ * layers, Softmax...) from a spatial feature map. Undefined otherwise: a
+ * detector's or a dense model's outputs are spatial or rank 3.
+ */
+export function classifierHead(model: ExplainableModel, output: string | undefined = model.outputs[0]?.name): ClassifierHead | undefined {
+  const shape = model.outputs.find((o) => o.name === output)?.shape;
+  if (!output || !shape) return undefined;
+  const rows = shape.length === 2 || (shape.length === 4 && shape[2] === 1 && shape[3] === 1);
+  // The batch must lead: BlazeFace-like [anchors, values] outputs are not class rows.
+  if (!rows || shape[1] < 1 || shape[0] !== model.inputs[0]?.shape[0]) return undefined;
+  const layer = nearestSpatialLayer(model, output);
+  return layer ? { output, layer, classes: shape[1] } : undefined;
 }

@@ -2,17 +2,19 @@
 // .npy input), printed as a table or as JSON, optionally drawn on the photo.
 // With no model and no image: the embedded default (Yolo-Fastest, dog.jpg).
 
-import { detectInput, DetectorFormatError, detectorHead } from '../../explainers/index.js';
+import { detectInput, DetectorFormatError } from '../../explainers/index.js';
 import { encodePng } from '../../explainers/node-image.js';
-import { presetFor } from '../../explainers/presets.js';
 import { drawDetections } from '../../explainers/render.js';
 import { parseArgs, UsageError } from '../args.js';
-import { detectionJson, detectionLabel, formatDetections, loadInput, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
+import { detectionJson, detectionLabel, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
+import { CliError } from '../errors.js';
 import { writeFile } from '../files.js';
+import { mismatch, modelKind } from '../kind.js';
 
 export const usage = `usage: gradlens detect --model <m.onnx> (--image <photo.jpg|png> [--preset <name>] | --input <x.npy>) [--meta <sidecar.json>] [--conf 0.25] [--iou 0.45] [--json] [--out <boxes.png>]
   With no model and no image: the embedded default (Yolo-Fastest, dog.jpg).
-  --preset       preprocessing and format: a name from explainers/presets.ts; default picked by model file name
+  --preset       preprocessing (and anchors for raw heads): a name from explainers/presets.ts; default picked by
+                 model file name. The format comes from the model's outputs
   --meta         darknet sidecar (anchors, strides, names; format of yolo_fastest_1.1_coco.json);
                  default <model>.json beside the model when it exists
   --conf         confidence threshold on objectness and score (default 0.25)
@@ -29,12 +31,16 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.out && flags.input) throw new UsageError('--out draws on the photo: it needs --image');
   const conf = unitFlag(flags.conf, 'conf', 0.25);
   const iou = unitFlag(flags.iou, 'iou', 0.45);
-  const preset = presetFor(modelPath, flags.preset);
+  const preset = presetFlag(modelPath, flags.preset);
   const meta = readSidecar(modelPath, flags.meta);
   const { model, input, photo, prepared } = await loadInput(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'] });
   try {
-    const head = detectorHead(model, { preset, meta });
+    // The graph says whether this is a detector (cli/kind.ts); a classifier or other model gets hints that work for it.
+    const kind = modelKind(model, { preset, presetNamed: flags.preset !== undefined, meta });
+    if (kind.kind !== 'detector') throw new CliError(mismatch(model, kind));
+    const head = kind.head;
     if (preset.layout !== 'nchw') throw new DetectorFormatError(`preset '${preset.name}' feeds a channels-last input; the YOLO formats take NCHW`);
+    oneImage(input.shape);
     const { detections } = await detectInput(model, input, {
       head,
       conf,

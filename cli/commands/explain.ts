@@ -7,16 +7,14 @@
 import { max, reshape, scopeAsync, tensor } from '../../engine/index.js';
 import type { ExplainableModel } from '../../engine/index.js';
 import {
+  className,
   detectInput,
   detectionAt,
-  detectorHead,
-  DetectorFormatError,
   explain,
   explainDetection,
   explainDetections,
   methods,
   SCORE_KINDS,
-  type DarknetSidecar,
   type Detection,
   type DetectionExplanation,
   type DetectionsExplanation,
@@ -25,26 +23,29 @@ import {
   type ScoreKind,
 } from '../../explainers/index.js';
 import { TargetError } from '../../explainers/errors.js';
-
-import { headLayers } from '../../explainers/yolo/targets.js';
 import { classTarget as classScore, functionTarget, type TargetSpec } from '../../explainers/targets.js';
-import { mapOntoPhoto, presetFor, type Preset } from '../../explainers/presets.js';
+import { mapOntoPhoto } from '../../explainers/presets.js';
 import { encodePng } from '../../explainers/node-image.js';
 import { colorize, drawDetections, grid, overlay, type Colormap } from '../../explainers/render.js';
 import { writeNpy } from '../../importers/onnx/npy.js';
-import { parseArgs, UsageError } from '../args.js';
-import { detectionJson, detectionLabel, formatDetections, loadInput, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
+import { didYouMean, integerFlag, parseArgs, UsageError } from '../args.js';
+import { detectionJson, detectionLabel, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
+import { CliError, withCliWording } from '../errors.js';
 import { writeFile } from '../files.js';
+import { checkClassOutput, mismatch, modelKind } from '../kind.js';
 
 const DEFAULT_OUT = 'gradlens-explain.png';
 
 export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.jpg|png> [--preset <name>] | --input <x.npy>) --method <name> --layer <name>[,<name>...] [--class <k>] [--detection <j|all>] [--score <kind>] [--out <overlay.png>] [--map <map.npy>] [--raw <map.npy>] [--grad <g.npy>] [--json]
   With no model and no image: the embedded default (Yolo-Fastest, dog.jpg, gradcam) -> ${DEFAULT_OUT}.
+  What the model is comes from its outputs: a classifier (class scores [N, K] computed from spatial
+  features), a detector (YOLO layouts; raw heads given anchors by --meta or a preset), else its first
+  output (or --output), whose largest element is explained.
   --method       ${Object.keys(methods).join(', ')} (default gradcam);
                  several, comma separated, make a grid of overlays
   --layer        target tensor name(s), comma separated (see \`gradlens layers\`); default: the last
                  spatial layer before global pooling (classifiers) or the layer feeding the head that
-                 made the explained detection (detectors)
+                 made the explained detection (detectors), else the layer feeding the output
   --class        class to explain; default the top class (classifiers) or the top detection (detectors,
                  whose class this then selects)
   --detection    detectors: the detection to explain, by index in the printed list (0 = highest score),
@@ -55,12 +56,15 @@ export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.j
                  predictions matching the box)
   --conf, --iou  detectors: confidence threshold (default 0.25) and NMS IoU (default 0.45)
   --meta         darknet sidecar (anchors, strides, names); default <model>.json beside the model
-  --preset       preprocessing: a name from explainers/presets.ts; default picked by model file name
+  --preset       preprocessing (and anchors for raw heads): a name from explainers/presets.ts; default
+                 picked by model file name
   --out          overlay PNG (default ${DEFAULT_OUT} when no other output is asked for)
   --map          final map at the input's H x W, in [0, 1], float32 .npy
   --raw          the first layer's map after ReLU, before upsampling and scaling, float32 .npy
   --grad         d score / d activation at the first layer, [C, H, W] float32 .npy
-  --json         print {score, class, layers: [{name, shape}], detection, ms}
+                 (a batch in --input: every item, one more leading axis [N, ...] in each file)
+  --json         print {score, class, layers: [{name, shape}], detection, warnings, ms}; a batch:
+                 {batch, items: [{item, score, class}], layers, warnings, ms}
   --output       graph output the class refers to (default: the first)
   --batch-size   masked/ablated copies per forward pass (scorecam, ablationcam, occlusion; default 16;
                  1 for YOLOv5/v8 exports, whose decode usually fixes the batch)
@@ -91,31 +95,33 @@ export async function run(argv: string[]): Promise<number> {
   // Several comma-separated methods make a grid of overlays (the file outputs use the first).
   const methodList = (flags.method ?? 'gradcam').split(',').map((m) => m.trim()).filter(Boolean);
   for (const m of methodList) {
-    if (!Object.hasOwn(methods, m)) throw new UsageError(`unknown method '${m}' (methods: ${Object.keys(methods).join(', ')})`);
+    if (!Object.hasOwn(methods, m)) throw new UsageError(`unknown method '${m}'.${didYouMean(m, Object.keys(methods))} Methods: ${Object.keys(methods).join(', ')}`);
   }
+  if (!methodList.length) throw new UsageError('--method names no method');
   const method = methodList[0];
-  const classIndex = flags.class === undefined ? undefined : Number(flags.class);
-  if (classIndex !== undefined && (!Number.isInteger(classIndex) || classIndex < 0)) throw new UsageError(`--class '${flags.class}' must be a non-negative integer`);
-  const detectionFlag = flags.detection === undefined ? undefined : flags.detection === 'all' ? ('all' as const) : Number(flags.detection);
-  if (detectionFlag !== undefined && detectionFlag !== 'all' && (!Number.isInteger(detectionFlag) || detectionFlag < 0)) {
-    throw new UsageError(`--detection '${flags.detection}' must be an index in the detection list (0 = highest score) or 'all'`);
-  }
+  const classIndex = flags.class === undefined ? undefined : integerFlag(flags.class, 'class', 0, 'a non-negative integer');
+  const detectionFlag =
+    flags.detection === undefined ? undefined : flags.detection === 'all' ? ('all' as const) : integerFlag(flags.detection, 'detection', 0, "an index in the detection list (0 = highest score) or 'all'");
   if (detectionFlag !== undefined && classIndex !== undefined) throw new UsageError('give --class or --detection, not both');
   if (detectionFlag === 'all' && methodList.length > 1) throw new UsageError('--detection all makes a grid of detections: give one --method');
   const score = flags.score as ScoreKind | undefined;
-  if (score !== undefined && !SCORE_KINDS.includes(score)) throw new UsageError(`--score '${flags.score}' must be one of ${SCORE_KINDS.join(', ')}`);
+  if (score !== undefined && !SCORE_KINDS.includes(score)) {
+    const near = didYouMean(score, SCORE_KINDS);
+    throw new UsageError(`--score '${flags.score}' must be one of ${SCORE_KINDS.join(', ')}${near ? `.${near}` : ''}`);
+  }
   const conf = unitFlag(flags.conf, 'conf', 0.25);
   const iou = unitFlag(flags.iou, 'iou', 0.45);
   const colormap = (flags.colormap ?? 'jet') as Colormap;
   if (colormap !== 'jet' && colormap !== 'viridis') throw new UsageError(`--colormap must be jet or viridis`);
   const alpha = unitFlag(flags.alpha, 'alpha', 0.5);
-  const batchSize = flags['batch-size'] === undefined ? 16 : Number(flags['batch-size']);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch-size '${flags['batch-size']}' must be a positive integer`);
+  const batchSize = flags['batch-size'] === undefined ? 16 : integerFlag(flags['batch-size'], 'batch-size', 1, 'a positive integer');
   if (flags.grad && !methods[method].usesGradients) throw new UsageError(`--grad: method '${method}' computes no gradient`);
+  const layers = flags.layer === undefined ? undefined : flags.layer.split(',').map((l) => l.trim()).filter(Boolean);
+  if (layers && !layers.length) throw new UsageError(`--layer '${flags.layer}' names no layer`);
   const wantsFile = flags.out || flags.map || flags.raw || flags.grad || flags.json;
   const outPath = flags.out ?? (wantsFile ? undefined : DEFAULT_OUT);
 
-  const preset = presetFor(modelPath, flags.preset);
+  const preset = presetFlag(modelPath, flags.preset);
   if (preset.layout === 'nhwc') {
     // Input-space methods perturb or differentiate the input image and assume NCHW.
     const refused = methodList.filter((m) => methods[m].inputSpace);
@@ -126,135 +132,201 @@ export async function run(argv: string[]): Promise<number> {
   const meta = readSidecar(modelPath, flags.meta);
   const { model, input: x, photo, prepared } = await loadInput(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'] });
   try {
-    const started = performance.now();
-    const asked = detectionFlag !== undefined || score !== undefined || flags.meta !== undefined;
-    const head = findDetector(model, preset, meta, asked);
-    const layers = flags.layer ? flags.layer.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-    const common = (m: string) => ({
-      // The map has the image's H x W: NCHW dims 2, 3, or NHWC dims 1, 2.
-      size: preset.layout === 'nhwc' && photo ? ([x.shape[1], x.shape[2]] as const) : undefined,
-      output: flags.output,
-      augSmooth: flags['aug-smooth'],
-      eigenSmooth: flags['eigen-smooth'],
-      // Unset for a detector: the library's default (1 for exports whose decode fixes the batch).
-      batchSize: flags['batch-size'] === undefined && head ? undefined : batchSize,
-      onProgress: process.stderr.isTTY && !flags.json ? progressBar(m) : undefined,
-    });
-    const onPhoto = photo && prepared ? { mapping: prepared.mapping, size: [photo.width, photo.height] as const } : undefined;
-
-    // What is explained: detections (library: explainers/yolo), or a class / the largest output element.
-    let results: ExplainResult[];
-    let shown: Detection[] = [];
-    let all: DetectionsExplanation | undefined;
-    if (head) {
-      const { detections } = await detectInput(model, x, { head, conf, iou, photo: onPhoto });
-      if (!flags.json) console.log(formatDetections(detections, head, conf, iou));
-      const options = { head, score, layers };
-      if (detectionFlag === 'all') {
-        if (!detections.length) throw new TargetError(`no detection above confidence ${conf} to explain (lower --conf)`);
-        all = await explainDetections(model, x, detections, method, { ...common(method), ...options });
-        if (process.stderr.isTTY && !flags.json) process.stderr.write('\n');
-        results = all.results;
-        shown = detections;
-      } else {
-        const chosen = chooseDetection(detections, detectionFlag, classIndex, conf);
-        results = [];
-        for (const m of methodList) {
-          results.push(await explainDetection(model, x, chosen, m, { ...common(m), ...options }));
-          if (process.stderr.isTTY && !flags.json) process.stderr.write('\n');
-        }
-        shown = [chosen];
+    return await withCliWording({ model: modelPath, layerFlag: '--layer' }, async () => {
+      if (flags.output !== undefined && !model.outputs.some((o) => o.name === flags.output)) {
+        const names = model.outputs.map((o) => o.name);
+        throw new UsageError(`--output '${flags.output}' is not a graph output.${didYouMean(flags.output, names)} Outputs: ${names.join(', ')}`);
       }
-    } else {
-      if (asked) throw new UsageError('--detection, --score and --meta apply to detectors');
-      const picked = classTarget(model, preset, classIndex, flags.output);
-      results = [];
-      for (const m of methodList) {
-        results.push(await scopeAsync(async () => explain(model, tensor(x.data, x.shape), m, { ...common(m), layers: layers ?? picked.layers, target: picked.target })));
-        if (process.stderr.isTTY && !flags.json) process.stderr.write('\n');
+      const started = performance.now();
+      const asked = detectionFlag !== undefined || score !== undefined || flags.meta !== undefined;
+      const kind = modelKind(model, { preset, presetNamed: flags.preset !== undefined, meta, output: flags.output });
+      const head = kind.kind === 'detector' ? kind.head : undefined;
+      if (!head && asked) throw new CliError(`--detection, --score and --meta apply to detectors; ${mismatch(model, kind)}`);
+      if (head) oneImage(x.shape);
+      const nhwc = preset.layout === 'nhwc';
+      if (!head && x.shape.length !== 4) {
+        throw new CliError(`explain draws its maps over an image input of rank 4; the model's input '${model.inputs[0].name}' has shape [${x.shape.join(', ')}]`);
       }
-    }
-    const result = results[0];
-    const ms = performance.now() - started;
-    const [H, W] = [result.height, result.width];
-    const map = all ? all.composite : result.map.subarray(0, H * W);
-
-    if (flags.map) writeFile(flags.map, writeNpy(map, [H, W]), 'map');
-    if (flags.raw) {
-      const raw = result.raw[0];
-      const [, h, w] = raw.shape;
-      // After ReLU, as the contract says (occlusion's raw map is the signed score drop).
-      writeFile(flags.raw, writeNpy(raw.data.subarray(0, h * w).map((v) => Math.max(v, 0)), [h, w]), 'raw map');
-    }
-    if (flags.grad) {
-      if (!result.gradient) throw new UsageError(`--grad: method '${method}' computes no layer gradient`);
-      const g = result.gradient;
-      const shape = g.shape.length === 4 ? g.shape.slice(1) : g.shape;
-      writeFile(flags.grad, writeNpy(g.data.subarray(0, shape.reduce((a, b) => a * b, 1)), shape), 'gradient');
-    }
-    if (outPath) {
-      // One picture per map: the photo with the map and the boxes, or the colored map (boxes in input pixels) for an .npy input.
-      const picture = (m: Float32Array, boxes: readonly Detection[]) => {
-        const png = photo && prepared ? overlay(photo, mapOntoPhoto(m, H, W, photo, prepared.mapping), photo.width, photo.height, { alpha, colormap }) : colorize(m, W, H, colormap);
-        drawDetections(png, boxes.map((d) => ({ box: onPhoto ? d.box : d.inputBox, label: detectionLabel(d, head!), classId: d.classId })));
-        return png;
+      const common = (m: string) => ({
+        // The map has the image's H x W: NCHW dims 2, 3, or NHWC dims 1, 2.
+        size: nhwc ? ([x.shape[1], x.shape[2]] as const) : undefined,
+        output: flags.output,
+        augSmooth: flags['aug-smooth'],
+        eigenSmooth: flags['eigen-smooth'],
+        // Unset for a detector: the library's default (1 for exports whose decode fixes the batch).
+        batchSize: flags['batch-size'] === undefined && head ? undefined : batchSize,
+        onProgress: process.stderr.isTTY && !flags.json ? progressBar(m) : undefined,
+      });
+      const onPhoto = photo && prepared ? { mapping: prepared.mapping, size: [photo.width, photo.height] as const } : undefined;
+      const endBar = () => {
+        if (process.stderr.isTTY && !flags.json) process.stderr.write('\n');
       };
-      let png;
-      if (all) {
-        const tiles = [picture(all.composite, shown), ...results.map((r, j) => picture(r.map.subarray(0, H * W), [shown[j]]))];
-        const captions = ['all: per-box maps', ...shown.map((d) => `#${d.index}`)];
-        png = grid(tiles, Math.min(4, tiles.length), 4, captions);
+
+      // What is explained: detections (library: explainers/yolo), or per batch item a class / the largest output element.
+      // runs[i][k]: item i (one for detectors), method k (or detection k for --detection all).
+      const runs: ExplainResult[][] = [];
+      let shown: Detection[] = [];
+      let all: DetectionsExplanation | undefined;
+      if (kind.kind === 'detector') {
+        const head = kind.head;
+        const { detections } = await detectInput(model, x, { head, conf, iou, photo: onPhoto });
+        if (!flags.json) console.log(formatDetections(detections, head, conf, iou));
+        if (!detections.length) throw await noDetection(model, x, head, conf);
+        const options = { head, score, layers };
+        if (detectionFlag === 'all') {
+          all = await explainDetections(model, x, detections, method, { ...common(method), ...options });
+          endBar();
+          runs.push(all.results);
+          shown = detections;
+        } else {
+          const chosen = chooseDetection(detections, detectionFlag, classIndex, conf);
+          const results: ExplainResult[] = [];
+          for (const m of methodList) {
+            results.push(await explainDetection(model, x, chosen, m, { ...common(m), ...options }));
+            endBar();
+          }
+          runs.push(results);
+          shown = [chosen];
+        }
       } else {
-        const pictures = results.map((r) => picture(r.map.subarray(0, H * W), shown));
-        png = pictures.length === 1 ? pictures[0] : grid(pictures, Math.min(4, pictures.length), 4, methodList.length > 1 ? methodList : undefined);
+        // A classifier: the class given, else explain()'s default (the top class), at its last spatial layer.
+        const { target, layers: defaults } =
+          kind.kind === 'classifier'
+            ? { target: classIndex === undefined ? undefined : classScore(classIndex, { output: flags.output }), layers: [kind.head.layer] }
+            : genericTarget(model, kind, classIndex);
+        // Each item of a batch on its own: every item gets its maps, score and class (the batched
+        // methods refuse one class per item), and a model exported for batch 1 runs as exported.
+        const n = x.shape[0];
+        const per = x.data.length / n;
+        for (let i = 0; i < n; i++) {
+          const item = { data: x.data.subarray(i * per, (i + 1) * per), shape: [1, ...x.shape.slice(1)] };
+          const results: ExplainResult[] = [];
+          for (const m of methodList) {
+            const options = { ...common(m), layers: layers ?? defaults, target };
+            results.push(await scopeAsync(async () => explain(model, tensor(item.data, item.shape), m, options)));
+            endBar();
+          }
+          runs.push(results);
+        }
       }
-      writeFile(outPath, encodePng(png), 'overlay');
-    }
-    const layerInfo = model.layers();
-    const shapesOf = (r: ExplainResult) => r.layers.map((name) => ({ name, shape: [...(layerInfo.find((l) => l.name === name)?.shape ?? [])] }));
-    const written = [outPath, flags.map, flags.raw, flags.grad].filter(Boolean);
-    const scoreKind = (r: ExplainResult) => (r as DetectionExplanation).scoreKind;
-    if (flags.json && all) {
-      const explained = results.map((r, j) => ({ detection: detectionJson(shown[j]), score: r.score[0], layers: shapesOf(r) }));
-      console.log(JSON.stringify({ method, scoreKind: scoreKind(result), results: explained, ms: Math.round(ms) }));
-    } else if (flags.json) {
-      const cls = result.category?.[0] ?? shown[0]?.classId ?? classIndex ?? null;
-      const detection = shown[0] ? { detection: detectionJson(shown[0]), scoreKind: scoreKind(result) } : {};
-      console.log(JSON.stringify({ score: result.score[0], class: cls, layers: shapesOf(result), ...detection, ms: Math.round(ms) }));
-    } else if (all) {
-      console.log(`${method}: ${results.length} detections, ${scoreKind(result)} scores`);
-      for (const [j, r] of results.entries()) console.log(`  #${shown[j].index} ${r.target}, score ${r.score[0].toFixed(4)}, at ${shapesOf(r).map((s) => `${s.name} [${s.shape.join('x')}]`).join(', ')}`);
-      console.log(`grid: the composite (each map renormalized inside its box), then detections ${shown.map((d) => d.index).join(', ')}`);
-      console.log(`${written.length ? `wrote ${written.join(', ')} ` : ''}in ${(ms / 1000).toFixed(2)} s`);
-    } else {
-      const cls = result.category?.[0] ?? classIndex ?? null;
-      const names = !head && preset.model.kind !== 'generic' ? preset.model.classNames : undefined;
-      const label = cls !== null && names?.[cls] ? ` (${names[cls]})` : '';
-      console.log(`${methodList.join(', ')}: ${result.target}${label}, score ${result.score[0].toFixed(4)}`);
-      if (methodList.length > 1) console.log(`grid: ${methodList.join(', ')} (left to right, top to bottom)`);
-      console.log(`layers: ${shapesOf(result).map((s) => `${s.name} [${s.shape.join('x')}]`).join(', ')}`);
-      console.log(`${written.length ? `wrote ${written.join(', ')} ` : ''}in ${(ms / 1000).toFixed(2)} s`);
-    }
-    return 0;
+      const result = runs[0][0];
+      const ms = performance.now() - started;
+      const [H, W] = [result.height, result.width];
+      const plane = H * W;
+      const batch = all ? 1 : runs.length;
+      // Per item, the first method's results: what the file outputs hold.
+      const firsts = runs.map((r) => r[0]);
+      const stack = (parts: Float32Array[]) => {
+        const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+        parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+        return out;
+      };
+      // One image: [H, W] (and [h, w], [C, h, w]) as before; a batch: one more leading axis [N, ...].
+      const lead = batch > 1 ? [batch] : [];
+
+      if (flags.map) writeFile(flags.map, writeNpy(all ? all.composite : stack(firsts.map((r) => r.map.subarray(0, plane))), [...lead, H, W]), 'map');
+      if (flags.raw) {
+        const [, h, w] = result.raw[0].shape;
+        // After ReLU, as the contract says (occlusion's raw map is the signed score drop).
+        const raw = stack(firsts.map((r) => r.raw[0].data.subarray(0, h * w).map((v) => Math.max(v, 0))));
+        writeFile(flags.raw, writeNpy(raw, [...lead, h, w]), 'raw map');
+      }
+      if (flags.grad) {
+        if (!result.gradient) throw new UsageError(`--grad: method '${method}' computes no layer gradient`);
+        const g = result.gradient;
+        const shape = g.shape.length === 4 ? g.shape.slice(1) : g.shape;
+        const size = shape.reduce((a, b) => a * b, 1);
+        writeFile(flags.grad, writeNpy(stack(firsts.map((r) => r.gradient!.data.subarray(0, size))), [...lead, ...shape]), 'gradient');
+      }
+      if (outPath) {
+        // One picture per map: the photo with the map and the boxes, or the colored map (boxes in input pixels) for an .npy input.
+        const picture = (m: Float32Array, boxes: readonly Detection[]) => {
+          const png = photo && prepared ? overlay(photo, mapOntoPhoto(m, H, W, photo, prepared.mapping), photo.width, photo.height, { alpha, colormap }) : colorize(m, W, H, colormap);
+          drawDetections(png, boxes.map((d) => ({ box: onPhoto ? d.box : d.inputBox, label: detectionLabel(d, head!), classId: d.classId })));
+          return png;
+        };
+        let png;
+        if (all) {
+          const tiles = [picture(all.composite, shown), ...all.results.map((r, j) => picture(r.map.subarray(0, plane), [shown[j]]))];
+          const captions = ['all: per-box maps', ...shown.map((d) => `#${d.index}`)];
+          png = grid(tiles, Math.min(4, tiles.length), 4, captions);
+        } else {
+          // Item by item, one column per method.
+          const pictures = runs.flatMap((r) => r.map((x) => picture(x.map.subarray(0, plane), shown)));
+          const captions = runs.flatMap((_, i) => methodList.map((m) => [methodList.length > 1 ? m : '', batch > 1 ? `#${i}` : ''].filter(Boolean).join(' ')));
+          const columns = methodList.length > 1 ? methodList.length : Math.min(4, pictures.length);
+          png = pictures.length === 1 ? pictures[0] : grid(pictures, columns, 4, captions.some(Boolean) ? captions : undefined);
+        }
+        writeFile(outPath, encodePng(png), 'overlay');
+      }
+      const layerInfo = model.layers();
+      const shapesOf = (r: ExplainResult) => r.layers.map((name) => ({ name, shape: [...(layerInfo.find((l) => l.name === name)?.shape ?? [])] }));
+      const written = [outPath, flags.map, flags.raw, flags.grad].filter(Boolean);
+      const scoreKind = (r: ExplainResult) => (r as DetectionExplanation).scoreKind;
+      // The library's warnings (saturated scores, all-zero gradients or maps), once each, naming the item,
+      // method or detection when there are several.
+      const warnings = [
+        ...new Set(
+          runs.flatMap((r, i) =>
+            r.flatMap((res, k) => {
+              const where = all ? `detection ${shown[k].index}` : [batch > 1 ? `item ${i}` : '', methodList.length > 1 ? methodList[k] : ''].filter(Boolean).join(', ');
+              return warningsOf(res).map((w) => (where ? `${where}: ${w}` : w));
+            }),
+          ),
+        ),
+      ];
+      for (const w of warnings) console.error(`warning: ${w}`);
+      const classOf = (r: ExplainResult) => r.category?.[0] ?? shown[0]?.classId ?? classIndex ?? null;
+      const names = kind.kind === 'classifier' && preset.model.kind === 'classifier' && preset.model.classNames?.length === kind.head.classes ? preset.model.classNames : undefined;
+      const label = (r: ExplainResult) => {
+        const cls = r.category?.[0] ?? classIndex ?? null;
+        return cls !== null && names?.[cls] ? ` (${names[cls]})` : '';
+      };
+      if (flags.json && all) {
+        const explained = all.results.map((r, j) => ({ detection: detectionJson(shown[j]), score: r.score[0], layers: shapesOf(r) }));
+        console.log(JSON.stringify({ method, scoreKind: scoreKind(result), results: explained, warnings, ms: Math.round(ms) }));
+      } else if (flags.json && batch > 1) {
+        const items = firsts.map((r, i) => ({ item: i, score: r.score[0], class: classOf(r) }));
+        console.log(JSON.stringify({ batch, items, layers: shapesOf(result), warnings, ms: Math.round(ms) }));
+      } else if (flags.json) {
+        const detection = shown[0] ? { detection: detectionJson(shown[0]), scoreKind: scoreKind(result) } : {};
+        console.log(JSON.stringify({ score: result.score[0], class: classOf(result), layers: shapesOf(result), ...detection, warnings, ms: Math.round(ms) }));
+      } else if (all) {
+        console.log(`${method}: ${all.results.length} detections, ${scoreKind(result)} scores`);
+        for (const [j, r] of all.results.entries()) console.log(`  #${shown[j].index} ${r.target}, score ${r.score[0].toFixed(4)}, at ${shapesOf(r).map((s) => `${s.name} [${s.shape.join('x')}]`).join(', ')}`);
+        console.log(`grid: the composite (each map renormalized inside its box), then detections ${shown.map((d) => d.index).join(', ')}`);
+        console.log(`${written.length ? `wrote ${written.join(', ')} ` : ''}in ${(ms / 1000).toFixed(2)} s`);
+      } else {
+        for (const [i, r] of firsts.entries()) console.log(`${methodList.join(', ')}: ${batch > 1 ? `item ${i}: ` : ''}${r.target}${label(r)}, score ${r.score[0].toFixed(4)}`);
+        if (methodList.length > 1 || batch > 1) console.log(`grid: ${batch > 1 ? 'item by item, ' : ''}${methodList.join(', ')} (left to right, top to bottom)`);
+        console.log(`layers: ${shapesOf(result).map((s) => `${s.name} [${s.shape.join('x')}]`).join(', ')}`);
+        console.log(`${written.length ? `wrote ${written.join(', ')} ` : ''}in ${(ms / 1000).toFixed(2)} s`);
+      }
+      return 0;
+    });
   } finally {
     model.dispose();
   }
 }
 
+/** ExplainResult.warnings (results built elsewhere may lack them). */
+function warningsOf(r: ExplainResult): readonly string[] {
+  return r.warnings ?? [];
+}
+
 /**
- * The detector head when the model is one: a sidecar's or a detector
- * preset's format (errors propagate), else the layout of its outputs for
- * generic presets (none found: not a detector, unless detection flags ask for one).
+ * A model that is neither a detector nor a classifier: the given class of
+ * its output (when the output holds class scores), else the output's
+ * largest element, at the layers modelKind found.
  */
-function findDetector(model: ExplainableModel, preset: Preset, meta: DarknetSidecar | undefined, asked: boolean): DetectorHead | undefined {
-  const kind = preset.model.kind;
-  if (!meta && kind === 'classifier') return undefined;
-  try {
-    return detectorHead(model, { preset, meta });
-  } catch (e) {
-    if (e instanceof DetectorFormatError && !meta && kind === 'generic' && !asked) return undefined;
-    throw e;
+function genericTarget(model: ExplainableModel, kind: { output: string; layers: string[] }, classIndex: number | undefined): { target: TargetSpec; layers: string[] } {
+  const name = kind.output;
+  if (!kind.layers.length) throw new CliError(`the model has no spatial layer (rank 4, more than 1x1) that output '${name}' is computed from: CAM maps need one`);
+  if (classIndex !== undefined) {
+    checkClassOutput(model, kind, classIndex);
+    return { target: classScore(classIndex, { output: name }), layers: kind.layers };
   }
+  return { target: functionTarget((v) => max(reshape(v[name], [v[name].size])), `largest element of '${name}'`), layers: kind.layers };
 }
 
 /** The detection `--detection` names, else the top one (of class `--class` when given). */
@@ -263,27 +335,28 @@ function chooseDetection(detections: readonly Detection[], index: number | undef
   const chosen = classIndex === undefined ? detections[0] : detections.find((d) => d.classId === classIndex);
   if (!chosen) {
     const found = [...new Set(detections.map((d) => d.classId))];
-    throw new TargetError(
-      classIndex === undefined
-        ? `no detection above confidence ${conf} to explain (lower --conf)`
-        : `no detection of class ${classIndex} above confidence ${conf} (detected classes: ${found.join(', ') || 'none'})`,
-    );
+    throw new TargetError(`no detection of class ${classIndex} above confidence ${conf} (detected classes: ${found.join(', ')})`);
   }
   return chosen;
 }
 
 /**
- * Models that are not detectors. Classifiers: the given class (else
- * explain()'s default, the top class). Anything else: the given class of the
- * output, else its largest element, at the layer(s) feeding its head.
+ * No detection above --conf: the error names a --conf that finds one (the
+ * best prediction's score, rounded down), as "lower --conf" alone can lead
+ * to another empty list.
  */
-function classTarget(model: ExplainableModel, preset: Preset, classIndex: number | undefined, output: string | undefined): { target?: TargetSpec; layers?: string[] } {
-  if (preset.model.kind === 'classifier') return { target: classIndex === undefined ? undefined : classScore(classIndex, { output }) };
-  const name = output ?? model.outputs[0].name;
-  const heads = headLayers(model, [name]);
-  const layers = heads.length ? heads : undefined;
-  if (classIndex !== undefined) return { target: classScore(classIndex, { output }), layers };
-  return { target: functionTarget((v) => max(reshape(v[name], [v[name].size])), `largest element of '${name}'`), layers };
+async function noDetection(model: ExplainableModel, x: { data: Float32Array; shape: readonly number[] }, head: DetectorHead, conf: number): Promise<TargetError> {
+  // The decoded predictions at confidence 0, without NMS (its cost grows with the square of their count).
+  const outputs = await scopeAsync(async () => {
+    const { outputs: out } = model.run({ [model.inputs[0].name]: tensor(x.data, x.shape) });
+    const names = [...new Set(head.scales.map((s) => s.output))];
+    return Object.fromEntries(await Promise.all(names.map(async (n) => [n, { values: await out[n].data(), shape: out[n].shape }] as const)));
+  });
+  const best = head.decode(outputs, 0).reduce<{ cls: number; score: number } | undefined>((b, p) => (!b || p.score > b.score ? p : b), undefined);
+  if (!best) return new TargetError(`no detection to explain: the model predicts no box on this input, at any confidence`);
+  const step = best.score > 0 ? 10 ** (Math.floor(Math.log10(best.score)) - 1) : 0;
+  const below = step ? Number((Math.floor(best.score / step) * step).toPrecision(2)) : 0;
+  return new TargetError(`no detection above confidence ${conf} to explain; the best prediction (${className(head, best.cls)}) scores ${best.score.toPrecision(3)}: pass --conf ${below} or lower`);
 }
 
 /** A one-line progress bar on stderr for the batched methods. */

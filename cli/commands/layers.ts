@@ -3,10 +3,11 @@
 // --layer accept. Prepares the graph only (no GPU needed).
 
 import { formatShape } from '../../engine/index.js';
-import { prepareGraph } from '../../importers/onnx/graph.js';
+import { feedInputs, prepareGraph } from '../../importers/onnx/graph.js';
 import { graphLayers } from '../../importers/onnx/model.js';
 import { decodeModel } from '../../importers/onnx/proto.js';
 import { parseArgs, parseShapeFlag, UsageError } from '../args.js';
+import { symbolicInputMessage } from '../detector.js';
 import { readFile } from '../files.js';
 
 export const usage = `usage: gradlens layers <model.onnx> [--input-shape name=1x3xHxW] [--json]
@@ -23,7 +24,13 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`expected one model file, got ${positionals.length ? positionals.join(' ') : 'none'}`);
   const [file] = positionals;
   const inputShapes = Object.fromEntries(flags['input-shape'].map(parseShapeFlag));
-  const graph = prepareGraph(decodeModel(readFile(file, 'model')), { inputShapes });
+  const decoded = decodeModel(readFile(file, 'model'));
+  // Checked here: the importer's own message names its option (inputShapes), not the flag.
+  for (const input of feedInputs(decoded)) {
+    const fixed = input.shape?.every((d) => typeof d === 'number' && d > 0);
+    if (!fixed && !Object.hasOwn(inputShapes, input.name)) throw new UsageError(symbolicInputMessage(input.name, input.shape));
+  }
+  const graph = prepareGraph(decoded, { inputShapes });
   const layers = graphLayers(graph);
   if (flags.json) {
     console.log(JSON.stringify(layers));

@@ -8,6 +8,7 @@ import { feedInputs } from '../../importers/onnx/graph.js';
 import { readNpy, writeNpy } from '../../importers/onnx/npy.js';
 import { decodeModel } from '../../importers/onnx/proto.js';
 import { parseArgs, UsageError } from '../args.js';
+import { withCliWording } from '../errors.js';
 import { readFile, writeFile } from '../files.js';
 
 export const usage = `usage: gradlens run --model <model.onnx> --input <x.npy> --out <y.npy> [--output <name>] [--no-fuse]
@@ -46,18 +47,20 @@ export async function run(argv: string[]): Promise<number> {
     fuseActivations: fuse,
   });
   try {
-    const name = flags.output ?? model.outputs[0].name;
-    const isOutput = model.outputs.some((o) => o.name === name);
-    const started = performance.now();
-    const y = await scopeAsync(async () => {
-      const { outputs, kept } = model.run({ [input.name]: Tensor.fromData(toFloat32(x), x.shape) }, { keep: isOutput ? [] : [name] });
-      const t = isOutput ? outputs[name] : kept[name];
-      return { shape: t.shape, values: await t.data() };
+    return await withCliWording({ model: flags.model, layerFlag: '--output' }, async () => {
+      const name = flags.output ?? model.outputs[0].name;
+      const isOutput = model.outputs.some((o) => o.name === name);
+      const started = performance.now();
+      const y = await scopeAsync(async () => {
+        const { outputs, kept } = model.run({ [input.name]: Tensor.fromData(toFloat32(x), x.shape) }, { keep: isOutput ? [] : [name] });
+        const t = isOutput ? outputs[name] : kept[name];
+        return { shape: t.shape, values: await t.data() };
+      });
+      const ms = performance.now() - started;
+      writeFile(flags.out, writeNpy(y.values, y.shape), 'output');
+      console.log(`wrote '${name}' ${formatShape(y.shape)} to ${flags.out} (forward ${ms.toFixed(0)} ms)`);
+      return 0;
     });
-    const ms = performance.now() - started;
-    writeFile(flags.out, writeNpy(y.values, y.shape), 'output');
-    console.log(`wrote '${name}' ${formatShape(y.shape)} to ${flags.out} (forward ${ms.toFixed(0)} ms)`);
-    return 0;
   } finally {
     model.dispose();
   }

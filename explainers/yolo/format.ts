@@ -160,8 +160,8 @@ export function describeMismatch(model: ExplainableModel): string {
     // no NCHW input: the error says so through inputSize elsewhere
   }
   const hint = raw
-    ? ' Raw darknet heads [1, A * (5 + C), H, W] need their anchors: pass a sidecar (`meta`, the CLI\'s --meta, in the format of yolo_fastest_1.1_coco.json) or a preset.'
-    : ' Name the format with a preset or a sidecar.';
+    ? ' Raw darknet heads [1, A * (5 + C), H, W] need their anchors: pass a sidecar (`meta`, in the format of yolo_fastest_1.1_coco.json) or a `preset` with anchors.'
+    : '';
   return `the model's outputs ${outs} match no known detector layout.${expected}${hint}`;
 }
 

@@ -92,11 +92,12 @@ describe('gradlens (in-process)', () => {
     expect(JSON.parse(json.stdout).map((l: { name: string }) => l.name)).toEqual(SYNTHETIC_LAYERS);
   });
 
-  test('layers of a model with symbolic dimensions needs --input-shape, and says so', async () => {
+  test('layers of a model with symbolic dimensions needs --input-shape, and says so with a shape that runs', async () => {
     const cls = modelPath('ch_ppocr_mobile_v2.0_cls_infer.onnx')!;
     const without = await cli('layers', cls);
     expect(without.code).toBe(1);
-    expect(without.stderr).toMatch(/^gradlens: ONNX input 'x': dimensions .* are not all fixed/);
+    expect(without.stderr).toMatch(/^gradlens: the model's input 'x' \[p2o\.DynamicDimension\.0, 3, p2o\.DynamicDimension\.1, p2o\.DynamicDimension\.2\] has symbolic dimensions; pass --input-shape x=1x3x224x224 \(with your sizes\)\n/);
+    expect((await cli('layers', cls, '--input-shape', 'x=1x3x224x224')).code).toBe(0);
     const r = await cli('layers', cls, '--input-shape', 'x=1x3x48x192');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/\n1 +conv2d_53\.tmp_0 +Conv +\[1, 8, 24, 96\]\n/);
@@ -130,7 +131,7 @@ describe('gradlens (in-process)', () => {
     expect(missing.stderr).toMatch(/^gradlens: missing required flag --out\n\nusage: gradlens run/);
     const layer = await cli('run', '--model', modelFile, '--input', inputFile, '--out', join(dir, 'z.npy'), '--output', 'C3');
     expect(layer.code).toBe(1);
-    expect(layer.stderr).toMatch(/^gradlens: layer 'C3' not found in the model\. Did you mean: 'c3', /);
+    expect(layer.stderr).toMatch(/^gradlens: --output: layer 'C3' not found in the model\. Did you mean: 'c3', .*\(`gradlens layers .*synthetic\.onnx` lists every tensor name\)$/);
     const noModel = await cli('run', '--model', join(dir, 'nope.onnx'), '--input', inputFile, '--out', join(dir, 'z.npy'));
     expect(noModel.stderr).toBe(`gradlens: cannot read the model '${join(dir, 'nope.onnx')}': no such file or directory`);
     writeFileSync(join(dir, 'bad.npy'), 'not an npy file');
@@ -167,10 +168,11 @@ describe('gradlens (child process through the launcher)', () => {
     expect(r.status).toBe(1);
     const lines = r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning: ')); // Dawn's adapter warnings
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^gradlens: layer 'nope' not found in the model\./);
+    expect(lines[0]).toMatch(/^gradlens: --output: layer 'nope' not found in the model\./);
     const debug = node(args, { GRADLENS_DEBUG: '1' });
     expect(debug.status).toBe(1);
-    expect(debug.stderr).toMatch(/LayerNotFound: layer 'nope' not found[^]*\n +at /);
+    // The reworded error's stack, then the library's (caused by).
+    expect(debug.stderr).toMatch(/CliError: --output: layer 'nope' not found[^]*\n +at [^]*\ncaused by: LayerNotFound: layer 'nope' not found[^]*\n +at /);
   });
 });
 

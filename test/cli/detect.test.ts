@@ -64,7 +64,7 @@ describe('gradlens detect', () => {
     copyFileSync(MODEL, join(dir, 'm.onnx'));
     const bare = await detectCli(['--model', join(dir, 'm.onnx'), '--image', 'explainers/assets/dog.jpg']);
     expect(bare.code).toBe(1);
-    expect(bare.err).toMatch(/outputs 'yolo0_stride32' \[1, 255, 10, 10\], 'yolo1_stride16' \[1, 255, 20, 20\] match no known detector layout\..*need their anchors: pass a sidecar/);
+    expect(bare.err).toMatch(/outputs 'yolo0_stride32' \[1, 255, 10, 10\], 'yolo1_stride16' \[1, 255, 20, 20\] match no known detector layout\..*need their anchors: pass --meta <sidecar\.json>/);
     copyFileSync(SIDECAR, join(dir, 'm.json'));
     const beside = await detectCli(['--model', join(dir, 'm.onnx'), '--image', 'explainers/assets/dog.jpg']);
     expect(beside.err).toBe('');

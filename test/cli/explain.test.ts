@@ -119,7 +119,7 @@ describe('gradlens explain', () => {
   test('errors name the problem', async () => {
     let r = await explainCli(['--method', 'gradkam']);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/unknown method 'gradkam' \(methods: .*gradcam/);
+    expect(r.err).toMatch(/unknown method 'gradkam'\. Did you mean 'gradcam'.* Methods: .*gradcam/);
     r = await explainCli(['--class', '5']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/no detection of class 5 above confidence 0\.25 \(detected classes: .*2.*\)/);
