@@ -7,8 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { main } from '../../cli/main.js';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { cli as run } from '../helpers/cli.js';
 import { scopeAsync, tensor } from '../../engine/index.js';
 import { toFloat32 } from '../../importers/onnx/host-tensor.js';
 import { loadOnnx } from '../../importers/onnx/index.js';
@@ -28,19 +28,10 @@ beforeAll(() => {
   writeFileSync(batchFile, writeNpy([...x, ...seeded(768, 2)], [2, 3, 16, 16]));
 });
 
-/** Runs main() with console output captured. */
+/** Runs main() with console output captured (stdout/stderr names kept for this file's many checks). */
 async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  try {
-    const code = await main(argv);
-    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
+  const r = await run(...argv);
+  return { code: r.code, stdout: r.out, stderr: r.err };
 }
 
 /** The model's own output (or kept tensor) for the same input, through the library. */

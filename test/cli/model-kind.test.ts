@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
-import { main } from '../../cli/main.js';
+import { cli } from '../helpers/cli.js';
 import { classifierHead } from '../../explainers/target-layers.js';
 import { loadOnnx } from '../../importers/onnx/index.js';
 import { writeNpy } from '../../importers/onnx/npy.js';
@@ -20,20 +20,6 @@ const dir = mkdtempSync(join(tmpdir(), 'gradlens-kind-'));
 const file = (name: string) => join(dir, name);
 const NSFW = 'test/fixtures/onnx/nsfwjs_mobilenet_v2.onnx';
 const CAT = 'test/fixtures/explain/chelsea.png';
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
 
 afterEach(() => vi.restoreAllMocks());
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

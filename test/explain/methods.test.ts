@@ -7,33 +7,15 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Tensor } from '../../engine/index.js';
-import { classTarget, explain, gradCam, methods, scoreCam, type MethodName, type OptionsFor } from '../../explainers/index.js';
+import { classTarget, explain, gradCam, methods, scoreCam, type MethodName } from '../../explainers/index.js';
 import type { OnnxGraphModel } from '../../importers/onnx/index.js';
 import { loadFixture, reference, refInput } from '../fixtures/explain/reference.js';
+import { methodCases } from '../helpers/method-cases.js';
 
-const LAYER = '/layer3/relu2/Relu_output_0'; // [1, 16, 8, 8]
 const SIZE = 32;
 
-/** The options of each method's run: small batches and windows keep the gradient-free ones short. */
-const cases: { [M in MethodName]: OptionsFor<M> } = {
-  gradcam: { layers: LAYER },
-  'gradcam++': { layers: LAYER },
-  xgradcam: { layers: LAYER },
-  hirescam: { layers: LAYER },
-  gradcamelementwise: { layers: LAYER },
-  layercam: { layers: LAYER },
-  eigengradcam: { layers: LAYER },
-  fullgrad: {},
-  cam: { layers: LAYER },
-  scorecam: { layers: LAYER, batchSize: 16 },
-  ablationcam: { layers: LAYER, batchSize: 17 },
-  eigencam: { layers: LAYER },
-  fem: { layers: LAYER, k: 1 },
-  deconvnet: {},
-  guidedbackprop: {},
-  guidedgradcam: { layers: LAYER },
-  occlusion: { patch: 8, stride: 8, batchSize: 16 },
-};
+/** Small batches and windows keep the gradient-free ones short. */
+const cases = methodCases({ scorecam: 16, ablationcam: 17, occlusion: 16 });
 
 describe('every registered method on resnet_mini', () => {
   const category = reference().models.resnet_mini.category[0];
