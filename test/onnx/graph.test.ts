@@ -309,6 +309,15 @@ describe('graph errors', () => {
     expect(() => prepare(bytes)).toThrow(/the graph has a cycle: 'loop_a' -> 'loop_b' -> 'loop_a'/);
   });
 
+  test('Concat of int64 and int32 constants (a fuzzed Cast): a graph error naming the input, in either order (before: a TypeError from the fold)', () => {
+    const int32 = { name: 'b', dataType: 6, dims: [1], int32Data: [3] };
+    for (const inputs of [[int64s('a', [2], [1, 2]), int32], [int32, int64s('a', [2], [1, 2])]]) {
+      const bytes = singleOp('Concat', inputs, { axis: { i: 0 } });
+      expect(() => prepare(bytes)).toThrow(OnnxGraphError);
+      expect(() => prepare(bytes)).toThrow(/input 1 is (int32|int64) but input 0 is (int64|int32): Concat's inputs share one element type/);
+    }
+  });
+
   test('a missing input names the node and the tensor', () => {
     const bytes = encodeModel({ nodes: [relu(['ghost'], ['y'], 'act')], outputs: [{ name: 'y' }] });
     expect(() => prepare(bytes)).toThrow(/ONNX node 'act' \(Relu\): input 'ghost' is not produced by any node, initializer or graph input/);

@@ -20,6 +20,10 @@ function concatShape(ctx: InferContext): { axis: number; shape: number[] } {
       throw ctx.error(`input ${k} has shape [${s.join(', ')}], which does not match input 0 [${shapes[0].join(', ')}] outside axis ${axis}`);
     }
   });
+  // ONNX requires one element type (T); a fold would otherwise mix int64 (BigInt) and number arrays.
+  const dtypes = ctx.node.inputs.map((_, i) => ctx.input(i).dtype);
+  const other = dtypes.findIndex((d) => d !== dtypes[0]);
+  if (other >= 0) throw ctx.error(`input ${other} is ${dtypes[other]} but input 0 is ${dtypes[0]}: Concat's inputs share one element type`);
   const shape = [...shapes[0]];
   shape[axis] = shapes.reduce((n, s) => n + s[axis], 0);
   return { axis, shape };
