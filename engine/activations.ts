@@ -13,6 +13,11 @@
 //  - `cpu`: the importer's constant folding (importers/onnx/ops/elementwise.ts),
 //    whose fusable list is the table's kinds;
 //  - `params`: which of alpha / beta the kind reads, with their defaults.
+// NaN contract: a NaN x gives a NaN value and a NaN derivative (as onnxruntime
+// and IEEE arithmetic; a NaN must not turn into a confident number). WGSL's
+// max / min / clamp are unspecified for NaN (llvmpipe drops it), so piecewise
+// rows are selects on ordered comparisons, which are false for NaN: the
+// innermost `select(x, ...)` lets a NaN fall through (test/engine/nonfinite.test.ts).
 // Adding a fusable activation is one row here plus its float64 oracle row in
 // engine/reference/elementwise.ts (typed over the ops: without it nothing
 // compiles) and its op test case (test/engine/op-cases.ts).
@@ -28,8 +33,8 @@ export interface ActivationRow {
   derivative: string;
   /**
    * The forward on the CPU, for constant folding: the same formula as
-   * `forward` in float64 (rounded to the tensor's dtype when stored), with the
-   * same NaN behavior as the importer has always folded with.
+   * `forward` in float64 (rounded to the tensor's dtype when stored), NaN in,
+   * NaN out, as the kernels (Math.max / Math.min propagate NaN).
    */
   cpu(x: number, alpha: number, beta: number): number;
   /** The parameters the kind reads, with their defaults; the others are passed as 0. */
@@ -39,15 +44,15 @@ export interface ActivationRow {
 /** The fusable activations, in ACT-code order (code = index + 1). */
 export const ACTIVATIONS = {
   relu: {
-    forward: 'max(x, 0.0)',
-    derivative: 'select(0.0, 1.0, x > 0.0)',
+    forward: 'select(x, 0.0, x < 0.0)',
+    derivative: 'select(select(x, 0.0, x <= 0.0), 1.0, x > 0.0)',
     cpu: (x) => Math.max(x, 0),
     params: {},
   },
   // alpha = negative slope
   leakyRelu: {
     forward: 'select(alpha * x, x, x > 0.0)',
-    derivative: 'select(alpha, 1.0, x > 0.0)',
+    derivative: 'select(select(x, alpha, x <= 0.0), 1.0, x > 0.0)',
     cpu: (x, alpha) => (x > 0 ? x : alpha * x),
     params: { alpha: 0.01 },
   },
@@ -66,8 +71,8 @@ export const ACTIVATIONS = {
   },
   // alpha = min, beta = max (ReLU6 is clip(0, 6)); gradient passes where min <= x <= max, as in PyTorch
   clip: {
-    forward: 'clamp(x, alpha, beta)',
-    derivative: 'select(0.0, 1.0, x >= alpha && x <= beta)',
+    forward: 'select(select(x, alpha, x < alpha), beta, x > beta)',
+    derivative: 'select(select(x, 0.0, x < alpha || x > beta), 1.0, x >= alpha && x <= beta)',
     cpu: (x, alpha, beta) => Math.min(beta, Math.max(alpha, x)),
     params: { alpha: -3.4e38, beta: 3.4e38 },
   },

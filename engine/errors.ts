@@ -54,3 +54,88 @@ export class DisposedTensorError extends GradlensError {
     super(`${what}: tensor was already disposed`);
   }
 }
+
+/** "132.0 MiB (138,444,800 bytes)" */
+function formatBytes(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB (${bytes.toLocaleString('en-US')} bytes)`;
+}
+
+/**
+ * A kernel would bind more bytes than the adapter allows in one storage
+ * binding. Thrown before anything is encoded; ops catch it and run in parts
+ * (engine/ops/split.ts), so it reaches users only from kernels launched outside an op.
+ */
+export class BindingTooLarge extends GradlensError {
+  constructor(
+    readonly kernel: string,
+    readonly binding: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`kernel '${kernel}' binds '${binding}' at ${formatBytes(bytes)}, over this adapter's ${formatBytes(limit)} limit per storage binding (maxStorageBufferBindingSize)`);
+  }
+}
+
+/** A GPU buffer larger than the adapter can create (maxBufferSize); no split helps, the tensor itself is too big. */
+export class BufferTooLarge extends GradlensError {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`a buffer of ${formatBytes(bytes)} is over this adapter's ${formatBytes(limit)} limit per buffer (maxBufferSize)`);
+  }
+}
+
+/**
+ * An op that cannot process a tensor within the adapter's limits: too big for
+ * one binding and the op cannot run in parts along any axis, or too big for
+ * one buffer. Names the op, the tensor, its size and the limit.
+ */
+export class TensorTooLarge extends GradlensError {
+  constructor(
+    readonly op: string,
+    /** Which tensor: "input 0 'conv_3' [1, 64, 2080, 2080]", "output 0 [...]". */
+    readonly tensor: string,
+    readonly bytes: number,
+    readonly limit: number,
+    /** 'binding' (maxStorageBufferBindingSize) or 'buffer' (maxBufferSize). */
+    readonly kind: 'binding' | 'buffer',
+    readonly detail: string,
+    /** For a backward: the tensors the op produced (their names, as labeled), so a caller can find the layer. */
+    readonly producing: readonly string[] = [],
+  ) {
+    const what = kind === 'binding' ? 'limit per storage binding (maxStorageBufferBindingSize)' : 'limit per buffer (maxBufferSize)';
+    const of = producing.length ? ` (the gradient of ${producing.map((n) => `'${n}'`).join(', ')})` : '';
+    super(`${op}${of}: ${tensor} is ${formatBytes(bytes)}, over this adapter's ${formatBytes(limit)} ${what}; ${detail}`);
+  }
+}
+
+/**
+ * A non-finite value where gradlens needs finite ones (an input, a score, a
+ * map): NaN or an infinity would flow through every op and come out as NaN,
+ * or worse as a confident number. `what` names the value (e.g. "input
+ * 'images'"), `index` is its first non-finite element (flat, row-major) and
+ * `value` that element. With the shape, the message also gives the element's
+ * coordinates.
+ */
+export class NonFiniteError extends GradlensError {
+  constructor(
+    readonly what: string,
+    readonly index: number,
+    readonly value: number,
+    readonly shape?: readonly number[],
+  ) {
+    const at = shape ? ` (element [${coordinates(index, shape).join(', ')}] of [${shape.join(', ')}])` : '';
+    super(`${what} holds ${value} at index ${index}${at}: gradlens refuses non-finite values`);
+  }
+}
+
+/** Row-major coordinates of flat index i in `shape`. */
+function coordinates(i: number, shape: readonly number[]): number[] {
+  const c = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    c[d] = i % shape[d];
+    i = Math.floor(i / shape[d]);
+  }
+  return c;
+}

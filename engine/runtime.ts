@@ -5,10 +5,16 @@
 // into one 256-byte-aligned arena written once per submit, because
 // queue.writeBuffer runs before the batch executes: a shared uniform buffer
 // rewritten per dispatch would be read with the last value by every dispatch.
+//
+// Limits: a dispatch that would bind more than maxBindingBytes to one variable
+// throws BindingTooLarge before anything is encoded (ops catch it and run in
+// parts, engine/ops/split.ts), and a buffer past maxBufferBytes throws
+// BufferTooLarge. dryRun() runs ops with neither GPU work nor allocation, so
+// those checks (and the shapes ops produce) are known before a real run.
 
-import { BufferPool } from './device/buffer-pool.js';
+import { BufferPool, sizeClass } from './device/buffer-pool.js';
 import { type DeviceHandle, getDevice, type DeviceOptions, describeAdapter, destroyDevice } from './device/device.js';
-import { GradlensError, KernelCompileError } from './errors.js';
+import { BindingTooLarge, BufferTooLarge, GradlensError, KernelCompileError } from './errors.js';
 import { type Kernel, packUniforms } from './kernels/kernel.js';
 
 // WebGPU's flag values, spelled out: the GPUBufferUsage globals only exist in
@@ -93,10 +99,24 @@ export class Runtime {
    * adapter). Kernel launchers read it per launch; assignable (tests).
    */
   specializeFlags: boolean;
+  /**
+   * Most bytes one storage binding may hold: the adapter's
+   * maxStorageBufferBindingSize, or less with GRADLENS_MAX_BINDING_BYTES (to
+   * exercise the split path with small tensors). Assignable (tests).
+   */
+  maxBindingBytes: number;
+  /** Most bytes one buffer may hold: the adapter's maxBufferSize. Assignable (tests). */
+  maxBufferBytes: number;
+  /** One entry per dryRun() in progress: whether it checks the limits. */
+  private dryRuns: boolean[] = [];
+  /** What every allocation returns during a dry run. */
+  private placeholder: GPUBuffer | null = null;
 
   constructor(readonly handle: DeviceHandle) {
     this.device = handle.device;
     this.specializeFlags = handle.specializeFlags;
+    this.maxBindingBytes = Math.min(handle.limits.maxStorageBufferBindingSize, bindingLimitFromEnv() ?? Infinity);
+    this.maxBufferBytes = handle.limits.maxBufferSize;
     this.pool = new BufferPool(this.device);
     this.device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       this.errors.push(new GradlensError(`WebGPU error: ${ev.error.message}`));
@@ -111,16 +131,21 @@ export class Runtime {
 
   createStorage(byteLength: number): GPUBuffer {
     this.assertAlive();
+    // The pool rounds sizes up to a size class: that is the buffer created.
+    const size = sizeClass(Math.max(4, byteLength));
+    if (size > this.maxBufferBytes && this.checkingLimits) throw new BufferTooLarge(size, this.maxBufferBytes);
+    if (this.dryRuns.length) return (this.placeholder ??= this.device.createBuffer({ size: 256, usage: STORAGE_USAGE }));
     return this.pool.acquire(Math.max(4, byteLength), STORAGE_USAGE);
   }
 
   releaseStorage(buffer: GPUBuffer): void {
-    this.pool.release(buffer);
+    if (buffer !== this.placeholder) this.pool.release(buffer);
   }
 
   /** Copies host data into a storage buffer. Flushes first so pending dispatches see the old contents. */
   upload(buffer: GPUBuffer, data: ArrayBufferView, byteOffset = 0): void {
     this.assertAlive();
+    if (this.dryRuns.length) return;
     if (this.batched) this.flush();
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     const aligned = bytes.byteLength & ~3;
@@ -135,6 +160,7 @@ export class Runtime {
   /** Reads `byteLength` bytes from a storage buffer (flushes pending work). */
   async read(buffer: GPUBuffer, byteLength: number, byteOffset = 0): Promise<ArrayBuffer> {
     this.assertAlive();
+    if (this.dryRuns.length) throw new GradlensError('read(): a dry run has no data to read');
     const size = Math.max(4, Math.ceil(byteLength / 4) * 4);
     const staging = this.pool.acquire(size, USAGE.MAP_READ | USAGE.COPY_DST);
     this.ensureEncoder();
@@ -164,6 +190,13 @@ export class Runtime {
     if (x > maxPerDim || y > maxPerDim || z > maxPerDim) {
       throw new GradlensError(`kernel '${kernel.name}': dispatch [${x}, ${y}, ${z}] exceeds ${maxPerDim} workgroups per dimension`);
     }
+    if (this.checkingLimits) {
+      for (const [name, ref] of Object.entries(args.bindings)) {
+        const size = bindingSize(ref);
+        if (size > this.maxBindingBytes) throw new BindingTooLarge(kernel.name, name, size, this.maxBindingBytes);
+      }
+    }
+    if (this.dryRuns.length) return;
     const { pipeline, layout } = this.pipeline(kernel, args.constants ?? {});
     const entries: GPUBindGroupEntry[] = [];
     for (const b of kernel.bindings) {
@@ -174,7 +207,7 @@ export class Runtime {
       } else {
         const ref = args.bindings[b.name];
         if (!ref) throw new GradlensError(`kernel '${kernel.name}': no buffer bound to '${b.name}'`);
-        entries.push({ binding: b.binding, resource: { buffer: ref.buffer, size: Math.max(4, Math.ceil(ref.byteLength / 4) * 4) } });
+        entries.push({ binding: b.binding, resource: { buffer: ref.buffer, size: bindingSize(ref) } });
       }
     }
     for (const name of Object.keys(args.bindings)) {
@@ -206,6 +239,54 @@ export class Runtime {
     }
     this.batched++;
     if (this.batched >= MAX_BATCH_DISPATCHES || (this.profiling && this.profiling.names.length * 2 >= QUERY_CAPACITY)) this.flush();
+  }
+
+  /**
+   * Records a buffer-to-buffer copy (offsets and size multiples of 4) in order
+   * with the dispatches around it. Copies have no binding limit: this is how
+   * ops move parts of tensors larger than one binding.
+   */
+  copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, byteLength: number): void {
+    this.assertAlive();
+    if (this.dryRuns.length || byteLength === 0) return;
+    this.ensureEncoder();
+    this.endPass();
+    this.encoder!.copyBufferToBuffer(src, srcOffset, dst, dstOffset, byteLength);
+    if (++this.batched >= MAX_BATCH_DISPATCHES) this.flush();
+  }
+
+  /** Records zeroing of a buffer range (offset and size multiples of 4), in order with the dispatches around it. */
+  clearBuffer(buffer: GPUBuffer, byteOffset: number, byteLength: number): void {
+    this.assertAlive();
+    if (this.dryRuns.length || byteLength === 0) return;
+    this.ensureEncoder();
+    this.endPass();
+    this.encoder!.clearBuffer(buffer, byteOffset, byteLength);
+    if (++this.batched >= MAX_BATCH_DISPATCHES) this.flush();
+  }
+
+  /**
+   * Runs `fn` (synchronous) without GPU work: allocations return one shared
+   * placeholder buffer, uploads, copies and dispatches record nothing, and no
+   * pipeline is compiled. Tensors keep their shapes, so ops run their host
+   * logic as usual: this is how the ONNX importer checks a graph against the
+   * limits before running it, and how ops learn their output shapes.
+   * With checkLimits (default) binding and buffer sizes are checked as in a
+   * real run; without, they are not (to learn the shapes of an op that is too big).
+   */
+  dryRun<T>(fn: () => T, options: { checkLimits?: boolean } = {}): T {
+    this.dryRuns.push(options.checkLimits ?? true);
+    try {
+      const result = fn();
+      if (result instanceof Promise) throw new GradlensError('dryRun(): fn returned a Promise; pass a synchronous function');
+      return result;
+    } finally {
+      this.dryRuns.pop();
+    }
+  }
+
+  private get checkingLimits(): boolean {
+    return this.dryRuns.length === 0 || this.dryRuns[this.dryRuns.length - 1];
   }
 
   /** Submits everything recorded so far. */
@@ -374,6 +455,20 @@ export class Runtime {
   dropPipelines(kernel: Kernel): void {
     for (const k of [...this.pipelines.keys()]) if (k.startsWith(`${kernel.id}|`)) this.pipelines.delete(k);
   }
+}
+
+/** Bytes a binding of `ref` covers (at least 4, a multiple of 4). */
+function bindingSize(ref: BufferRef): number {
+  return Math.max(4, Math.ceil(ref.byteLength / 4) * 4);
+}
+
+/** GRADLENS_MAX_BINDING_BYTES in Node: a lower binding limit than the adapter's (tests, stress runs); undefined when unset. */
+function bindingLimitFromEnv(): number | undefined {
+  const value = typeof process === 'undefined' ? undefined : process.env?.GRADLENS_MAX_BINDING_BYTES;
+  if (value === undefined || value === '') return undefined;
+  const bytes = Number(value);
+  if (!Number.isSafeInteger(bytes) || bytes < 256) throw new GradlensError(`GRADLENS_MAX_BINDING_BYTES must be an integer >= 256, not '${value}'`);
+  return bytes;
 }
 
 let current: Runtime | null = null;

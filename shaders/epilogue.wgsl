@@ -8,7 +8,8 @@
 // `case <ACT code>u: { return <the row's forward>; }`. The code of a kind is its
 // position in the table plus one; ACT 0 (none) is the default, the identity.
 // Each case is the same f32 expression the kind's elementwise op runs, so a
-// fused activation and the unfused op compute the same function.
+// fused activation and the unfused op compute the same function, NaN included
+// (a NaN stays NaN: the table's rows avoid max / min / clamp).
 //
 // ACT is a flag like the kernels' others: an ACT code, which the pipeline
 // compiler folds the switch to (one case, or nothing), or DYNAMIC, and then the

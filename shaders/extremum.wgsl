@@ -11,7 +11,8 @@
 // vec4s). y, gy and count have the reduced axes kept as size 1; they are read
 // through `y_strides`, the strides of that kept shape with 0 on the reduced
 // axes, so o(i) = sum_d coord_d(i) * y_strides[d]. Equality is exact: the
-// forward max/min returns one of the input values unchanged.
+// forward max/min returns one of the input values unchanged. A NaN extremum
+// (the forward propagates NaN) matches the NaN inputs: they share its gradient.
 //
 // Tiling: none; one thread per element of x, 1D index split over a 2D grid
 // past 65535 workgroups, threads past `n` return.
@@ -37,6 +38,14 @@ fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
+// is_nan: from shaders/nan.wgsl.
+{{NAN}}
+
+// Whether input v is the extremum e (NaN == NaN here).
+fn matches(v: f32, e: f32) -> bool {
+  return v == e || (is_nan(v) && is_nan(e));
+}
+
 // Offset of x's element i in the reduced (kept-dims) tensors.
 fn reduced_offset(i: u32) -> u32 {
   var rest = i;
@@ -54,14 +63,14 @@ fn reduced_offset(i: u32) -> u32 {
 fn extremum_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = thread_index(gid, nwg);
   if (i >= p.n) { return; }
-  mask[i] = select(0.0, 1.0, x[i] == y[reduced_offset(i)]);
+  mask[i] = select(0.0, 1.0, matches(x[i], y[reduced_offset(i)]));
 }
 
-// dx[i] = dy[o] / count[o] where x[i] == y[o], else 0
+// dx[i] = dy[o] / count[o] where x[i] matches y[o], else 0
 @compute @workgroup_size(WG)
 fn extremum_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = thread_index(gid, nwg);
   if (i >= p.n) { return; }
   let o = reduced_offset(i);
-  gx[i] = select(0.0, gy[o] / count[o], x[i] == y[o]);
+  gx[i] = select(0.0, gy[o] / count[o], matches(x[i], y[o]));
 }

@@ -28,6 +28,8 @@
 // max_pool writes the argmax as an offset inside its plane (ih * W + iw), stored
 // as f32: exact for planes under 2^24 elements. Ties: the first maximal tap in
 // row-major window order wins (strict >), and only it receives the gradient.
+// NaN: a NaN tap always wins (the last one in window order, as in PyTorch), so
+// a window holding a NaN outputs NaN and routes its gradient to that tap.
 
 struct Params {
   n: u32,
@@ -62,6 +64,9 @@ override WG: u32 = 256u;
 fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
+
+// is_nan: from shaders/nan.wgsl.
+{{NAN}}
 
 // Number of taps k < kernel with lo <= start + k * dilation < hi. A loop: kernels
 // are small, and it measured faster than the closed form's two divisions.
@@ -124,7 +129,7 @@ fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
       if (iw < 0 || iw >= i32(p.in_w)) { continue; }
       let at = ih * i32(p.in_w) + iw;
       let v = x[base + u32(at)];
-      if (best_at < 0 || v > best) {
+      if (best_at < 0 || v > best || is_nan(v)) {
         best = v;
         best_at = at;
       }

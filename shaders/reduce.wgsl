@@ -9,6 +9,8 @@
 //    many outputs). Neighbouring threads read neighbouring `inner` elements.
 // Workgroup ids are linearized over a 2D grid for more than 65535 groups.
 // `scale` multiplies the result (1/R turns a sum into a mean).
+// NaN propagates: a sum with a NaN is NaN, and max / min return NaN when any
+// input is NaN (WGSL's max / min may drop it, so combine tests for it).
 
 struct Params {
   outer: u32,
@@ -27,6 +29,9 @@ override WG: u32 = 256u;
 
 var<workgroup> partial: array<f32, WG>;
 
+// is_nan: from shaders/nan.wgsl.
+{{NAN}}
+
 // An infinity from its bit pattern. A constant infinity is a WGSL
 // shader-creation error, so the bits pass through a run-time select.
 fn infinity(bits: u32) -> f32 {
@@ -41,10 +46,11 @@ fn identity() -> f32 {
   }
 }
 
+// a + b is NaN when a or b is: the NaN-propagating result of max / min.
 fn combine(a: f32, b: f32) -> f32 {
   switch OP {
-    case 1u: { return max(a, b); }
-    case 2u: { return min(a, b); }
+    case 1u: { return select(max(a, b), a + b, is_nan(a) || is_nan(b)); }
+    case 2u: { return select(min(a, b), a + b, is_nan(a) || is_nan(b)); }
     default: { return a + b; }
   }
 }

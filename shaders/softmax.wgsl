@@ -10,6 +10,9 @@
 // so no exp overflows. Gradients, from the saved output y:
 //   softmax      dx = y * (dy - sum_j dy_j * y_j)
 //   log-softmax  dx = dy - exp(y) * sum_j dy_j
+// Non-finite inputs: a row holding a NaN or a +inf is NaN throughout (exp(NaN)
+// or exp(inf - inf) enters s, whatever max() does with NaN), as in onnxruntime;
+// a -inf entry gets 0 (log-softmax: -inf) and leaves the rest finite.
 //
 // Two strategies, as in reduce.wgsl:
 //  - *_wide: one workgroup per row; WG threads stride over the row and combine

@@ -13,6 +13,7 @@ import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
 import { formatShape, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch } from './op.js';
+import type { SplitAxis } from './split.js';
 
 // The shared workgroup reductions fill the source's {{WORKGROUP_REDUCE}} slot.
 const wgsl = specialize('batchnorm', batchnormWgsl, { WORKGROUP_REDUCE: workgroupReduceWgsl });
@@ -118,6 +119,8 @@ export const batchNorm = defineOp<BatchNormAttrs>({
     return [y];
   },
   save: ([x, scale, , mean, variance]) => [x, scale, mean, variance],
+  // In parts along any axis of x; the per-channel inputs follow a cut of the channels.
+  split: ([x]) => x.map((_, a): SplitAxis<BatchNormAttrs> => ({ name: `axis ${a}`, outputs: [a], inputs: [a, ...new Array<number | null>(4).fill(a === 1 ? 0 : null)] })),
   // dx = dy * scale * inv_std;  dscale = sum dy * xhat;  dbias = sum dy;
   // dmean = -scale * inv_std * sum dy;  dvar = -scale * inv_std^2 / 2 * sum dy * xhat
   backward({ saved: [x, scale, mean, variance], attrs: { epsilon = 1e-5 }, needsInputGrad }, [gy]) {
@@ -147,6 +150,8 @@ export const batchNormTrain = defineOp<BatchNormAttrs>({
     return [y, mean, variance];
   },
   save: ([x, scale], [, mean, variance]) => [x, scale, mean, variance],
+  // In parts over channels only: the statistics span images and pixels.
+  split: () => [{ name: 'channels', outputs: [1, 0, 0], inputs: [1, 0, 0] }],
   // With M = N * S, xhat = (x - mean) * inv_std:  dscale = sum dy * xhat;  dbias = sum dy;
   // dx = scale * inv_std * (dy - (dbias + xhat * dscale) / M) + (dmean_out + 2 (x - mean) dvar_out) / M
   backward({ saved: [x, scale, mean, variance], attrs: { epsilon = 1e-5 } }, [gy, gyMean, gyVar]) {

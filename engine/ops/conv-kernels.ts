@@ -22,6 +22,7 @@ import { Tensor } from '../tensor.js';
 import { chooseTiles, flagArgs, foldTiles, launchVec4, withEpilogue } from './epilogue.js';
 import { gemmFits, gemmKernelRun } from './gemm.js';
 import { grid1d } from './op.js';
+import { runtime } from '../runtime.js';
 import { reduceKeepDims } from './reduce.js';
 import { activationCode, activationParams, type Activation } from '../activations.js';
 import { convGeometry, type ConvGeometry, type ConvOptions } from '../geometry/conv.js';
@@ -232,7 +233,8 @@ const MAX_PARTIAL_BYTES = 256 << 20;
 function splitK(pixels: number, workgroups: number, total: number, align: number, minChunk: number): { splits: number; chunk: number } {
   const wanted = Math.ceil(TARGET_WORKGROUPS / Math.max(1, workgroups));
   const byLength = Math.max(1, Math.floor(pixels / minChunk));
-  const byMemory = Math.max(1, Math.floor(MAX_PARTIAL_BYTES / (4 * Math.max(1, total))));
+  // The partials are bound whole: within one binding too.
+  const byMemory = Math.max(1, Math.floor(Math.min(MAX_PARTIAL_BYTES, runtime().maxBindingBytes) / (4 * Math.max(1, total))));
   const splits = Math.max(1, Math.min(wanted, byLength, byMemory));
   const chunk = Math.max(align, Math.ceil(pixels / splits / align) * align);
   return { splits: Math.max(1, Math.ceil(pixels / chunk)), chunk };

@@ -13,6 +13,7 @@ import type { Tensor } from '../tensor.js';
 import { conv2dForwardKernel, conv2dGradBias, conv2dGradInputKernel, conv2dGradWeightKernel } from './conv-kernels.js';
 import { unaryOps } from './elementwise.js';
 import { defineOp } from './op.js';
+import type { InputCut, SplitAxis } from './split.js';
 
 function convInputs(op: string, inputs: readonly Tensor[]): [Tensor, Tensor, Tensor | null] {
   const [x, w, b] = inputs;
@@ -43,6 +44,14 @@ export const conv2d = defineOp<Conv2dAttrs>({
   },
   // saved: x, w, (b), and with an activation y = act(z), then z (kept by forward)
   save: (inputs, [y], attrs) => (isIdentity(attrs.activation) ? [...inputs] : [...inputs, y]),
+  split([x, w, b], attrs) {
+    const g = convGeometry('conv2d', x, w, attrs, b);
+    // A part whose window would lie wholly in the padding cannot be expressed: no row split then.
+    const span = (g.kernelH - 1) * g.dilationH + 1;
+    const rows = g.padTop < span && g.padBottom < span;
+    const window = rows ? (r: number, n: number) => convWindow(g.inH, g.kernelH, g.strideH, g.dilationH, g.padTop, r, n) : null;
+    return convSplits(attrs, !!b, { groupOutC: g.groupOutC, groupInC: g.groupInC, weightAxis: 0 }, window);
+  },
   // dz = dy * act'(z); dx = conv_transpose(dz, w); dw = dz (*) x (correlation over images and
   // pixels); db = sum of dz over images and pixels
   backward({ saved, attrs, needsInputGrad, inputShapes }, [gy]) {
@@ -67,6 +76,72 @@ export const conv2d = defineOp<Conv2dAttrs>({
   },
 });
 
+// ---- running in parts (split.ts) ---------------------------------------------------
+
+/** The [start, length] of an input axis read by a part of the output, and that part's pads. */
+type Window = { rows: [number, number]; padBegin: number; padEnd: number; outputPadding?: number };
+
+/**
+ * Output rows [o, o + n) of a conv read input rows [o s - pb, (o + n - 1) s - pb + (k - 1) d]
+ * (clipped to the input): the part convolves them with the pads that clipping removed.
+ */
+function convWindow(size: number, k: number, s: number, d: number, pb: number, o: number, n: number): Window {
+  const first = o * s - pb;
+  const span = (n - 1) * s + (k - 1) * d + 1;
+  const i0 = Math.max(0, first);
+  const i1 = Math.min(size, first + span);
+  return { rows: [i0, i1 - i0], padBegin: i0 - first, padEnd: span - (i1 - first) };
+}
+
+/**
+ * Output rows [r, r + n) of a transposed conv (out = i s - pb + j d) gather input rows
+ * [floor((r + pb - (k - 1) d) / s), floor((r + n - 1 + pb) / s)] (clipped); the part's
+ * begin pad crops what those rows reach before r, its end pad (or output padding) fits n.
+ */
+function convTransposeWindow(size: number, k: number, s: number, d: number, pb: number, r: number, n: number): Window {
+  const i0 = Math.min(size - 1, Math.max(0, Math.floor((r + pb - (k - 1) * d) / s)));
+  const i1 = Math.max(i0 + 1, Math.min(size, Math.floor((r + n - 1 + pb) / s) + 1));
+  const padBegin = pb + r - i0 * s;
+  const reach = (i1 - i0 - 1) * s + (k - 1) * d + 1 - padBegin;
+  return { rows: [i0, i1 - i0], padBegin, padEnd: Math.max(0, reach - n), outputPadding: Math.max(0, n - reach) };
+}
+
+/** A conv's output layout for convSplits: channels per group in and out, and the weight axis that indexes output channels. */
+interface ConvLayout {
+  groupOutC: number;
+  groupInC: number;
+  weightAxis: 0 | 1;
+}
+
+/** Ways to run a conv in parts: over images, output channels (whole groups), then output rows with their input halo. */
+function convSplits<A extends Conv2dAttrs | ConvTranspose2dAttrs>(attrs: A, hasBias: boolean, o: ConvLayout, window: ((r: number, n: number) => Window) | null): SplitAxis<A>[] {
+  const bias = (cut: number | null) => (hasBias ? [cut] : []);
+  const pads = attrs.pads ?? [0, 0, 0, 0];
+  const axes: SplitAxis<A>[] = [{ name: 'batch', outputs: [0], inputs: [0, null, ...bias(null)] }];
+  if ((attrs.groups ?? 1) === 1) axes.push({ name: 'output channels', outputs: [1], inputs: [null, o.weightAxis, ...bias(0)] });
+  else {
+    // Whole groups: output channels [c, c + n) read the input channels (and weight rows) of the same groups.
+    const inputs: InputCut = { axis: 1, range: (c, n) => [(c / o.groupOutC) * o.groupInC, (n / o.groupOutC) * o.groupInC] };
+    // conv2d's weights [O, I, ...] follow the output channels; convTranspose2d's [C_in, O / groups, ...] the input channels.
+    const weights: InputCut = o.weightAxis === 0 ? { axis: 0 } : { axis: 0, range: inputs.range };
+    axes.push({ name: 'output channels', outputs: [1], unit: o.groupOutC, inputs: [inputs, weights, ...bias(0)], attrs: (_c, n) => ({ ...attrs, groups: n / o.groupOutC }) });
+  }
+  if (window) {
+    axes.push({
+      name: 'rows',
+      outputs: [2],
+      inputs: [{ axis: 2, range: (r, n) => window(r, n).rows }, null, ...bias(null)],
+      attrs: (r, n) => {
+        const w = window(r, n);
+        const part = { ...attrs, pads: [w.padBegin, pads[1], w.padEnd, pads[3]] as const };
+        if (w.outputPadding === undefined) return part;
+        return { ...part, outputPadding: [w.outputPadding, (attrs as ConvTranspose2dAttrs).outputPadding?.[1] ?? 0] as const };
+      },
+    });
+  }
+  return axes;
+}
+
 // ---- convTranspose2d ------------------------------------------------------------
 
 export const convTranspose2d = defineOp<ConvTranspose2dAttrs>({
@@ -77,6 +152,12 @@ export const convTranspose2d = defineOp<ConvTranspose2dAttrs>({
     return [conv2dGradInputKernel(x, w, g, b)];
   },
   save: (inputs) => inputs.slice(0, 2),
+  split([x, w, b], attrs) {
+    // g is the conv this transposes: its input is our output.
+    const g = convTransposeGeometry(x, w, attrs, b);
+    const window = (r: number, n: number) => convTransposeWindow(x[2], g.kernelH, g.strideH, g.dilationH, g.padTop, r, n);
+    return convSplits(attrs, !!b, { groupOutC: w[1], groupInC: x[1] / g.groups, weightAxis: 1 }, window);
+  },
   // y = conv^T(x, w) + b: dx = conv(dy, w); dw = x (*) dy, the conv's weight gradient with
   // the roles of input (dy) and output gradient (x); db = sum of dy over images and pixels
   backward({ saved: [x, w], attrs, needsInputGrad, inputShapes }, [gy]) {

@@ -15,6 +15,7 @@ import { broadcastShapes, broadcastStrides, numel, type Shape } from '../shape.j
 import { runtime } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch, pack8, type Op } from './op.js';
+import { alongAnyAxis, fillInParts } from './split.js';
 
 export interface UnaryRow {
   /** y = f(x) */
@@ -37,12 +38,14 @@ export const unaryRows = {
   // The fusable activations: their rows live in the ACTIVATIONS table, which
   // also generates the conv/gemm epilogue.
   ...ACTIVATIONS,
-  // ONNX HardSigmoid: max(0, min(1, alpha * x + beta))
+  // ONNX HardSigmoid: max(0, min(1, alpha * x + beta)); selects, not clamp, so NaN
+  // propagates (see engine/activations.ts)
   hardSigmoid: {
-    forward: 'clamp(alpha * x + beta, 0.0, 1.0)',
-    derivative: 'select(0.0, alpha, alpha * x + beta > 0.0 && alpha * x + beta < 1.0)',
+    forward: 'select(select(alpha * x + beta, 0.0, alpha * x + beta < 0.0), 1.0, alpha * x + beta > 1.0)',
+    derivative: 'select(select(x, 0.0, alpha * x + beta <= 0.0 || alpha * x + beta >= 1.0), alpha, alpha * x + beta > 0.0 && alpha * x + beta < 1.0)',
   },
-  // ONNX HardSwish: x * max(0, min(1, x / 6 + 1/2))
+  // ONNX HardSwish: x * max(0, min(1, x / 6 + 1/2)); the factor x carries a NaN
+  // through the clamp (and -inf * 0 is NaN, as in onnxruntime)
   hardSwish: {
     forward: 'x * clamp(x / 6.0 + 0.5, 0.0, 1.0)',
     derivative: 'select(select(x / 3.0 + 0.5, 1.0, x > 3.0), 0.0, x < -3.0)',
@@ -157,6 +160,7 @@ function unaryOp(name: UnaryName): Op<UnaryAttrs> {
       return [y];
     },
     save: ([x], [y]) => [x, y],
+    split: ([x]) => alongAnyAxis(x, [x]),
     // dx = dy * f'(x)
     backward({ saved: [x, y], attrs }, [gy]) {
       const gx = Tensor.empty(x.shape);
@@ -191,6 +195,7 @@ function binaryOp(name: BinaryName): Op<Record<string, never>> {
       return [y];
     },
     save: ([a, b], [y]) => [a, b, y],
+    split: (inputs, _attrs, [y]) => alongAnyAxis(y, inputs),
     // da = dy * dy/da, db = dy * dy/db at the output shape; the tape un-broadcasts
     backward({ saved: [a, b, y], needsInputGrad }, [gy]) {
       const kernels = gradKernels();
@@ -220,8 +225,9 @@ export const binaryOps = Object.fromEntries(Object.keys(binaryRows).map((n) => [
 
 /** A new tensor with every element set to `value` (not an op: it has no inputs). */
 export function fill(shape: Shape, value: number): Tensor {
-  const y = Tensor.empty(shape);
   const n = numel(shape);
+  if (n * 4 > runtime().maxBindingBytes) return fillInParts(shape, value, fill);
+  const y = Tensor.empty(shape);
   run(elementwiseKernel('fill', 'fill'), { out_buf: y }, { label: 'fill', n, alpha: value });
   return y;
 }

@@ -1,17 +1,20 @@
 // The max and min reductions over axes. Forward is reduce.wgsl (OP = 1 / 2)
 // through reduceKeepDims; backward (shaders/extremum.wgsl) routes each output's
-// gradient to the inputs equal to it, split evenly among ties.
+// gradient to the inputs equal to it, split evenly among ties. NaN propagates:
+// an output over a NaN is NaN, and its gradient goes to the NaN inputs.
 
 import extremumWgsl from '../../shaders/extremum.wgsl';
+import nanWgsl from '../../shaders/nan.wgsl';
 import { ShapeError } from '../errors.js';
-import { defineKernel } from '../kernels/kernel.js';
+import { defineKernel, specialize } from '../kernels/kernel.js';
 import { broadcastStrides, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch, pack8 } from './op.js';
-import { reduceKeepDims, type ReduceAttrs } from './reduce.js';
+import { keptAxes, reduceKeepDims, type ReduceAttrs } from './reduce.js';
 
-const maskKernel = defineKernel({ name: 'extremum_mask', wgsl: extremumWgsl, entryPoint: 'extremum_mask' });
-const gradKernel = defineKernel({ name: 'extremum_grad', wgsl: extremumWgsl, entryPoint: 'extremum_grad' });
+const wgsl = specialize('extremum', extremumWgsl, { NAN: nanWgsl });
+const maskKernel = defineKernel({ name: 'extremum_mask', wgsl, entryPoint: 'extremum_mask' });
+const gradKernel = defineKernel({ name: 'extremum_grad', wgsl, entryPoint: 'extremum_grad' });
 
 /** Sorted, normalized axes; ShapeError naming the op and x's shape when one is out of range or repeated. */
 function reducedAxes(op: string, axes: readonly number[] | undefined, shape: Shape): number[] {
@@ -57,6 +60,7 @@ function extremumOp(kind: 'max' | 'min') {
       return [out];
     },
     save: ([x], [y]) => [x, y],
+    split: ([x], { axes, keepDims = false }) => keptAxes(x, reducedAxes(kind, axes, x), keepDims),
     // dx = dy / count at the positions equal to the extremum (split among ties), 0 elsewhere
     backward({ saved: [x, y], attrs: { axes } }, [gy]) {
       return [extremumGrad(x, y, gy, reducedAxes(kind, axes, x.shape))];

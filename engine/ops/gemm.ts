@@ -12,6 +12,7 @@ import { binaryOps, fill } from './elementwise.js';
 import { chooseTiles, flagArgs, launchVec4, withEpilogue } from './epilogue.js';
 import { stridedCopy } from './movement.js';
 import { defineOp } from './op.js';
+import type { SplitAxis } from './split.js';
 import { activationCode, activationParams, type Activation } from '../activations.js';
 
 const gemmKernel = defineKernel({ name: 'gemm', wgsl: withEpilogue('gemm', gemmWgsl), entryPoint: 'gemm' });
@@ -171,6 +172,17 @@ export const matmul = defineOp<MatmulAttrs>({
     return [reshaped(batchedProduct(a, s.m, s.k, b, s.k, s.n, s.batch, { m: s.m, n: s.n, k: s.k }), s.out)];
   },
   save: ([a, b]) => [a, b],
+  // In parts along the batch axes (an operand that broadcasts is read whole), then rows of A, then columns of B.
+  split([a, b], _attrs, [y]) {
+    if (a.length < 2 || b.length < 2) return [];
+    const r = y.length;
+    const follows = (s: Shape, i: number) => {
+      const j = i - (r - s.length);
+      return j >= 0 && s[j] === y[i] ? j : null;
+    };
+    const batch = y.slice(0, -2).map((_, i): SplitAxis<MatmulAttrs> => ({ name: `batch axis ${i}`, outputs: [i], inputs: [follows(a, i), follows(b, i)] }));
+    return [...batch, { name: 'rows', outputs: [r - 2], inputs: [a.length - 2, null] }, { name: 'columns', outputs: [r - 1], inputs: [null, b.length - 1] }];
+  },
   // dA = dY x B^T, dB = A^T x dY per batch matrix (the tape sums broadcast batch axes)
   backward({ saved: [a, b], needsInputGrad }, [gy]) {
     const { batch, m, n, k } = matmulShapes(a.shape, b.shape);
@@ -227,6 +239,15 @@ export const gemm = defineOp<GemmAttrs>({
     return [reshaped(out, [m, n])];
   },
   save: ([a, b]) => [a, b],
+  // In parts along rows of op(A) or columns of op(B); C follows where it does not broadcast.
+  split([, , c], attrs, [y]) {
+    const cAxis = (axis: number) => (c && c.length > 1 - axis && c[c.length - 2 + axis] === y[axis] ? c.length - 2 + axis : null);
+    const rest = (axis: number) => (c ? [cAxis(axis)] : []);
+    return [
+      { name: 'rows', outputs: [0], inputs: [attrs.transA ? 1 : 0, null, ...rest(0)] },
+      { name: 'columns', outputs: [1], inputs: [null, attrs.transB ? 0 : 1, ...rest(1)] },
+    ];
+  },
   // Y = alpha op(A) op(B) + beta C:
   // d op(A) = alpha dY op(B)^T, d op(B) = alpha op(A)^T dY, dC = beta dY (un-broadcast by the tape)
   backward({ saved: [a, b], attrs, needsInputGrad }, [gy]) {

@@ -7,6 +7,7 @@ import { defineKernel } from '../kernels/kernel.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, sameShape, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch, pack8 } from './op.js';
+import { alongAnyAxis } from './split.js';
 import { resolveReshape, type ReshapeAttrs } from '../geometry/shape-ops.js';
 
 const stridedCopyKernel = defineKernel({ name: 'strided_copy', wgsl: movementWgsl, entryPoint: 'strided_copy' });
@@ -48,6 +49,8 @@ export const transpose = defineOp<TransposeAttrs>({
     const strides = contiguousStrides(x.shape);
     return [stridedCopy(x, perm.map((p) => x.shape[p]), perm.map((p) => strides[p]))];
   },
+  // Output axis j is input axis perm[j].
+  split: (_inputs, { perm }) => perm.map((p, j) => ({ name: `axis ${j}`, outputs: [j], inputs: [p] })),
   // dx = transpose(dy, inverse(perm))
   backward({ attrs: { perm } }, [gy]) {
     const inverse = perm.map((_, i) => perm.indexOf(i));
@@ -67,6 +70,8 @@ export const expand = defineOp<ExpandAttrs>({
     if (sameShape(out, x.shape)) return [x.view(out)];
     return [stridedCopy(x, out, broadcastStrides(x.shape, out))];
   },
+  // A part's target shape is the part's own.
+  split: (inputs, attrs, [y]) => alongAnyAxis<ExpandAttrs>(y, inputs).map((axis) => ({ ...axis, attrs: (_s, n) => ({ ...attrs, shape: y.map((d, i) => (i === axis.outputs[0] ? n : d)) }) })),
   // dx = sum of dy over the broadcast axes (the tape's un-broadcast does it)
   backward(_ctx, [gy]) {
     return [gy.view(gy.shape)];

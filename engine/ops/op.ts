@@ -8,6 +8,8 @@ import { runtime } from '../runtime.js';
 import { tape, type BackwardRule } from '../tape.js';
 import type { Kernel } from '../kernels/kernel.js';
 import { Tensor } from '../tensor.js';
+import { TensorTooLarge } from '../errors.js';
+import { backwardSplitting, forwardSplitting, type SplitRule } from './split.js';
 
 /** What a forward sees of the tape. */
 export interface ForwardContext {
@@ -24,6 +26,12 @@ export interface OpDef<A> {
   /** Tensors backward needs; the tape keeps views of them alive until backward. */
   save?(inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: A): Tensor[];
   backward: BackwardRule<A>;
+  /**
+   * Axes along which the op runs as the same op on slices (split.ts): how it
+   * runs on tensors larger than one storage binding. Without one, such
+   * tensors end in TensorTooLarge naming the op.
+   */
+  split?: SplitRule<A>;
 }
 
 export interface Op<A> {
@@ -33,18 +41,36 @@ export interface Op<A> {
   (inputs: readonly Tensor[], attrs: A): Tensor[];
 }
 
-export function defineOp<A>(def: OpDef<A>): Op<A> {
+export function defineOp<A>(spec: OpDef<A>): Op<A> {
+  // forward and backward run in parts when a tensor is too large for one binding
+  // (split.ts, reached at call time: ops are defined while modules still load).
+  const def: OpDef<A> = { ...spec };
+  def.forward = (inputs, attrs, ctx) => forwardSplitting(spec, def, inputs, attrs, ctx);
+  def.backward = (ctx, grads) => backwardSplitting(spec, def, ctx, grads);
   const op = ((inputs: readonly Tensor[], attrs: A) => {
     const recording = tape.recording && inputs.some((t) => t.requiresGrad);
     const intermediates: Tensor[] = [];
     const outputs = def.forward(inputs, attrs, { recording, keepForBackward: (t) => intermediates.push(t) });
-    if (recording) tape.record(def.name, inputs, outputs, attrs, [...(def.save?.(inputs, outputs, attrs) ?? []), ...intermediates], def.backward);
+    if (recording) tape.record(def.name, inputs, outputs, attrs, [...(def.save?.(inputs, outputs, attrs) ?? []), ...intermediates], namingOutputs(def.backward, outputs));
     for (const t of intermediates) t.dispose(); // the tape keeps its own views
     return outputs;
   }) as Op<A>;
   Object.defineProperty(op, 'name', { value: def.name });
   (op as { def: OpDef<A> }).def = def;
   return op;
+}
+
+/** The rule, with a TensorTooLarge naming the outputs (their labels, e.g. ONNX names) whose gradient it computes. */
+function namingOutputs<A>(rule: BackwardRule<A>, outputs: readonly Tensor[]): BackwardRule<A> {
+  return (ctx, grads) => {
+    try {
+      return rule(ctx, grads);
+    } catch (e) {
+      const names = outputs.flatMap((t) => (t.name ? [t.name] : []));
+      if (!(e instanceof TensorTooLarge) || e.producing.length || !names.length) throw e;
+      throw new TensorTooLarge(e.op, e.tensor, e.bytes, e.limit, e.kind, e.detail, names);
+    }
+  };
 }
 
 /** Binds tensors by WGSL variable name and dispatches. */

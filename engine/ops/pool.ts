@@ -7,16 +7,19 @@
 // PyTorch and onnxruntime), and every window must reach into the input.
 
 import poolWgsl from '../../shaders/pool.wgsl';
+import nanWgsl from '../../shaders/nan.wgsl';
 import { ShapeError } from '../errors.js';
-import { defineKernel, type Kernel } from '../kernels/kernel.js';
+import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
 import { formatShape, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { extremumGrad } from './extremum.js';
 import { defineOp, grid1d, launch } from './op.js';
 import { reduceKeepDims } from './reduce.js';
+import { alongAnyAxis, type SplitAxis } from './split.js';
 import { poolGeometry, type AveragePoolAttrs, type PoolAttrs, type PoolGeometry } from '../geometry/pool.js';
 
-const kernel = (entryPoint: string): Kernel => defineKernel({ name: entryPoint, wgsl: poolWgsl, entryPoint });
+const wgsl = specialize('pool', poolWgsl, { NAN: nanWgsl });
+const kernel = (entryPoint: string): Kernel => defineKernel({ name: entryPoint, wgsl, entryPoint });
 const maxPoolKernel = kernel('max_pool');
 const maxPoolGradKernel = kernel('max_pool_grad');
 const averagePoolKernel = kernel('average_pool');
@@ -46,10 +49,16 @@ function poolUniforms(g: PoolGeometry, n: number, countIncludePad = false) {
 
 const outShape = (x: Shape, g: PoolGeometry) => [x[0], x[1], g.outH, g.outW];
 
+/** Pools run in parts over images and channels (every output has x's N and C). */
+function planes<A>([x]: readonly Shape[], _attrs: A, outs: readonly Shape[]): SplitAxis<A>[] {
+  return alongAnyAxis(outs[0], [x], outs.length, [...x.keys()].slice(2));
+}
+
 /**
  * Outputs [y, indices]: indices hold each window's argmax as an offset inside
  * its (n, c) plane, h * W + w (ONNX's Indices output flattens over N and C too:
- * add (n * C + c) * H * W). Ties go to the first maximum in row-major window order.
+ * add (n * C + c) * H * W). Ties go to the first maximum in row-major window order;
+ * a NaN tap wins (the last NaN), so NaN propagates and gets the window's gradient.
  */
 export const maxPool = defineOp<PoolAttrs>({
   name: 'maxPool',
@@ -64,6 +73,7 @@ export const maxPool = defineOp<PoolAttrs>({
     return [y, indices];
   },
   save: (_inputs, [, indices]) => [indices],
+  split: planes,
   // dx[i] = sum of dy over the windows whose argmax is i (indices are piecewise constant: no gradient)
   backward({ saved: [indices], attrs, inputShapes: [shape] }, [gy]) {
     const g = poolGeometry('maxPool', shape, attrs);
@@ -81,6 +91,7 @@ export const averagePool = defineOp<AveragePoolAttrs>({
     launch(averagePoolKernel, { x, y }, { workgroups: grid1d(y.size), uniforms: poolUniforms(g, y.size, attrs.countIncludePad) });
     return [y];
   },
+  split: planes,
   // dx[i] = sum over the windows w containing i of dy[w] / divisor(w)
   backward({ attrs, inputShapes: [shape] }, [gy]) {
     const g = poolGeometry('averagePool', shape, attrs);
@@ -104,6 +115,7 @@ export const globalAveragePool = defineOp<Record<string, never>>({
     const axes = spatialAxes('globalAveragePool', x.shape);
     return [reduceKeepDims('sum', x, axes, 1 / numel(x.shape.slice(2)))];
   },
+  split: planes,
   // dx = dy / (H * W), broadcast over each plane
   backward({ inputShapes: [shape] }, [gy]) {
     const gx = Tensor.empty(shape);
@@ -129,6 +141,7 @@ export const globalMaxPool = defineOp<Record<string, never>>({
     return [reduceKeepDims('max', x, spatialAxes('globalMaxPool', x.shape))];
   },
   save: ([x], [y]) => [x, y],
+  split: planes,
   // dx = dy at the positions equal to the plane's maximum (split among ties), 0 elsewhere
   backward({ saved: [x, y] }, [gy]) {
     return [extremumGrad(x, y, gy, spatialAxes('globalMaxPool', x.shape))];

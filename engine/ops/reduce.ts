@@ -2,16 +2,19 @@
 // and each run is one [outer, R, inner] pass of shaders/reduce.wgsl.
 
 import reduceWgsl from '../../shaders/reduce.wgsl';
+import nanWgsl from '../../shaders/nan.wgsl';
 import { ShapeError } from '../errors.js';
-import { defineKernel } from '../kernels/kernel.js';
+import { defineKernel, specialize } from '../kernels/kernel.js';
 import { broadcastStrides, normalizeAxis, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch } from './op.js';
 import { stridedCopy } from './movement.js';
+import type { SplitAxis } from './split.js';
 
 const WG = 256;
-const wideKernel = defineKernel({ name: 'reduce_wide', wgsl: reduceWgsl, entryPoint: 'reduce_wide' });
-const narrowKernel = defineKernel({ name: 'reduce_narrow', wgsl: reduceWgsl, entryPoint: 'reduce_narrow' });
+const wgsl = specialize('reduce', reduceWgsl, { NAN: nanWgsl });
+const wideKernel = defineKernel({ name: 'reduce_wide', wgsl, entryPoint: 'reduce_wide' });
+const narrowKernel = defineKernel({ name: 'reduce_narrow', wgsl, entryPoint: 'reduce_narrow' });
 
 export type ReduceKind = 'sum' | 'max' | 'min';
 const OP_CODE: Record<ReduceKind, number> = { sum: 0, max: 1, min: 2 };
@@ -64,6 +67,13 @@ export function reduceKeepDims(kind: ReduceKind, x: Tensor, axes: readonly numbe
   return current;
 }
 
+/** Reductions run in parts along the axes they keep (shifted in the output when the reduced ones are dropped). */
+export function keptAxes<A>(shape: Shape, axes: readonly number[], keepDims: boolean): SplitAxis<A>[] {
+  return shape.flatMap((_, a): SplitAxis<A>[] =>
+    axes.includes(a) ? [] : [{ name: `axis ${a}`, outputs: [keepDims ? a : a - axes.filter((r) => r < a).length], inputs: [a] }],
+  );
+}
+
 function reducedShape(shape: Shape, axes: readonly number[], keepDims: boolean): number[] {
   return keepDims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
 }
@@ -85,6 +95,7 @@ export const sum = defineOp<ReduceAttrs>({
     y.dispose();
     return [out];
   },
+  split: ([x], { axes, keepDims = false }) => keptAxes(x, normalizeAxes('sum', axes, x.length), keepDims),
   // dx = broadcast(dy) to x's shape
   backward({ attrs: { axes }, inputShapes: [shape] }, [gy]) {
     return [broadcastBack(gy, shape, normalizeAxes('sum', axes, shape.length))];
@@ -101,6 +112,7 @@ export const mean = defineOp<ReduceAttrs>({
     y.dispose();
     return [out];
   },
+  split: ([x], { axes, keepDims = false }) => keptAxes(x, normalizeAxes('mean', axes, x.length), keepDims),
   // dx = broadcast(dy) / count
   backward({ attrs: { axes }, inputShapes: [shape] }, [gy]) {
     const list = normalizeAxes('mean', axes, shape.length);

@@ -8,6 +8,7 @@ import { defineKernel } from '../kernels/kernel.js';
 import { type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch } from './op.js';
+import { alongAnyAxis } from './split.js';
 import { MODE, NEAREST, resolveResize, type AxisPlan, type CoordinateTransformationMode, type ResizeAttrs } from '../geometry/resize.js';
 
 const resizeKernel = defineKernel({ name: 'resize', wgsl: resizeWgsl, entryPoint: 'resize' });
@@ -58,6 +59,12 @@ export const resize = defineOp<ResizeAttrs>({
     run(resizeKernel, { x, y }, y.size, x.shape, attrs, axes);
     return [y];
   },
+  // In parts over images and channels; sizes given for all four axes follow the part.
+  split: ([x], attrs, [y]) =>
+    alongAnyAxis<ResizeAttrs>(y, [x], 1, [2, 3]).map((axis) => ({
+      ...axis,
+      attrs: attrs.sizes?.length === 4 ? (_start: number, n: number) => ({ ...attrs, sizes: attrs.sizes!.map((d, i) => (i === axis.outputs[0] ? n : d)) }) : undefined,
+    })),
   // dx[iy, ix] = sum over outputs (oy, ox) of w_y(oy -> iy) * w_x(ox -> ix) * dy[oy, ox] (the transposed interpolation)
   backward({ attrs, inputShapes: [shape] }, [gy]) {
     const { axes } = resolveResize(shape, attrs);

@@ -18,6 +18,7 @@ import { contiguousStrides, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { stridedCopy } from './movement.js';
 import { defineOp, grid1d, launch, pack8 } from './op.js';
+import { alongAnyAxis, type SplitAxis } from './split.js';
 import {
   concatShape,
   flattenShape,
@@ -102,6 +103,7 @@ export const concat = defineOp<ConcatAttrs>({
     const { axis: a, shape } = concatShape(xs.map((x) => x.shape), axis);
     return [concatInto(xs, a, shape)];
   },
+  split: (inputs, { axis }, [y]) => alongAnyAxis(y, inputs, 1, [concatShape(inputs, axis).axis]),
   // dx_k = dy[..., offset_k : offset_k + n_k, ...] along the axis
   backward({ attrs: { axis }, inputShapes, needsInputGrad }, [gy]) {
     const { axis: a } = concatShape(inputShapes, axis);
@@ -127,6 +129,7 @@ export const split = defineOp<SplitAttrs>({
       return part;
     });
   },
+  split: ([x], attrs, outs) => alongAnyAxis(x, [x], outs.length, [splitSizes(x, attrs).axis]),
   // dx = concat(dy_0, ..., dy_k) along the axis
   backward({ attrs, inputShapes: [shape] }, gys) {
     const { axis } = splitSizes(shape, attrs);
@@ -142,6 +145,11 @@ export const slice = defineOp<SliceAttrs>({
     const { starts, steps, counts } = resolveSlice(x.shape, attrs);
     const offset = counts.some((c) => c === 0) ? 0 : starts.reduce((o, s, d) => o + s * x.strides[d], 0);
     return [stridedCopy(x, counts, x.strides.map((s, d) => s * steps[d]), offset)];
+  },
+  // In parts along the axes it does not slice.
+  split([x], attrs, [y]) {
+    const { starts, steps, counts } = resolveSlice(x, attrs);
+    return alongAnyAxis(y, [x], 1, [...x.keys()].filter((a) => starts[a] !== 0 || steps[a] !== 1 || counts[a] !== x[a]));
   },
   // dx[c] = dy[q] where c = start + q * step on every axis, 0 elsewhere
   backward({ attrs, inputShapes: [shape] }, [gy]) {
@@ -201,6 +209,11 @@ export const pad = defineOp<PadAttrs>({
     const plan = resolvePad(x.shape, attrs);
     return [runPad(x, plan.shape, plan, attrs.mode ?? 'constant', attrs.value ?? 0)];
   },
+  // In parts along the axes it neither pads nor crops.
+  split([x], attrs, [y]) {
+    const plan = resolvePad(x, attrs);
+    return alongAnyAxis(y, [x], 1, [...x.keys()].filter((a) => plan.begin[a] || plan.end[a] || plan.crop[a] || plan.kept[a] !== x[a]));
+  },
   // constant: dx = pad(dy) with crop and pad swapped (the kept window of dy, zeros where x was cropped);
   // reflect/edge/wrap: dx[c] = sum of dy over the output coordinates that copied c, one axis at a time
   backward({ attrs, inputShapes: [shape] }, [gy]) {
@@ -230,6 +243,12 @@ export const gather = defineOp<GatherAttrs>({
   forward([x], attrs) {
     const { axis, indices, shape } = resolveGather(x.shape, attrs);
     return [indexSum(x, x.shape[axis], indices.map((i) => [i]), shape, innerSize(x.shape, axis))];
+  },
+  // In parts along the other axes of x (shifted in y by the indices' rank - 1).
+  split([x], attrs) {
+    const { axis } = resolveGather(x, attrs);
+    const shift = (attrs.indicesShape ?? [attrs.indices.length]).length - 1;
+    return x.flatMap((_, a): SplitAxis<GatherAttrs>[] => (a === axis ? [] : [{ name: `axis ${a}`, outputs: [a < axis ? a : a + shift], inputs: [a] }]));
   },
   // dx[j] = sum of dy[k] over the positions k with indices[k] == j
   backward({ attrs, inputShapes: [shape] }, [gy]) {

@@ -10,6 +10,7 @@ import { ShapeError } from '../errors.js';
 import { numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch } from './op.js';
+import { alongAnyAxis } from './split.js';
 
 const WG = 256;
 // The shared workgroup reductions fill the source's {{WORKGROUP_REDUCE}} slot.
@@ -51,6 +52,8 @@ function softmaxOp(name: 'softmax' | 'logSoftmax') {
       return [y];
     },
     save: (_inputs, [y]) => [y],
+    // In parts along every axis but the normalized one.
+    split: ([x], { axis = -1 }) => alongAnyAxis(x, [x], 1, [axis < 0 ? axis + x.length : axis]),
     // softmax: dx = y * (dy - sum(dy * y)); log-softmax: dx = dy - exp(y) * sum(dy), sums along the axis
     backward({ saved: [y], attrs: { axis } }, [gy]) {
       const gx = Tensor.empty(y.shape);

@@ -3,6 +3,8 @@
 // ACTIVATIONS table (engine/activations.ts), which it checks. It is typed over
 // every unary op, and the table's kinds are unary ops, so a fusable activation
 // added to the table without a row here does not compile.
+// NaN contract (the kernels'): a NaN x gives NaN for f and for df, also where
+// the derivative is piecewise constant (relu, clip, ...): `nanOr` says so.
 
 import type { BinaryName, UnaryAttrs, UnaryName } from '../ops/elementwise.js';
 import { broadcastShapes } from '../shape.js';
@@ -10,6 +12,8 @@ import { broadcastOffset, forEachIndex, refTensor, sumToShape, type RefTensor } 
 import type { RefOp } from './types.js';
 
 const sig = (x: number) => 1 / (1 + Math.exp(-x));
+/** NaN for a NaN x, else v (the branches below compare x, and a comparison with NaN is false). */
+const nanOr = (x: number, v: number) => (Number.isNaN(x) ? NaN : v);
 
 interface UnaryRef {
   f(x: number, alpha: number, beta: number): number;
@@ -24,12 +28,13 @@ export const unaryReference: { [K in UnaryName]: UnaryRef } = {
   tanh: { f: Math.tanh, df: (x) => 1 - Math.tanh(x) ** 2 },
   sigmoid: { f: sig, df: (x) => sig(x) * (1 - sig(x)) },
   silu: { f: (x) => x * sig(x), df: (x) => sig(x) + x * sig(x) * (1 - sig(x)) },
-  relu: { f: (x) => (x > 0 ? x : 0), df: (x) => (x > 0 ? 1 : 0) },
-  leakyRelu: { f: (x, a) => (x > 0 ? x : a * x), df: (x, a) => (x > 0 ? 1 : a) },
-  clip: { f: (x, lo, hi) => Math.min(Math.max(x, lo), hi), df: (x, lo, hi) => (x >= lo && x <= hi ? 1 : 0) },
+  relu: { f: (x) => nanOr(x, x > 0 ? x : 0), df: (x) => nanOr(x, x > 0 ? 1 : 0) },
+  leakyRelu: { f: (x, a) => (x > 0 ? x : a * x), df: (x, a) => nanOr(x, x > 0 ? 1 : a) },
+  // Math.min / Math.max propagate NaN
+  clip: { f: (x, lo, hi) => Math.min(Math.max(x, lo), hi), df: (x, lo, hi) => nanOr(x, x >= lo && x <= hi ? 1 : 0) },
   hardSigmoid: {
     f: (x, a, b) => Math.max(0, Math.min(1, a * x + b)),
-    df: (x, a, b) => (a * x + b > 0 && a * x + b < 1 ? a : 0),
+    df: (x, a, b) => nanOr(x, a * x + b > 0 && a * x + b < 1 ? a : 0),
   },
   hardSwish: {
     f: (x) => x * Math.max(0, Math.min(1, x / 6 + 0.5)),

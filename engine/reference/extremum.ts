@@ -1,5 +1,6 @@
 // Float64 oracle for the max and min reductions. Tie rule (the kernels'): the
-// gradient of an output is split evenly among the inputs equal to it.
+// gradient of an output is split evenly among the inputs equal to it. NaN
+// propagates: a NaN input makes its output NaN, and the NaN inputs share its gradient.
 
 import type { ReduceAttrs } from '../ops/reduce.js';
 import { normalizeAxis } from '../shape.js';
@@ -9,6 +10,9 @@ import type { RefOp } from './types.js';
 function reducedAxes(shape: number[], axes: readonly number[] | undefined): number[] {
   return (axes ?? shape.map((_, i) => i)).map((a) => normalizeAxis('ref', a, shape.length));
 }
+
+/** Input v is the extremum e (NaN matching NaN). */
+const same = (v: number, e: number) => v === e || (Number.isNaN(v) && Number.isNaN(e));
 
 function extremumRef(better: (a: number, b: number) => boolean): RefOp<ReduceAttrs> {
   return {
@@ -30,17 +34,17 @@ function extremumRef(better: (a: number, b: number) => boolean): RefOp<ReduceAtt
       const ties = refTensor(kept);
       forEachIndex(x.shape, (i, c) => {
         const o = broadcastOffset(kept, c);
-        if (x.data[i] === y.data[o]) ties.data[o]++;
+        if (same(x.data[i], y.data[o])) ties.data[o]++;
       });
       const gx = refTensor(x.shape);
       forEachIndex(x.shape, (i, c) => {
         const o = broadcastOffset(kept, c);
-        if (x.data[i] === y.data[o]) gx.data[i] = gy.data[o] / ties.data[o];
+        if (same(x.data[i], y.data[o])) gx.data[i] = gy.data[o] / ties.data[o];
       });
       return [gx];
     },
   };
 }
 
-export const maxRef = extremumRef((a, b) => a > b);
-export const minRef = extremumRef((a, b) => a < b);
+export const maxRef = extremumRef((a, b) => a > b || Number.isNaN(a));
+export const minRef = extremumRef((a, b) => a < b || Number.isNaN(a));

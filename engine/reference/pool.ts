@@ -32,12 +32,13 @@ function forEachWindow(op: string, x: RefTensor, attrs: PoolAttrs, fn: (plane: n
   return g;
 }
 
-/** First maximal tap in row-major window order (the kernels' tie rule). */
+/** First maximal tap in row-major window order, but the last NaN tap when there is one (the kernels' rules). */
 function argmaxOf(x: RefTensor, base: number, inW: number, taps: [number, number][]): number {
   let best = -1;
   for (const [ih, iw] of taps) {
     const at = ih * inW + iw;
-    if (best < 0 || x.data[base + at] > x.data[base + best]) best = at;
+    const v = x.data[base + at];
+    if (best < 0 || v > x.data[base + best] || Number.isNaN(v)) best = at;
   }
   return best;
 }
@@ -136,19 +137,20 @@ export const globalMaxPoolRef: RefOp<Record<string, never>> = {
     const y = refTensor(pooledShape(x));
     for (let p = 0; p < count; p++) {
       let m = -Infinity;
-      for (let i = 0; i < size; i++) m = Math.max(m, x.data[p * size + i]);
+      for (let i = 0; i < size; i++) m = Math.max(m, x.data[p * size + i]); // NaN-propagating
       y.data[p] = m;
     }
     return [y];
   },
-  // Ties split the gradient evenly (the max reduction's rule).
+  // Ties split the gradient evenly (the max reduction's rule; a NaN maximum is shared by the NaN inputs).
   backward([x], _a, [y], [gy]) {
     const { count, size } = planes(x);
     const gx = refTensor(x.shape);
+    const same = (a: number, b: number) => a === b || (Number.isNaN(a) && Number.isNaN(b));
     for (let p = 0; p < count; p++) {
       let ties = 0;
-      for (let i = 0; i < size; i++) if (x.data[p * size + i] === y.data[p]) ties++;
-      for (let i = 0; i < size; i++) if (x.data[p * size + i] === y.data[p]) gx.data[p * size + i] = gy.data[p] / ties;
+      for (let i = 0; i < size; i++) if (same(x.data[p * size + i], y.data[p])) ties++;
+      for (let i = 0; i < size; i++) if (same(x.data[p * size + i], y.data[p])) gx.data[p * size + i] = gy.data[p] / ties;
     }
     return [gx];
   },

@@ -88,10 +88,11 @@ export function executePlan<T extends BackendTensor>(
   return result;
 }
 
-/** A fused Conv chain: one conv2d with the chain's weights and epilogue activation. */
+/** A fused Conv chain: one conv2d with the chain's weights and epilogue activation (errors name its Conv node). */
 function runConv<T extends BackendTensor>(step: ConvStep, x: T, backend: Backend<T>, constant: (v: HostTensor) => T): T[] {
   const inputs = [x, constant(step.weight), ...(step.bias ? [constant(step.bias)] : [])];
-  const [y] = backend.ops.conv2d(inputs, step.attrs);
+  const conv = step.nodes[0];
+  const [y] = atNode(conv.node, conv.label, () => backend.ops.conv2d(inputs, step.attrs));
   backend.label(y, step.writes[0]);
   return [y];
 }

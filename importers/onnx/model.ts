@@ -8,9 +8,14 @@
 //   fusions; a plan frees each intermediate right after its last reader.
 // - Conv fusions (plan.ts) are on by default; a requested tensor switches off
 //   the fusions that would hide it, so every layer stays addressable by name.
+// - A graph with a tensor past the adapter's binding limit is run once as a
+//   dry run (no GPU work) before its first real run: ops plan their parts
+//   (engine/ops/split.ts), and one that cannot run fails there, in
+//   milliseconds, naming the node, the tensor, its size and the limit
+//   (backward too when gradients are requested).
 
-import { GradlensError, Tensor, formatShape, init, keep, sameShape } from '../../engine/index.js';
-import { closeMatches, LayerNotFound } from '../../engine/host.js';
+import { GradlensError, Tensor, defineOp, formatShape, init, keep, runtime, sameShape, scope, tape } from '../../engine/index.js';
+import { BufferTooLarge, closeMatches, LayerNotFound, numel, TensorTooLarge } from '../../engine/host.js';
 import type { ConstantValue, ExplainableModel, GraphNode, LayerInfo, RunOptions, RunResult } from '../../engine/host.js';
 import { gpuBackend } from './backend.js';
 import { OnnxBatchError, OnnxGraphError, OnnxInputError } from './errors.js';
@@ -49,6 +54,8 @@ export class OnnxGraphModel implements ExplainableModel {
   private readonly folds: FoldCache = new Map();
   /** GPU copies of constants, by host value (initializers are shared by every preparation). */
   private readonly uploads = new Map<HostTensor, Tensor>();
+  /** Plans already dry-run against the adapter's limits: 'forward', or 'backward' (which covers forward). */
+  private readonly checked = new WeakMap<Plan, 'forward' | 'backward'>();
   private disposed = false;
 
   constructor(
@@ -60,8 +67,11 @@ export class OnnxGraphModel implements ExplainableModel {
     this.graphs.set(shapeKey(this.graph.inputs.map((i) => i.shape)), this.graph);
     this.inputs = this.graph.inputs.map(({ name, shape }) => ({ name, shape }));
     this.outputs = this.graph.outputs.map(({ name, shape }) => ({ name, shape }));
+    // A graph too big for the adapter fails here, before anything is uploaded.
+    const plan = this.planFor(this.graph, new Set());
+    this.checkLimits(plan, false);
     // Upload the weights now: the constants the default plan reads as tensors.
-    for (const step of this.planFor(this.graph, new Set()).steps) {
+    for (const step of plan.steps) {
       if (step.kind === 'conv') [step.weight, step.bias].forEach((v) => v && this.upload(v));
       else tensorConstants(this.graph, step.node).forEach((v) => this.upload(v));
     }
@@ -104,6 +114,7 @@ export class OnnxGraphModel implements ExplainableModel {
     const grad = new Set(options.requireGrad ?? []);
     // Swapped tensors must exist in the plan too (a fusion must not hide them).
     const plan = this.planFor(graph, new Set([...requested, ...Object.keys(replace)]));
+    this.checkLimits(plan, grad.size > 0);
     const values = executePlan(plan, gpuBackend, new Map(Object.entries(inputs)), [...graph.outputs.map((o) => o.name), ...requested], {
       constant: (v) => this.upload(v),
       produced(name, t) {
@@ -148,6 +159,44 @@ export class OnnxGraphModel implements ExplainableModel {
     let plan = cached.byRequest.get(key);
     if (!plan) cached.byRequest.set(key, (plan = planGraph(graph, findFusions(graph, this.fusion, visible, this.folds))));
     return plan;
+  }
+
+  /**
+   * Dry-runs `plan` (runtime().dryRun: no GPU work, no allocation) when one of
+   * its tensors is past the adapter's binding or buffer limit, so every op
+   * plans its parts or fails here, before any GPU work: an OnnxGraphError
+   * naming the node, whose cause is the engine's TensorTooLarge (op, tensor,
+   * bytes, limit). With `backward`, also the backward pass from every output.
+   */
+  private checkLimits(plan: Plan, backward: boolean): void {
+    const done = this.checked.get(plan);
+    if (done === 'backward' || (done === 'forward' && !backward)) return;
+    const rt = runtime();
+    const { graph } = plan;
+    const limit = Math.min(rt.maxBindingBytes, rt.maxBufferBytes);
+    if ([...graph.tensors.values()].some((t) => numel(t.shape) * 4 > limit)) {
+      rt.dryRun(() =>
+        scope(() => {
+          const feeds = new Map(graph.inputs.map((i) => [i.name, feedPlaceholder(i.name, i.shape)] as const));
+          for (const t of feeds.values()) t.requiresGrad = backward;
+          const constants = new Map<HostTensor, Tensor>();
+          const constant = (v: HostTensor) => constants.get(v) ?? constants.set(v, Tensor.empty(v.shape)).get(v)!;
+          const outputs = executePlan(plan, gpuBackend, feeds, graph.outputs.map((o) => o.name), { constant });
+          if (!backward) return;
+          const [loss] = dryLoss([...outputs.values()], {});
+          if (!loss.requiresGrad) return;
+          try {
+            tape.backward(loss);
+          } catch (e) {
+            if (!(e instanceof TensorTooLarge) || !e.producing.length) throw e;
+            const step = plan.steps.find((s) => s.writes.some((w) => e.producing.includes(w)));
+            const node = step && (step.kind === 'conv' ? step.nodes[0] : step.node);
+            throw new OnnxGraphError(node?.label ?? '', node?.node.opType ?? '', `backward: ${e.message}`, { cause: e });
+          }
+        }),
+      );
+    }
+    this.checked.set(plan, backward ? 'backward' : 'forward');
   }
 
   /** The constants on the GPU: how many tensors, and their bytes. */
@@ -232,6 +281,23 @@ function tensorConstants(graph: PreparedGraph, p: PreparedNode): HostTensor[] {
   p.handler.inferShape({ ...ctx, constant: (i, what) => (parameters.add(i), ctx.constant(i, what)) });
   return ctx.inputs.flatMap((t, i) => (t?.value && !parameters.has(i) && isFloatDType(t.value.dtype) ? [t.value] : []));
 }
+
+/** A graph input's stand-in in a dry run; an input no GPU buffer can hold is an OnnxInputError. */
+function feedPlaceholder(name: string, shape: readonly number[]): Tensor {
+  try {
+    return Tensor.empty(shape);
+  } catch (e) {
+    if (!(e instanceof BufferTooLarge)) throw e;
+    throw new OnnxInputError(name, `shape ${formatShape(shape)} needs ${numel(shape) * 4} bytes, over this adapter's ${e.limit}-byte limit per buffer (maxBufferSize)`);
+  }
+}
+
+/** The dry run's loss: one scalar from every output, each output's gradient a placeholder of its shape. */
+const dryLoss = defineOp<Record<string, never>>({
+  name: 'dryRunLoss',
+  forward: () => [Tensor.empty([])],
+  backward: ({ inputShapes }) => inputShapes.map((s) => Tensor.empty(s)),
+});
 
 const shapeKey = (shapes: readonly (readonly number[])[]) => shapes.map((s) => s.join('x')).join(',');
 const isFixed = (d: Dim | undefined) => typeof d === 'number' && d > 0;
