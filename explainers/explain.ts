@@ -5,9 +5,9 @@
 // augSmooth, and read the maps back. Everything stays on the GPU until the
 // readbacks at the end. What a method implements is in method.ts.
 
-import { add, div, exclusive, mul, scopeAsync, tape, type ExplainableModel, type Tensor } from '../engine/index.js';
+import { add, assertFinite, div, exclusive, mul, scopeAsync, tape, type ExplainableModel, type Tensor } from '../engine/index.js';
 import { flip, scalar } from './cam-math.js';
-import { diagnose, gradientPeaks } from './diagnose.js';
+import { diagnose, layerPeaks, type ExplainWarning } from './diagnose.js';
 import { ExplainError, TargetError } from './errors.js';
 import type { CamContext, CamMethod, ExplainOptions } from './method.js';
 import { standardPass } from './pass.js';
@@ -40,8 +40,8 @@ export interface ExplainResult {
   raw: RawMap[];
   /** The gradient at the first target layer: [C, h, w] for one image, else [N, C, h, w] (gradient methods only). */
   gradient?: { layer: string; shape: number[]; data: Float32Array };
-  /** What the result cannot vouch for (diagnose.ts): an all-zero gradient or map, a flat map; [] when none. */
-  warnings: string[];
+  /** What the result cannot vouch for (diagnose.ts): an all-zero gradient, activations or map, a flat map; [] when none. */
+  warnings: ExplainWarning[];
   /** With `inspect`: activations and gradients per target layer. */
   layerData?: { layer: string; shape: number[]; activations: Float32Array; gradients: Float32Array | null }[];
 }
@@ -130,15 +130,21 @@ export async function explainNow<Options extends object>(
       }
       map = tape.noGrad(() => div(maps.reduce((a, b) => add(a, b)), scalar(maps.length)));
     }
-    const peaks = tape.noGrad(() => gradientPeaks(first.states));
+    const peaks = tape.noGrad(() => layerPeaks(first.states));
     // Every readback at once: the first waits for the GPU, the rest are already done.
-    const [mapData, scoreData, gradData, peakData, ...rawData] = await Promise.all([
+    const [inputData, mapData, scoreData, gradData, peakData, ...rawData] = await Promise.all([
+      image.data(),
       map.data(),
       first.score.data(),
       first.gradient?.tensor.data(),
-      Promise.all(peaks.map((p) => p?.data())),
+      Promise.all(peaks.map(async (p) => ({ gradient: (await p.gradient?.data())?.[0] ?? null, activation: (await p.activation.data())[0] }))),
       ...first.raw.map((r) => r.map.data()),
     ]);
+    // Non-finite values are refused, never drawn: the input first (the likely source), then what came out.
+    assertFinite(`input '${inputName}'`, inputData, image.shape);
+    assertFinite(`the score of ${ctx.target!.label}`, scoreData);
+    first.raw.forEach((r, i) => assertFinite(`the ${method.name} map at '${r.layer}'`, rawData[i], r.map.shape));
+    assertFinite(`the ${method.name} map`, mapData, map.shape);
     const n = map.shape[0];
     const result: ExplainResult = {
       method: method.name,
@@ -156,7 +162,10 @@ export async function explainNow<Options extends object>(
         target: ctx.target!,
         defaultOutput,
         score: scoreData,
-        layers: first.raw.map((r, i) => ({ layer: r.layer, raw: rawData[i], gradientPeak: peakData[first.states.findIndex((s) => s.layer === r.layer)]?.[0] ?? null })),
+        layers: first.raw.map((r, i) => {
+          const peak = peakData[first.states.findIndex((s) => s.layer === r.layer)];
+          return { layer: r.layer, raw: rawData[i], gradientPeak: peak?.gradient ?? null, activationPeak: peak?.activation ?? null };
+        }),
       }),
     };
     if (first.gradient && gradData) {

@@ -6,7 +6,7 @@
 //   const { detections, input, head } = await detect(model, photo, { preset: 'yolo-fastest' });
 //   detections[0]  // { index: 0, classId: 2, className: 'car', score: 0.88, box: [x1, y1, x2, y2] (photo), inputBox, head, anchor, cell }
 
-import { exclusive, scopeAsync, Tensor } from '../../engine/index.js';
+import { assertFinite, exclusive, scopeAsync, Tensor } from '../../engine/index.js';
 import type { ExplainableModel } from '../../engine/index.js';
 import type { RgbaImage } from '../image.js';
 import { prepareImage, presets, type PhotoMapping, type PreparedInput } from '../presets.js';
@@ -134,13 +134,18 @@ export async function detectInput(
 /** One forward pass; the named outputs read back. Queued behind other engine calls (engine/serial.ts). */
 function runOutputs(model: ExplainableModel, input: ModelInput, names: readonly string[], signal: AbortSignal | undefined): Promise<HostOutputs> {
   return exclusive(() => scopeAsync(async () => {
+    const inputName = model.inputs[0].name;
+    if (!(input instanceof Tensor)) assertFinite(`input '${inputName}'`, input.data, input.shape);
     const x = input instanceof Tensor ? input : Tensor.fromData(input.data, [...input.shape]);
-    const { outputs } = model.run({ [model.inputs[0].name]: x });
+    const { outputs } = model.run({ [inputName]: x });
+    if (input instanceof Tensor) assertFinite(`input '${inputName}'`, await input.data(), input.shape);
     const read: Record<string, { values: Float32Array; shape: readonly number[] }> = {};
     for (const name of names) {
       const t = outputs[name];
       if (!t) throw new DetectorFormatError(`the model returned no output '${name}'`);
       read[name] = { values: await t.data(), shape: t.shape };
+      // A NaN score would pass every threshold test as false and vanish, or print as null.
+      assertFinite(`output '${name}'`, read[name].values, t.shape);
     }
     return read;
   }), signal);

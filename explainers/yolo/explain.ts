@@ -21,10 +21,10 @@
 // box and shows nothing outside the boxes, as pytorch-grad-cam's YOLOv5
 // Eigen-CAM tutorial (renormalize_cam_in_bounding_boxes) does.
 
-import { exclusive, relu, reshape, scopeAsync, sum, tape, Tensor, type ExplainableModel } from '../../engine/index.js';
+import { assertFinite, exclusive, relu, reshape, scopeAsync, sum, tape, Tensor, type ExplainableModel } from '../../engine/index.js';
 import { combineLayers, isFlat, mapAtLayer, scaleMap, upsample } from '../cam-math.js';
 import { NoGradientPath, NotASpatialLayer, LayerNotFound, closeMatches, ExplainError } from '../errors.js';
-import { diagnose, gradientPeaks } from '../diagnose.js';
+import { diagnose, layerPeaks } from '../diagnose.js';
 import { explainNow, type ExplainResult } from '../explain.js';
 import type { CamContext, CamMethod, ExplainOptions } from '../method.js';
 import { getMethod, type AnyMethodOptions } from '../registry.js';
@@ -213,17 +213,22 @@ async function sharedForward(
           scaled.push(scaleMap(upsample(map, size)));
         }
         const states = layersOf[j].map((layer) => ({ layer, activations: kept[layer], gradients: gradients[j]?.get(layer) ?? null }));
-        passes.push({ map: combineLayers(scaled), raw, gradient: gradients[j]?.get(layersOf[j][0]), peaks: tape.noGrad(() => gradientPeaks(states)) });
+        passes.push({ map: combineLayers(scaled), raw, gradient: gradients[j]?.get(layersOf[j][0]), peaks: tape.noGrad(() => layerPeaks(states)) });
       }
+      assertFinite(`input '${inputName}'`, await x.data(), x.shape);
       const read = await Promise.all(
         passes.map(async (p, j) => ({
-          peaks: await Promise.all(p.peaks.map((t) => t?.data())),
+          peaks: await Promise.all(p.peaks.map(async (t) => ({ gradient: (await t.gradient?.data())?.[0] ?? null, activation: (await t.activation.data())[0] }))),
           map: await p.map.data(),
           score: await scores[j].data(),
           raw: await Promise.all(p.raw.map(async (r) => ({ layer: r.layer, shape: [...r.map.shape], data: await r.map.data() }))),
           gradient: p.gradient ? { layer: layersOf[j][0], shape: p.gradient.shape.slice(1), data: await p.gradient.data() } : undefined,
         })),
       );
+      read.forEach((r, j) => {
+        assertFinite(`the score of ${targets[j].label}`, r.score);
+        assertFinite(`the ${method.name} map of detection ${detections[j].index}`, r.map);
+      });
       return read.map((r, j): DetectionExplanation => ({
         method: method.name,
         layers: layersOf[j],
@@ -240,7 +245,7 @@ async function sharedForward(
           target: targets[j],
           defaultOutput,
           score: r.score,
-          layers: r.raw.map((raw, i) => ({ layer: raw.layer, raw: raw.data, gradientPeak: r.peaks[i]?.[0] ?? null })),
+          layers: r.raw.map((raw, i) => ({ layer: raw.layer, raw: raw.data, gradientPeak: r.peaks[i]?.gradient ?? null, activationPeak: r.peaks[i]?.activation ?? null })),
         }),
         detection: detections[j],
         scoreKind: score,
