@@ -11,6 +11,7 @@
 // The registry and the drivers.
 export { explain, getMethod, methods, type AnyMethodOptions, type MethodName, type OptionsFor } from './registry.js';
 export { explainWith, type ExplainResult, type RawMap } from './explain.js';
+export type { ExplainWarning } from './diagnose.js';
 
 // Writing a method: the contract and the base's building blocks.
 export { gradientsOf, type CamContext, type CamMethod, type ExplainOptions, type LayerState, type OptionsOf, type PassOutput } from './method.js';

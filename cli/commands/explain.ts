@@ -133,9 +133,10 @@ export async function run(argv: string[]): Promise<number> {
   const { model, input: x, photo, prepared } = await loadInput(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'] });
   try {
     return await withCliWording({ model: modelPath, layerFlag: '--layer' }, async () => {
-      if (flags.output !== undefined && !model.outputs.some((o) => o.name === flags.output)) {
+      // A graph output, or any tensor of the model (a pre-sigmoid tensor: what a saturation warning advises).
+      if (flags.output !== undefined && !model.outputs.some((o) => o.name === flags.output) && !model.layers().some((l) => l.name === flags.output)) {
         const names = model.outputs.map((o) => o.name);
-        throw new UsageError(`--output '${flags.output}' is not a graph output.${didYouMean(flags.output, names)} Outputs: ${names.join(', ')}`);
+        throw new UsageError(`--output '${flags.output}' is neither a graph output nor a tensor of the model.${didYouMean(flags.output, model.layers().map((l) => l.name))} Outputs: ${names.join(', ')}`);
       }
       const started = performance.now();
       const asked = detectionFlag !== undefined || score !== undefined || flags.meta !== undefined;
@@ -150,7 +151,8 @@ export async function run(argv: string[]): Promise<number> {
       const common = (m: string) => ({
         // The map has the image's H x W: NCHW dims 2, 3, or NHWC dims 1, 2.
         size: nhwc ? ([x.shape[1], x.shape[2]] as const) : undefined,
-        output: flags.output,
+        // The library's default output is a graph output; an inner --output is read by the target itself.
+        output: model.outputs.some((o) => o.name === flags.output) ? flags.output : undefined,
         augSmooth: flags['aug-smooth'],
         eigenSmooth: flags['eigen-smooth'],
         // Unset for a detector: the library's default (1 for exports whose decode fixes the batch).
@@ -309,9 +311,23 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-/** ExplainResult.warnings (results built elsewhere may lack them). */
-function warningsOf(r: ExplainResult): readonly string[] {
-  return r.warnings ?? [];
+/** ExplainResult.warnings in CLI words: the library's sentence, its advice given as flags. */
+function warningsOf(r: ExplainResult): string[] {
+  const quoted = (names: readonly string[]) => names.map((l) => `'${l}'`).join(', ');
+  return (r.warnings ?? []).map((w) => {
+    switch (w.code) {
+      case 'dead-gradient':
+        return w.tensor
+          ? `${w.message.replace(/ explain the .*$/, '')} Explain the tensor before the activation instead: --output ${w.tensor}`
+          : `the gradient of ${r.target} is all zero at ${quoted(w.layers)}: the map shows no evidence, not evidence of nothing (saturated or inactive paths). Try another --layer (\`gradlens layers\` lists them) or --output on a tensor before the final activation.`;
+      case 'zero-activations':
+        return `the activations at ${quoted(w.layers)} are all zero for this input: no method can draw a map there. Try another --layer (\`gradlens layers\` lists them).`;
+      case 'negative-map':
+        return `the map at ${quoted(w.layers)} is all zero: the weighted channel sum is negative everywhere. Try --method layercam, or another --layer.`;
+      case 'flat-map':
+        return `the map at ${quoted(w.layers)} is constant: that layer has no spatial extent to point at. Pick a spatial --layer (\`gradlens layers\` lists them).`;
+    }
+  });
 }
 
 /**
@@ -326,7 +342,8 @@ function genericTarget(model: ExplainableModel, kind: { output: string; layers: 
     checkClassOutput(model, kind, classIndex);
     return { target: classScore(classIndex, { output: name }), layers: kind.layers };
   }
-  return { target: functionTarget((v) => max(reshape(v[name], [v[name].size])), `largest element of '${name}'`), layers: kind.layers };
+  const inner = model.outputs.some((o) => o.name === name) ? [] : [name];
+  return { target: functionTarget((v) => max(reshape(v[name], [v[name].size])), `largest element of '${name}'`, inner), layers: kind.layers };
 }
 
 /** The detection `--detection` names, else the top one (of class `--class` when given). */

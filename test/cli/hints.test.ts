@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
-import { main } from '../../cli/main.js';
+import { cli } from '../helpers/cli.js';
 import { readNpy, writeNpy } from '../../importers/onnx/npy.js';
 import { modelPath } from '../fixtures/onnx/models.js';
 import { seeded } from '../fixtures/onnx/synthetic.js';
@@ -36,20 +36,6 @@ beforeAll(() => {
 });
 afterEach(() => vi.restoreAllMocks());
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
 
 /** The first line of stderr: the message (a UsageError adds the usage after it). */
 const message = (r: { err: string }) => r.err.split('\n')[0];
@@ -101,7 +87,7 @@ describe('messages in CLI words, hints that work', () => {
     expect(r.err).toMatch(/^gradlens: --layer 'b': the explained score \(class \d score[^)]*\) does not depend on this layer\. Pick a --layer the explained output is computed from/);
     expect((await cli('explain', '--model', file('two.onnx'), '--input', file('x.npy'), '--output', 'y1', '--layer', 'a', '--json')).code).toBe(0);
     const bad = await cli('explain', '--model', file('two.onnx'), '--input', file('x.npy'), '--output', 'y3');
-    expect(message(bad)).toBe("gradlens: --output 'y3' is not a graph output. Did you mean 'y1', 'y2'? Outputs: y1, y2");
+    expect(message(bad)).toBe("gradlens: --output 'y3' is neither a graph output nor a tensor of the model. Did you mean 'y1', 'y2', 'a'? Outputs: y1, y2");
   });
 
   test('a rank-3 .npy: the shapes, in --input words (no `size`)', async () => {
@@ -245,5 +231,20 @@ describe('warnings', () => {
     expect(zero.err.split('\n')).toEqual(warnings.map((w) => `warning: ${w}`));
     const text = await cli('explain', '--model', file('zero.onnx'), '--input', file('x.npy'), '--out', file('o.png'));
     expect(text.err.split('\n')).toEqual(warnings.map((w) => `warning: ${w}`));
+    // The zero model's activations are all zero: no method helps, and the warning says to pick another layer.
+    expect(warnings.join('\n')).toMatch(/activations at .* are all zero .* Try another --layer/);
+  });
+
+  const ppocr = modelPath('ch_PP-OCRv4_det_infer.onnx');
+  test.skipIf(!ppocr)("PP-OCRv4's saturated sigmoid: the warning's --output works when followed", async () => {
+    const args = ['explain', '--model', ppocr!, '--image', 'test/fixtures/images/page.png', '--input-shape', 'x=1x3x128x128', '--json'];
+    const saturated = await cli(...args);
+    expect(saturated.code).toBe(0);
+    const [warning] = JSON.parse(saturated.out).warnings as string[];
+    expect(warning).toMatch(/is saturated, so its derivative rounds to 0/);
+    const followed = await cli(...args, ...hinted(warning, 'output'));
+    expect(followed.code, followed.err).toBe(0);
+    expect(JSON.parse(followed.out).warnings).toEqual([]);
+    expect(followed.err).toBe('');
   });
 });

@@ -36,12 +36,13 @@ describe('saturated and blank explanations', () => {
     const saturated = await explain(model, x, 'gradcam', { target: largest(output) });
     expect(saturated.score[0]).toBe(1);
     expect(Math.max(...saturated.map)).toBe(0);
-    expect(saturated.warnings).toHaveLength(1);
-    const [warning] = saturated.warnings;
+    expect(saturated.warnings.map((w) => w.code)).toEqual(['dead-gradient']);
+    const [{ message: warning, tensor }] = saturated.warnings;
     expect(warning).toMatch(/gradient of largest element of .* is all zero at '.+'/);
     expect(warning).toMatch(/is the output of Sigmoid '.+' and the score \(1\.000000\) is saturated/);
     // Follow the hint: explain the tensor it names.
     const pre = /explain the Sigmoid's input '([^']+)' instead/.exec(warning)![1];
+    expect(tensor).toBe(pre);
     const followed = await explain(model, x, 'gradcam', { target: largest(pre) });
     expect(followed.warnings).toEqual([]);
     expect(Math.max(...followed.map)).toBe(1);
@@ -56,22 +57,32 @@ describe('saturated and blank explanations', () => {
     expect(result.raw[0].shape).toEqual([1, 1, 1]);
     expect(result.raw[0].data[0]).toBeGreaterThan(0);
     expect(Array.from(new Set(result.map))).toEqual([0]);
-    expect(result.warnings).toEqual([`the map at '${layer}' is constant (a 1x1 layer): it cannot localize anything; pick a layer with a spatial extent.`]);
+    expect(result.warnings).toEqual([
+      { code: 'flat-map', layers: [layer], message: `the map at '${layer}' is constant (a 1x1 layer): it cannot localize anything; pick a layer with a spatial extent.` },
+    ]);
   });
 
-  test('diagnose: an all-zero map with a live gradient, a flat map, a dead gradient without a sigmoid', () => {
+  test('diagnose: all-zero activations, an all-zero map with a live gradient, a flat map, a dead gradient without a sigmoid', () => {
     const model = { inputs: [], outputs: [{ name: 'y', shape: [1, 4] }], layers: () => [], run: () => ({}) as never, dispose: () => {} };
     const target = classTarget(0);
     const base = { model, target, defaultOutput: 'y', score: Float32Array.of(0.5) };
-    expect(diagnose({ ...base, layers: [{ layer: 'a', raw: new Float32Array(4), gradientPeak: 0.3 }] })).toEqual([
+    const at = (raw: Float32Array, gradientPeak: number | null, activationPeak: number | null = 1) => diagnose({ ...base, layers: [{ layer: 'a', raw, gradientPeak, activationPeak }] });
+    expect(at(new Float32Array(4), 0.3).map((w) => w.message)).toEqual([
       "the map at 'a' is all zero: its weighted channel sum is negative everywhere and the ReLU clears it. Try another layer, or LayerCAM (per-position weights).",
     ]);
-    expect(diagnose({ ...base, layers: [{ layer: 'a', raw: Float32Array.of(2, 2 + 1e-6, 2, 2), gradientPeak: 0.3 }] })[0]).toMatch(/constant \(no spatial variation\)/);
-    expect(diagnose({ ...base, layers: [{ layer: 'a', raw: Float32Array.of(2, 2.1, 2, 2), gradientPeak: 0.3 }] })).toEqual([]);
-    expect(diagnose({ ...base, layers: [{ layer: 'a', raw: new Float32Array(4), gradientPeak: 0 }] })).toEqual([
-      "the gradient of class 0 score is all zero at 'a': the map shows no evidence, not evidence of nothing. Every path from the score to the layer is saturated or cut by inactive ReLUs: try another layer, or a target read before the final activation.",
+    expect(at(new Float32Array(4), 0, 0).map((w) => [w.code, w.layers])).toEqual([['zero-activations', ['a']]]);
+    expect(at(Float32Array.of(2, 2 + 1e-6, 2, 2), 0.3)[0].message).toMatch(/constant \(no spatial variation\)/);
+    expect(at(Float32Array.of(2, 2.1, 2, 2), 0.3)).toEqual([]);
+    expect(at(new Float32Array(4), 0)).toEqual([
+      {
+        code: 'dead-gradient',
+        layers: ['a'],
+        tensor: undefined,
+        message:
+          "the gradient of class 0 score is all zero at 'a': the map shows no evidence, not evidence of nothing. Every path from the score to the layer is saturated or cut by inactive ReLUs: try another layer, or a target read before the final activation.",
+      },
     ]);
     // Gradient-free methods have no gradient to judge.
-    expect(diagnose({ ...base, layers: [{ layer: 'a', raw: Float32Array.of(0, 1, 0, 0), gradientPeak: null }] })).toEqual([]);
+    expect(at(Float32Array.of(0, 1, 0, 0), null)).toEqual([]);
   });
 });
