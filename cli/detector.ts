@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { init } from '../engine/index.js';
+import { assertFinite, init } from '../engine/index.js';
 import { decodeImage } from '../explainers/node-image.js';
 import type { RgbaImage } from '../explainers/image.js';
 import { prepareImage, presetFor, presets, type Preset, type PreparedInput } from '../explainers/presets.js';
@@ -100,6 +100,7 @@ export interface LoadedInput {
 export async function loadInput(modelPath: string, preset: Preset, source: { image?: string; input?: string; inputShape?: string }): Promise<LoadedInput> {
   const bytes = readFile(modelPath, 'model');
   const npy = source.input ? readNpy(readFile(source.input, 'input')) : undefined;
+  if (npy) assertFinite(`--input '${source.input}'`, toFloat32(npy), npy.shape);
   const photo = source.image ? decodeImage(readFile(source.image, 'image'), source.image) : undefined;
   const inputShape = source.inputShape ? parseShapeFlag(source.inputShape) : undefined;
   const decoded = decodeModel(bytes);

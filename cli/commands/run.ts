@@ -1,7 +1,7 @@
 // gradlens run: one forward pass on the GPU, from a .npy input to a .npy of a
 // graph output or of any inner tensor (by the names `gradlens layers` lists).
 
-import { Tensor, formatShape, init, scopeAsync } from '../../engine/index.js';
+import { Tensor, assertFinite, formatShape, init, scopeAsync } from '../../engine/index.js';
 import { toFloat32 } from '../../importers/onnx/host-tensor.js';
 import { OnnxGraphModel } from '../../importers/onnx/model.js';
 import { feedInputs } from '../../importers/onnx/graph.js';
@@ -32,6 +32,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const decoded = decodeModel(readFile(flags.model, 'model'));
   const x = readNpy(readFile(flags.input, 'input'));
+  assertFinite(`--input '${flags.input}'`, toFloat32(x), x.shape);
   const inputs = feedInputs(decoded);
   if (inputs.length !== 1) {
     throw new UsageError(`the model has ${inputs.length} inputs (${inputs.map((v) => v.name).join(', ')}); run takes single-input models`);

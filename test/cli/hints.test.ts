@@ -218,6 +218,27 @@ describe('a batch in --input', () => {
   });
 });
 
+describe('non-finite inputs', () => {
+  test('run, explain and detect refuse a .npy holding NaN or an infinity, naming the flag, the file and the element', async () => {
+    const bad = seeded(192, 1);
+    bad[70] = NaN;
+    writeFileSync(file('nan.npy'), writeNpy(bad, [1, 3, 8, 8]));
+    bad[70] = -Infinity;
+    writeFileSync(file('inf.npy'), writeNpy(bad, [1, 3, 8, 8]));
+    for (const [npy, value] of [['nan.npy', 'NaN'], ['inf.npy', '-Infinity']]) {
+      const expected = `--input '${file(npy)}' holds ${value} at index 70 (element [0, 1, 0, 6] of [1, 3, 8, 8]): gradlens refuses non-finite values`;
+      for (const argv of [['run', '--model', file('cls.onnx'), '--input', file(npy), '--out', file('y.npy')], ['explain', '--model', file('cls.onnx'), '--input', file(npy)]]) {
+        const r = await cli(...argv);
+        expect(r.code, argv[0]).not.toBe(0);
+        expect(message(r)).toBe(`gradlens: ${expected}`);
+      }
+    }
+    const grey = writeNpy(new Float32Array(3 * 320 * 320).fill(NaN), [1, 3, 320, 320]);
+    writeFileSync(file('nan320.npy'), grey);
+    expect(message(await cli('detect', '--model', MODEL, '--input', file('nan320.npy')))).toMatch(/holds NaN at index 0 /);
+  });
+});
+
 describe('warnings', () => {
   test("the explanation's warnings go to stderr as `warning: ...` and into --json (always there, [] when none)", async () => {
     const clean = await cli('explain', '--model', file('cls.onnx'), '--input', file('x.npy'), '--json');
