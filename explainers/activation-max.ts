@@ -19,7 +19,7 @@
 // The objective is the mean activation of one channel of a layer, or a target
 // score (a class logit, say).
 
-import { add, backward, clip, concat, div, exclusive, keep, mean, mul, pow, reshape, scope, seededRandom, slice, sub, tape, tensor, type Tensor } from '../engine/index.js';
+import { add, backward, clip, concat, div, exclusive, keep, runtime, mean, mul, pow, reshape, scope, seededRandom, slice, sub, tape, tensor, type Tensor } from '../engine/index.js';
 import { abs, scalar } from './cam-math.js';
 import { imageInput } from './batched.js';
 import { ExplainError, LayerNotFound, NotASpatialLayer, closeMatches } from './errors.js';
@@ -141,6 +141,8 @@ async function ascend(model: ExplainableModel, objective: Objective, options: Ac
         x.dispose();
         x = next;
       }
+      // Wait for the step on the GPU: the progress is real, and a worker's cancel message gets a turn.
+      await runtime().sync();
       options.onProgress?.(Math.min(step + 1, steps), steps);
     }
     const history = await Promise.all(values.map((v) => v.data().then((d) => d[0])));

@@ -96,8 +96,11 @@ async function createDevice(options: DeviceOptions): Promise<DeviceHandle> {
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) {
     throw new NoAdapterError(
-      'no WebGPU adapter found. In Node this needs a Vulkan driver: run `bash scripts/setup-webgpu.sh` ' +
-        '(installs Mesa lavapipe or points at SwiftShader), or set VK_ICD_FILENAMES to one ICD json.',
+      nodeGpu
+        ? 'no WebGPU adapter found. In Node this needs a Vulkan driver: run `bash scripts/setup-webgpu.sh` ' +
+            '(installs Mesa lavapipe or points at SwiftShader), or set VK_ICD_FILENAMES to one ICD json.'
+        : 'no WebGPU adapter found: the browser has WebGPU but offers no adapter (a blocklisted GPU or driver; ' +
+            'in Chromium try --enable-unsafe-webgpu, or chrome://gpu for the reason).',
     );
   }
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));

@@ -39,6 +39,8 @@ export interface DetectionExplainOptions extends Omit<AnyMethodOptions, 'target'
   score?: ScoreKind;
   /** The head from detect() (else built from `preset` / `meta` / the outputs). */
   head?: DetectorHead;
+  /** explainDetections: called as each detection's explanation is done (the page's progress bar). */
+  onDetection?: (done: number, total: number) => void;
 }
 
 export interface DetectionExplanation extends ExplainResult {
@@ -120,7 +122,10 @@ export async function explainDetections(
   if (!detections.length) results = [];
   else if (m.pass || RERUNS.has(m.name) || options.augSmooth || options.inspect) {
     results = [];
-    for (const d of detections) results.push(await explainDetection(model, input, d, m, { ...options, head, score }));
+    for (const d of detections) {
+      results.push(await explainDetection(model, input, d, m, { ...options, head, score }));
+      options.onDetection?.(results.length, detections.length);
+    }
   } else {
     results = await sharedForward(model, input, detections, m, head, score, options, [height, width]);
   }
@@ -214,6 +219,7 @@ async function sharedForward(
         }
         const states = layersOf[j].map((layer) => ({ layer, activations: kept[layer], gradients: gradients[j]?.get(layer) ?? null }));
         passes.push({ map: combineLayers(scaled), raw, gradient: gradients[j]?.get(layersOf[j][0]), peaks: tape.noGrad(() => layerPeaks(states)) });
+        options.onDetection?.(j + 1, detections.length);
       }
       assertFinite(`input '${inputName}'`, await x.data(), x.shape);
       const read = await Promise.all(

@@ -58,14 +58,16 @@ describe('overlapping calls', () => {
       const image = readPhoto('astronaut.png')!;
       const first = await detect(detector, image, { preset: 'tiny-face' });
       const solo = await explainDetections(detector, first.input, first.detections, 'gradcam', { head: first.head });
+      const progress: number[][] = [];
       const [again, maps, score] = await Promise.all([
         detect(detector, image, { preset: 'tiny-face' }),
-        explainDetections(detector, first.input, first.detections, 'gradcam', { head: first.head }),
+        explainDetections(detector, first.input, first.detections, 'gradcam', { head: first.head, onDetection: (done, total) => progress.push([done, total]) }),
         run(model, 'scorecam'),
       ]);
       expect(again.detections.map((d) => [d.classId, d.score, ...d.box])).toEqual(first.detections.map((d) => [d.classId, d.score, ...d.box]));
       maps.results.forEach((r, j) => expect(Array.from(r.map)).toEqual(Array.from(solo.results[j].map)));
       expectSame(score, alone.get('scorecam')!, 'scorecam beside the detector');
+      expect(progress).toEqual(first.detections.map((_, j) => [j + 1, first.detections.length]));
     } finally {
       detector.dispose();
     }
