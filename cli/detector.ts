@@ -176,24 +176,6 @@ export function unitFlag(value: string | undefined, flag: string, fallback: numb
   return v;
 }
 
-const round2 = (v: number) => Math.round(v * 100) / 100;
-
-/** A detection as `detect --json` prints it. */
-export function detectionJson(d: Detection) {
-  return {
-    index: d.index,
-    classId: d.classId,
-    className: d.className,
-    score: Math.round(d.score * 1e5) / 1e5,
-    box: d.box.map(round2),
-    inputBox: d.inputBox.map(round2),
-    head: d.head,
-    anchor: d.anchor ?? null,
-    cell: [...d.cell],
-    output: d.source.output,
-  };
-}
-
 /** The detections as a table, one line each. */
 export function formatDetections(detections: readonly Detection[], head: DetectorHead, conf: number, iou: number): string {
   const lines = [`${detections.length} detection${detections.length === 1 ? '' : 's'} (${head.describe()}; conf ${conf}, iou ${iou}):`];

@@ -1,70 +1,28 @@
-// What a model is, read from its graph rather than its file name: a detector
-// (a sidecar's raw heads, a detector preset's raw heads when they fit the
-// outputs, or a decoded YOLO layout: explainers/yolo/format.ts), a classifier
-// (class scores computed from spatial features: explainers/target-layers.ts),
-// or anything else, explained at the largest element of its output. The file
-// name only picks the preset (preprocessing; for raw heads, the anchors the
-// graph cannot hold).
+// The model's kind in CLI words: explainers/kind.ts decides from the graph;
+// here its refusals become hints that name flags which work for this model.
 
 import type { ExplainableModel } from '../engine/index.js';
-import { detectorHead, DetectorFormatError, type DarknetSidecar, type DetectorHead } from '../explainers/index.js';
-import { presets, type Preset } from '../explainers/presets.js';
-import { classifierHead, nearestSpatialLayer, type ClassifierHead } from '../explainers/target-layers.js';
+import { detectorHead, DetectorFormatError } from '../explainers/index.js';
+import { graphKind, modelKind as libraryKind, type KindOptions, type ModelKind } from '../explainers/kind.js';
+import { presets } from '../explainers/presets.js';
+import { classifierHead } from '../explainers/target-layers.js';
 import { cellCount, decodedLayout, inputSize } from '../explainers/yolo/format.js';
-import { headLayers } from '../explainers/yolo/targets.js';
 import { CliError } from './errors.js';
 
-export type ModelKind =
-  | { kind: 'detector'; head: DetectorHead }
-  | { kind: 'classifier'; head: ClassifierHead }
-  /** Explained at the largest element of `output` (or a --class of it), at `layers` (empty: no spatial layer). */
-  | { kind: 'generic'; output: string; layers: string[] };
+export type { ModelKind } from '../explainers/kind.js';
 
-export interface KindOptions {
-  preset: Preset;
-  /** The preset came from --preset (an assertion: its detector format must fit) rather than the file name. */
-  presetNamed: boolean;
-  meta?: DarknetSidecar;
-  /** --output: the output a classifier or generic model is explained at. */
-  output?: string;
-}
-
-const DETECTOR_KINDS = ['darknet', 'tiny-yolov2', 'yolov5', 'yolov8'];
-
-/** The model's kind; a sidecar or a named detector preset that does not fit the graph is an error saying why. */
+/** The model's kind (explainers/kind.ts); a named detector preset that does not fit the graph is an error saying which flag fits. */
 export function modelKind(model: ExplainableModel, options: KindOptions): ModelKind {
-  const { preset, meta } = options;
-  if (meta) return { kind: 'detector', head: detectorHead(model, { preset, meta }) };
-  const detectorPreset = DETECTOR_KINDS.includes(preset.model.kind);
-  if (detectorPreset) {
-    try {
-      return { kind: 'detector', head: detectorHead(model, { preset }) };
-    } catch (e) {
-      if (!(e instanceof DetectorFormatError)) throw e;
-      if (options.presetNamed) {
-        const layout = decodedLayout(model);
-        const outs = model.outputs.map((o) => `'${o.name}' [${o.shape.join(', ')}]`).join(', ');
-        const why = layout ? `its outputs ${outs} are a ${layout.format} export: use --preset ${layout.format}` : mismatch(model, graphKind(model, options.output));
-        throw new CliError(`--preset ${preset.name} names a ${preset.model.kind} detector, but ${why}`, e);
-      }
-      // Picked by file name: the graph decides.
-    }
+  try {
+    return libraryKind(model, options);
+  } catch (e) {
+    if (!(e instanceof DetectorFormatError) || options.meta || !options.presetNamed) throw e;
+    const { preset } = options;
+    const layout = decodedLayout(model);
+    const outs = model.outputs.map((o) => `'${o.name}' [${o.shape.join(', ')}]`).join(', ');
+    const why = layout ? `its outputs ${outs} are a ${layout.format} export: use --preset ${layout.format}` : mismatch(model, graphKind(model, options.output));
+    throw new CliError(`--preset ${preset.name} names a ${preset.model.kind} detector, but ${why}`, e);
   }
-  if (decodedLayout(model)) return { kind: 'detector', head: detectorHead(model) };
-  return graphKind(model, options.output);
-}
-
-/** A classifier or a generic model (no detector format considered). */
-function graphKind(model: ExplainableModel, output: string | undefined): ModelKind {
-  const classifier = classifierHead(model, output);
-  if (classifier) return { kind: 'classifier', head: classifier };
-  const name = output ?? model.outputs[0].name;
-  // The tensors feeding the output's head, but never a graph input (a one-conv model's conv reads it):
-  // else the spatial map nearest the output (that conv's output).
-  const inputs = new Set(model.inputs.map((i) => i.name));
-  const heads = headLayers(model, [name]).filter((l) => !inputs.has(l));
-  const nearest = heads.length ? undefined : nearestSpatialLayer(model, name);
-  return { kind: 'generic', output: name, layers: heads.length ? heads : nearest ? [nearest] : [] };
 }
 
 /** Detector presets whose anchors fit this model's outputs: a `--preset` hint that works. */

@@ -56,7 +56,7 @@ export { closeMatches, ExplainError, LayerNotFound, MethodNotApplicable, NoGradi
 export type { ExplainableModel, LayerInfo, RunOptions, RunResult, GraphNode, ConstantValue } from '../engine/index.js';
 
 // Detectors (YOLO formats): detect, then explain one detection or all of them.
-export { detect, detectInput, detectionAt, boxToPhoto, type Detection, type DetectOptions, type DetectResult, type ModelInput } from './yolo/detect.js';
+export { detect, detectInput, detectionAt, detectionJson, boxToPhoto, type Detection, type DetectOptions, type DetectResult, type ModelInput } from './yolo/detect.js';
 export { explainDetection, explainDetections, boxComposite, type DetectionExplainOptions, type DetectionExplanation, type DetectionsExplanation } from './yolo/explain.js';
 export { className, detectorHead, SCORE_KINDS, type DetectorHead, type DetectorOptions, type HeadScale, type HostOutputs, type ScoreKind } from './yolo/heads.js';
 export { DetectorFormatError, parseNames, type DarknetSidecar, type DetectorFormat } from './yolo/format.js';

@@ -5,10 +5,10 @@
 // `--map`. Runs in the worker (worker.ts); nothing here touches the DOM but
 // the image decoder (decode-image.ts).
 //
-// What a model is (detector, classifier, anything else) and the static input
-// shape follow cli/kind.ts modelKind() and cli/detector.ts loadInput(); the
-// web layer may not import cli/ (scripts/layers.mjs), so the few lines are
-// repeated here (see the report: they belong in explainers/).
+// What a model is (detector, classifier, anything else) is the library's
+// explainers/kind.ts, as for the CLI. The static input shape for symbolic
+// dimensions follows cli/detector.ts loadInput() (the CLI asks for
+// --input-shape where the page guesses an example shape).
 
 import { exclusive, init, keep, max, relu, reshape, runtime, scopeAsync, tape, tensor, type ExplainableModel, type Tensor } from '../engine/index.js';
 import {
@@ -18,7 +18,6 @@ import {
   convFilters,
   detectInput,
   detectionAt,
-  detectorHead,
   iou,
   DetectorFormatError,
   explain,
@@ -37,6 +36,7 @@ import {
   type DarknetSidecar,
   parseNames,
   type Detection,
+  detectionJson,
   type DetectionExplanation,
   type DetectionsExplanation,
   type DetectorHead,
@@ -49,9 +49,8 @@ import {
 } from '../explainers/index.js';
 import { predictionOf } from '../explainers/yolo/detect.js';
 import { mapOntoPhoto, prepareImage, presetFor, presets, type Preset, type PreparedInput } from '../explainers/presets.js';
-import { classifierHead, nearestSpatialLayer, type ClassifierHead } from '../explainers/target-layers.js';
-import { decodedLayout } from '../explainers/yolo/format.js';
-import { headLayers } from '../explainers/yolo/targets.js';
+import { modelKind as libraryKind, type ModelKind } from '../explainers/kind.js';
+import type { ClassifierHead } from '../explainers/target-layers.js';
 import type { RgbaImage } from '../explainers/image.js';
 import { feedInputs } from '../importers/onnx/graph.js';
 import { decodeModel, OnnxGraphModel, type OnnxModel } from '../importers/onnx/index.js';
@@ -64,12 +63,7 @@ export class WebError extends Error {
   override name = 'WebError';
 }
 
-type Kind =
-  | { kind: 'detector'; head: DetectorHead }
-  | { kind: 'classifier'; head: ClassifierHead }
-  | { kind: 'generic'; output: string; layers: string[] };
-
-const DETECTOR_KINDS = ['darknet', 'tiny-yolov2', 'yolov5', 'yolov8'];
+type Kind = ModelKind;
 const CONF = 0.25;
 const IOU = 0.45;
 const TOP_K = 5;
@@ -87,25 +81,14 @@ const SOFTWARE_BATCH = 1;
 /** The methods that report progress (onProgress): they run the model once per batch of copies. */
 const BATCHED = ['scorecam', 'ablationcam', 'occlusion'];
 
-/** cli/kind.ts modelKind(): a sidecar, a detector preset that fits the graph, a decoded YOLO layout, a classifier, else generic. */
+/** explainers/kind.ts modelKind(), as the CLI decides; a preset the user named that does not fit the model is said in page words. */
 function modelKind(model: ExplainableModel, preset: Preset, presetNamed: boolean, meta: DarknetSidecar | undefined): Kind {
-  if (meta) return { kind: 'detector', head: detectorHead(model, { preset, meta }) };
-  if (DETECTOR_KINDS.includes(preset.model.kind)) {
-    try {
-      return { kind: 'detector', head: detectorHead(model, { preset }) };
-    } catch (e) {
-      if (!(e instanceof DetectorFormatError)) throw e;
-      if (presetNamed) throw new WebError(`preset '${preset.name}' names a ${preset.model.kind} detector, but this model does not fit it: ${e.message}`);
-    }
+  try {
+    return libraryKind(model, { preset, presetNamed, meta });
+  } catch (e) {
+    if (!(e instanceof DetectorFormatError) || meta) throw e;
+    throw new WebError(`preset '${preset.name}' names a ${preset.model.kind} detector, but this model does not fit it: ${e.message}`);
   }
-  if (decodedLayout(model)) return { kind: 'detector', head: detectorHead(model) };
-  const classifier = classifierHead(model);
-  if (classifier) return { kind: 'classifier', head: classifier };
-  const name = model.outputs[0].name;
-  const inputs = new Set(model.inputs.map((i) => i.name));
-  const heads = headLayers(model, [name]).filter((l) => !inputs.has(l));
-  const nearest = heads.length ? undefined : nearestSpatialLayer(model, name);
-  return { kind: 'generic', output: name, layers: heads.length ? heads : nearest ? [nearest] : [] };
 }
 
 /** A shape for declared dimensions with the symbolic ones filled (cli/detector.ts exampleShape): batch 1, channels 3, sides 224. */
@@ -123,9 +106,8 @@ function staticInputShape(decoded: OnnxModel, preset: Preset): { shapes?: Record
 }
 
 const isSpatial = (shape: readonly number[]) => shape.length === 4 && shape[2] * shape[3] > 1;
-const round2 = (v: number) => Math.round(v * 100) / 100;
 
-/** A detection as `detect --json` prints it (cli/detector.ts detectionJson), with its default layer. */
+/** A detection as `detect --json` prints it (detectionJson), with its default layer. */
 function detectionSummary(d: Detection, head: DetectorHead): DetectionSummary {
   let layer: string | null = null;
   try {
@@ -133,19 +115,7 @@ function detectionSummary(d: Detection, head: DetectorHead): DetectionSummary {
   } catch {
     layer = null;
   }
-  return {
-    index: d.index,
-    classId: d.classId,
-    className: d.className,
-    score: Math.round(d.score * 1e5) / 1e5,
-    box: d.box.map(round2),
-    inputBox: d.inputBox.map(round2),
-    head: d.head,
-    anchor: d.anchor ?? null,
-    cell: [...d.cell],
-    output: d.source.output,
-    layer,
-  };
+  return { ...detectionJson(d), layer };
 }
 
 interface State {

@@ -2,11 +2,11 @@
 // .npy input), printed as a table or as JSON, optionally drawn on the photo.
 // With no model and no image: the embedded default (Yolo-Fastest, dog.jpg).
 
-import { detectInput, DetectorFormatError } from '../../explainers/index.js';
+import { detectInput, detectionJson, DetectorFormatError } from '../../explainers/index.js';
 import { encodePng } from '../../explainers/node-image.js';
 import { drawDetections } from '../../explainers/render.js';
 import { parseArgs, UsageError } from '../args.js';
-import { detectionJson, detectionLabel, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
+import { detectionLabel, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
 import { CliError } from '../errors.js';
 import { writeFile } from '../files.js';
 import { mismatch, modelKind } from '../kind.js';

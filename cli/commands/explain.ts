@@ -7,6 +7,7 @@
 import { max, reshape, scopeAsync, tensor } from '../../engine/index.js';
 import type { ExplainableModel } from '../../engine/index.js';
 import {
+  detectionJson,
   className,
   detectInput,
   detectionAt,
@@ -29,7 +30,7 @@ import { encodePng } from '../../explainers/node-image.js';
 import { colorize, drawDetections, grid, overlay, type Colormap } from '../../explainers/render.js';
 import { writeNpy } from '../../importers/onnx/npy.js';
 import { didYouMean, integerFlag, parseArgs, UsageError } from '../args.js';
-import { detectionJson, detectionLabel, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
+import { detectionLabel, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
 import { CliError, withCliWording } from '../errors.js';
 import { writeFile } from '../files.js';
 import { checkClassOutput, mismatch, modelKind } from '../kind.js';

@@ -156,6 +156,24 @@ export function predictionOf(d: Detection): Prediction {
   return { cls: d.classId, score: d.score, box: [...d.inputBox], source: d.source };
 }
 
+const round2 = (v: number) => Math.round(v * 100) / 100;
+
+/** A detection as plain JSON (what `gradlens detect --json` prints and the page lists): score to 5 decimals, boxes to 2. */
+export function detectionJson(d: Detection) {
+  return {
+    index: d.index,
+    classId: d.classId,
+    className: d.className,
+    score: Math.round(d.score * 1e5) / 1e5,
+    box: d.box.map(round2),
+    inputBox: d.inputBox.map(round2),
+    head: d.head,
+    anchor: d.anchor ?? null,
+    cell: [...d.cell],
+    output: d.source.output,
+  };
+}
+
 /** Detection `index` of the list (0 = highest score), or a TargetError naming the count. */
 export function detectionAt(detections: readonly Detection[], index: number): Detection {
   const d = Number.isInteger(index) && index >= 0 ? detections[index] : undefined;
