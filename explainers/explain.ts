@@ -8,6 +8,7 @@
 import { add, assertFinite, div, exclusive, mul, scopeAsync, tape, type ExplainableModel, type Tensor } from '../engine/index.js';
 import { flip, scalar } from './cam-math.js';
 import { diagnose, layerPeaks, type ExplainWarning } from './diagnose.js';
+import type { Completeness } from './integrated-gradients.js';
 import { ExplainError, TargetError } from './errors.js';
 import type { CamContext, CamMethod, ExplainOptions } from './method.js';
 import { standardPass } from './pass.js';
@@ -40,6 +41,8 @@ export interface ExplainResult {
   raw: RawMap[];
   /** The gradient at the first target layer: [C, h, w] for one image, else [N, C, h, w] (gradient methods only). */
   gradient?: { layer: string; shape: number[]; data: Float32Array };
+  /** Integrated gradients: |sum(attribution) - (f(x) - f(x'))| and its parts, per image (the input as given under augSmooth). */
+  completeness?: Completeness;
   /** What the result cannot vouch for (diagnose.ts): an all-zero gradient, activations or map, a flat map; [] when none. */
   warnings: ExplainWarning[];
   /** With `inspect`: activations and gradients per target layer. */
@@ -168,6 +171,7 @@ export async function explainNow<Options extends object>(
         }),
       }),
     };
+    if (first.completeness) result.completeness = first.completeness;
     if (first.gradient && gradData) {
       const shape = [...first.gradient.tensor.shape];
       result.gradient = { layer: first.gradient.layer, shape: n === 1 ? shape.slice(1) : shape, data: gradData };

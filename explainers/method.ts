@@ -12,6 +12,7 @@
 // declares them as its `Options` type: `CamMethod<Options>` sees them in
 // `ctx.options`, and `explain` with that method's name accepts them and no others.
 
+import type { Completeness } from './integrated-gradients.js';
 import type { ExplainableModel, Tensor } from '../engine/index.js';
 import { ExplainError } from './errors.js';
 import type { Target, TargetSpec } from './targets.js';
@@ -79,6 +80,8 @@ export interface PassOutput {
   score: Tensor;
   /** Inspect mode: the layer states. */
   states: LayerState[];
+  /** Integrated gradients: its completeness check (copied to ExplainResult.completeness). */
+  completeness?: Completeness;
 }
 
 type MaybePromise<T> = T | Promise<T>;

@@ -20,9 +20,12 @@ import { gradCam } from './grad-cam.js';
 import { guidedBackprop } from './guided-backprop.js';
 import { guidedGradCam } from './guided-grad-cam.js';
 import { hiResCam } from './hires-cam.js';
+import { inputXGradient } from './input-x-gradient.js';
+import { integratedGradients } from './integrated-gradients.js';
 import { layerCam } from './layer-cam.js';
 import type { CamMethod, ExplainOptions, OptionsOf } from './method.js';
 import { occlusion } from './occlusion.js';
+import { saliency } from './saliency.js';
 import { scoreCam } from './score-cam.js';
 import { xGradCam } from './xgrad-cam.js';
 
@@ -59,6 +62,10 @@ const registered = {
   guidedbackprop: guidedBackprop,
   guidedgradcam: guidedGradCam,
   occlusion,
+  // input gradients (Captum's attribution family); SmoothGrad is their smooth / noise / smoothType options
+  saliency,
+  inputxgradient: inputXGradient,
+  integratedgradients: integratedGradients,
 };
 
 /** A registered method's CLI name. */

@@ -79,7 +79,7 @@ const RERUNS = ['scorecam', 'ablationcam'];
  */
 const SOFTWARE_BATCH = 1;
 /** The methods that report progress (onProgress): they run the model once per batch of copies. */
-const BATCHED = ['scorecam', 'ablationcam', 'occlusion'];
+const BATCHED = ['scorecam', 'ablationcam', 'occlusion', 'integratedgradients'];
 
 /** explainers/kind.ts modelKind(), as the CLI decides; a preset the user named that does not fit the model is said in page words. */
 function modelKind(model: ExplainableModel, preset: Preset, presetNamed: boolean, meta: DarknetSidecar | undefined): Kind {

@@ -4,7 +4,7 @@
 // Detectors go through the library (explainers/yolo: detect, then explain one
 // detection or all of them); this file only parses flags and writes files.
 
-import { max, reshape, scopeAsync, tensor } from '../../engine/index.js';
+import { assertFinite, keep, max, reshape, scopeAsync, tensor, type Tensor } from '../../engine/index.js';
 import type { ExplainableModel } from '../../engine/index.js';
 import {
   detectionJson,
@@ -16,23 +16,26 @@ import {
   explainDetections,
   methods,
   SCORE_KINDS,
+  SMOOTH_TYPES,
   type Detection,
   type DetectionExplanation,
   type DetectionsExplanation,
   type DetectorHead,
   type ExplainResult,
   type ScoreKind,
+  type SmoothType,
 } from '../../explainers/index.js';
 import { TargetError } from '../../explainers/errors.js';
 import { classTarget as classScore, functionTarget, type TargetSpec } from '../../explainers/targets.js';
 import { mapOntoPhoto } from '../../explainers/presets.js';
 import { encodePng } from '../../explainers/node-image.js';
 import { colorize, drawDetections, grid, overlay, type Colormap } from '../../explainers/render.js';
-import { writeNpy } from '../../importers/onnx/npy.js';
-import { didYouMean, integerFlag, parseArgs, UsageError } from '../args.js';
+import { toFloat32 } from '../../importers/onnx/host-tensor.js';
+import { readNpy, writeNpy } from '../../importers/onnx/npy.js';
+import { decimal, didYouMean, integerFlag, parseArgs, UsageError } from '../args.js';
 import { detectionLabel, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
 import { CliError, withCliWording } from '../errors.js';
-import { writeFile } from '../files.js';
+import { readFile, writeFile } from '../files.js';
 import { checkClassOutput, mismatch, modelKind } from '../kind.js';
 
 const DEFAULT_OUT = 'gradlens-explain.png';
@@ -62,14 +65,25 @@ export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.j
   --out          overlay PNG (default ${DEFAULT_OUT} when no other output is asked for)
   --map          final map at the input's H x W, in [0, 1], float32 .npy
   --raw          the first layer's map after ReLU, before upsampling and scaling, float32 .npy
-  --grad         d score / d activation at the first layer, [C, H, W] float32 .npy
+  --grad         d score / d activation at the first layer, [C, H, W] float32 .npy (saliency,
+                 inputxgradient, integratedgradients: the attribution at the input: |g|, x g, IG)
                  (a batch in --input: every item, one more leading axis [N, ...] in each file)
   --json         print {score, class, layers: [{name, shape}], detection, warnings, ms}; a batch:
-                 {batch, items: [{item, score, class}], layers, warnings, ms}
+                 {batch, items: [{item, score, class}], layers, warnings, ms}; integratedgradients
+                 adds completenessGap and baselineScore (to the item, in a batch)
   --output       graph output the class refers to (default: the first)
-  --batch-size   masked/ablated copies per forward pass (scorecam, ablationcam, occlusion; default 16;
-                 1 for YOLOv5/v8 exports, whose decode usually fixes the batch)
+  --batch-size   masked/ablated copies per forward pass (scorecam, ablationcam, occlusion), inputs per
+                 forward and backward pass (integratedgradients' points, --smooth copies); default 16;
+                 1 for YOLOv5/v8 exports, whose decode usually fixes the batch
   --aug-smooth, --eigen-smooth   pytorch-grad-cam's smoothing options
+  --steps        integratedgradients: integration points, both ends included (default 50); --json
+                 then reports completenessGap = |sum(IG) - (score - baselineScore)|
+  --baseline     integratedgradients: black (zeros of the input, the default), blur (Gaussian,
+                 sigma a tenth of the larger side), or a .npy of the input's shape
+  --smooth       saliency, inputxgradient, integratedgradients: SmoothGrad over n noisy copies
+  --noise        SmoothGrad noise sigma, relative to the input's max - min (default 0.15)
+  --smooth-type  smoothgrad (mean, the default), smoothgrad_sq (mean of squares), vargrad (variance)
+  --seed         SmoothGrad noise seed (default 1)
   --input-shape  name=1x3xHxW for models with symbolic input dimensions (default: the .npy's or the preset's)
   --alpha        overlay opacity (default 0.5); --colormap jet|viridis`;
 
@@ -88,6 +102,12 @@ export async function run(argv: string[]): Promise<number> {
     'batch-size': { type: 'string' },
     'aug-smooth': { type: 'boolean' },
     'eigen-smooth': { type: 'boolean' },
+    steps: { type: 'string' },
+    baseline: { type: 'string' },
+    smooth: { type: 'string' },
+    noise: { type: 'string' },
+    'smooth-type': { type: 'string' },
+    seed: { type: 'string' },
     alpha: { type: 'string' },
     colormap: { type: 'string' },
   });
@@ -117,6 +137,7 @@ export async function run(argv: string[]): Promise<number> {
   const alpha = unitFlag(flags.alpha, 'alpha', 0.5);
   const batchSize = flags['batch-size'] === undefined ? 16 : integerFlag(flags['batch-size'], 'batch-size', 1, 'a positive integer');
   if (flags.grad && !methods[method].usesGradients) throw new UsageError(`--grad: method '${method}' computes no gradient`);
+  const attribution = attributionFlags(flags, methodList);
   const layers = flags.layer === undefined ? undefined : flags.layer.split(',').map((l) => l.trim()).filter(Boolean);
   if (layers && !layers.length) throw new UsageError(`--layer '${flags.layer}' names no layer`);
   const wantsFile = flags.out || flags.map || flags.raw || flags.grad || flags.json;
@@ -177,7 +198,7 @@ export async function run(argv: string[]): Promise<number> {
         if (!detections.length) throw await noDetection(model, x, head, conf);
         const options = { head, score, layers };
         if (detectionFlag === 'all') {
-          all = await explainDetections(model, x, detections, method, { ...common(method), ...options });
+          all = await explainDetections(model, x, detections, method, { ...common(method), ...options, ...attribution.options(method) });
           endBar();
           runs.push(all.results);
           shown = detections;
@@ -185,7 +206,7 @@ export async function run(argv: string[]): Promise<number> {
           const chosen = chooseDetection(detections, detectionFlag, classIndex, conf);
           const results: ExplainResult[] = [];
           for (const m of methodList) {
-            results.push(await explainDetection(model, x, chosen, m, { ...common(m), ...options }));
+            results.push(await explainDetection(model, x, chosen, m, { ...common(m), ...options, ...attribution.options(m) }));
             endBar();
           }
           runs.push(results);
@@ -206,7 +227,7 @@ export async function run(argv: string[]): Promise<number> {
           const results: ExplainResult[] = [];
           for (const m of methodList) {
             const options = { ...common(m), layers: layers ?? defaults, target };
-            results.push(await scopeAsync(async () => explain(model, tensor(item.data, item.shape), m, options)));
+            results.push(await scopeAsync(async () => explain(model, tensor(item.data, item.shape), m, { ...options, ...attribution.options(m, i, n) })));
             endBar();
           }
           runs.push(results);
@@ -285,22 +306,34 @@ export async function run(argv: string[]): Promise<number> {
         const cls = r.category?.[0] ?? classIndex ?? null;
         return cls !== null && names?.[cls] ? ` (${names[cls]})` : '';
       };
+      // Integrated gradients: how far sum(IG) is from f(x) - f(baseline) (the quadrature's error; more --steps shrink it).
+      const gapOf = (r: ExplainResult) => {
+        const c = r.completeness;
+        return c ? { completenessGap: c.gap[0], baselineScore: c.baselineScore[0] } : {};
+      };
       if (flags.json && all) {
         const explained = all.results.map((r, j) => ({ detection: detectionJson(shown[j]), score: r.score[0], layers: shapesOf(r) }));
         console.log(JSON.stringify({ method, scoreKind: scoreKind(result), results: explained, warnings, ms: Math.round(ms) }));
       } else if (flags.json && batch > 1) {
-        const items = firsts.map((r, i) => ({ item: i, score: r.score[0], class: classOf(r) }));
+        const items = firsts.map((r, i) => ({ item: i, score: r.score[0], class: classOf(r), ...gapOf(r) }));
         console.log(JSON.stringify({ batch, items, layers: shapesOf(result), warnings, ms: Math.round(ms) }));
       } else if (flags.json) {
         const detection = shown[0] ? { detection: detectionJson(shown[0]), scoreKind: scoreKind(result) } : {};
-        console.log(JSON.stringify({ score: result.score[0], class: classOf(result), layers: shapesOf(result), ...detection, warnings, ms: Math.round(ms) }));
+        console.log(JSON.stringify({ score: result.score[0], class: classOf(result), layers: shapesOf(result), ...detection, ...gapOf(result), warnings, ms: Math.round(ms) }));
       } else if (all) {
         console.log(`${method}: ${all.results.length} detections, ${scoreKind(result)} scores`);
         for (const [j, r] of all.results.entries()) console.log(`  #${shown[j].index} ${r.target}, score ${r.score[0].toFixed(4)}, at ${shapesOf(r).map((s) => `${s.name} [${s.shape.join('x')}]`).join(', ')}`);
         console.log(`grid: the composite (each map renormalized inside its box), then detections ${shown.map((d) => d.index).join(', ')}`);
         console.log(`${written.length ? `wrote ${written.join(', ')} ` : ''}in ${(ms / 1000).toFixed(2)} s`);
       } else {
-        for (const [i, r] of firsts.entries()) console.log(`${methodList.join(', ')}: ${batch > 1 ? `item ${i}: ` : ''}${r.target}${label(r)}, score ${r.score[0].toFixed(4)}`);
+        for (const [i, r] of firsts.entries()) {
+          console.log(`${methodList.join(', ')}: ${batch > 1 ? `item ${i}: ` : ''}${r.target}${label(r)}, score ${r.score[0].toFixed(4)}`);
+          const c = r.completeness;
+          if (c) {
+            const share = c.delta[0] === 0 ? '' : ` (${(c.relativeGap[0] * 100).toPrecision(2)}% of ${c.delta[0].toFixed(4)})`;
+            console.log(`  completeness gap |sum(IG) - (score - baseline score)| = ${c.gap[0].toPrecision(3)}${share}; baseline score ${c.baselineScore[0].toFixed(4)}, ${c.steps} steps`);
+          }
+        }
         if (methodList.length > 1 || batch > 1) console.log(`grid: ${batch > 1 ? 'item by item, ' : ''}${methodList.join(', ')} (left to right, top to bottom)`);
         console.log(`layers: ${shapesOf(result).map((s) => `${s.name} [${s.shape.join('x')}]`).join(', ')}`);
         console.log(`${written.length ? `wrote ${written.join(', ')} ` : ''}in ${(ms / 1000).toFixed(2)} s`);
@@ -308,6 +341,7 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     });
   } finally {
+    attribution.dispose();
     model.dispose();
   }
 }
@@ -383,5 +417,70 @@ function progressBar(label: string): (done: number, total: number) => void {
     const width = 30;
     const filled = Math.round((done / Math.max(total, 1)) * width);
     process.stderr.write(`\r${label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total}`);
+  };
+}
+
+/** The methods that take SmoothGrad's flags. */
+const INPUT_GRADIENT_METHODS = ['saliency', 'inputxgradient', 'integratedgradients'];
+
+interface AttributionFlags {
+  steps?: string;
+  baseline?: string;
+  smooth?: string;
+  noise?: string;
+  'smooth-type'?: string;
+  seed?: string;
+}
+
+/**
+ * --steps, --baseline (integratedgradients) and --smooth, --noise,
+ * --smooth-type, --seed (SmoothGrad over the input-gradient methods), checked
+ * against the methods asked for. `options(m)` gives method m its own, the
+ * baseline .npy as a tensor made in the caller's scope; `completeness(r)` is
+ * the check reported by the integrated-gradients run that gave `r`.
+ */
+function attributionFlags(flags: AttributionFlags, methodList: readonly string[]) {
+  const ig = methodList.includes('integratedgradients');
+  for (const f of ['steps', 'baseline'] as const) {
+    if (flags[f] !== undefined && !ig) throw new UsageError(`--${f} applies to --method integratedgradients`);
+  }
+  const given = (['smooth', 'noise', 'smooth-type', 'seed'] as const).filter((f) => flags[f] !== undefined);
+  if (given.length && !methodList.some((m) => INPUT_GRADIENT_METHODS.includes(m))) {
+    throw new UsageError(`--${given[0]} applies to ${INPUT_GRADIENT_METHODS.join(', ')} (SmoothGrad)`);
+  }
+  if (given.length && flags.smooth === undefined) throw new UsageError(`--${given[0]} needs --smooth <n>, the number of noisy copies`);
+  const steps = flags.steps === undefined ? undefined : integerFlag(flags.steps, 'steps', 2, 'an integer >= 2');
+  const smooth = flags.smooth === undefined ? undefined : integerFlag(flags.smooth, 'smooth', 1, 'a positive integer (noisy copies)');
+  const seed = flags.seed === undefined ? undefined : integerFlag(flags.seed, 'seed', 0, 'a non-negative integer');
+  const noise = flags.noise === undefined ? undefined : decimal(flags.noise);
+  if (noise !== undefined && !(noise >= 0)) throw new UsageError(`--noise '${flags.noise}' must be a number >= 0 (relative to the input's max - min)`);
+  const smoothType = flags['smooth-type'] as SmoothType | undefined;
+  if (smoothType !== undefined && !SMOOTH_TYPES.includes(smoothType)) {
+    const near = didYouMean(smoothType, SMOOTH_TYPES);
+    throw new UsageError(`--smooth-type '${smoothType}' must be one of ${SMOOTH_TYPES.join(', ')}${near ? `.${near}` : ''}`);
+  }
+  const baselineFlag = flags.baseline;
+  const named = baselineFlag === 'black' || baselineFlag === 'blur' ? baselineFlag : undefined;
+  const npy = baselineFlag !== undefined && !named ? readNpy(readFile(baselineFlag, 'baseline')) : undefined;
+  const baselineData = npy ? toFloat32(npy) : undefined;
+  if (npy) assertFinite(`--baseline '${baselineFlag}'`, baselineData!, npy.shape);
+  // The .npy baseline as tensors (one per batch item when it has a row per item), made once, freed by dispose().
+  const baselines = new Map<number, Tensor>();
+  const baselineTensor = (i: number, items: number): Tensor => {
+    const per = npy!.shape.length === 4 && items > 1 && npy!.shape[0] === items ? baselineData!.length / items : 0;
+    const key = per ? i : -1;
+    if (!baselines.has(key)) baselines.set(key, keep(per ? tensor(baselineData!.subarray(i * per, (i + 1) * per), [1, ...npy!.shape.slice(1)]) : tensor(baselineData!, npy!.shape)));
+    return baselines.get(key)!;
+  };
+  return {
+    /** Method m's options; item `i` of `items` picks its row of an [N, C, H, W] baseline. */
+    options(m: string, i = 0, items = 1): { steps?: number; baseline?: 'black' | 'blur' | Tensor; smooth?: number; noise?: number; smoothType?: SmoothType; seed?: number } {
+      if (!INPUT_GRADIENT_METHODS.includes(m)) return {};
+      const smoothing = smooth === undefined ? {} : { smooth, noise, smoothType, seed };
+      if (m !== 'integratedgradients') return smoothing;
+      const baseline = npy ? baselineTensor(i, items) : named;
+      return { ...smoothing, steps, baseline };
+    },
+    dispose: () => baselines.forEach((t) => t.dispose()),
   };
 }

@@ -27,5 +27,8 @@ export function methodCases(batch: { scorecam: number; ablationcam: number; occl
     guidedbackprop: {},
     guidedgradcam: { layers: LAYER },
     occlusion: { patch: 8, stride: 8, batchSize: batch.occlusion },
+    saliency: {},
+    inputxgradient: {},
+    integratedgradients: { steps: 8, batchSize: 4 },
   };
 }
