@@ -36,10 +36,18 @@ export interface PoolGeometry {
   pads: [number, number, number, number];
 }
 
+/** The most taps a pooling window may have (2^24). */
+export const MAX_WINDOW = 2 ** 24;
+
 /** Validates a 2D pool over NCHW `shape` and computes its output size. */
 export function poolGeometry(op: string, shape: Shape, attrs: PoolAttrs): PoolGeometry {
   if (shape.length !== 4) throw new ShapeError(op, `expects an NCHW input (rank 4), got rank ${shape.length}`, [shape]);
   const kernel = pair(op, 'kernelShape', attrs.kernelShape ?? [], 1, shape);
+  // Each output loops over its window on the GPU: a window past 2^24 taps (a 4096 x 4096 pool) would run
+  // for minutes or hang the device (found by fuzzing: kernel_shape 2^31 with SAME padding). Global pools are their own ops.
+  if (kernel[0] * kernel[1] > MAX_WINDOW) {
+    throw new ShapeError(op, `kernel [${kernel.join(', ')}] has ${kernel[0] * kernel[1]} taps per window, over the ${MAX_WINDOW} supported (use a global pool for whole-map windows)`, [shape]);
+  }
   const strides = pair(op, 'strides', attrs.strides ?? [1, 1], 1, shape);
   const dilations = pair(op, 'dilations', attrs.dilations ?? [1, 1], 1, shape);
   const pads = attrs.pads ?? [0, 0, 0, 0];

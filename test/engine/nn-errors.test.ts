@@ -38,6 +38,11 @@ describe('pooling', () => {
     expectError(pool('averagePool', [1, 1, 4, 2], { kernelShape: [2, 2], dilations: [1, 3], pads: [0, 1, 0, 0] }), 'averagePool', [[1, 1, 4, 2]], /kernel extent 4 along W/);
   });
 
+  test('a window of more than 2^24 taps (fuzzing: kernel_shape 2^31 with SAME padding ran for minutes on the GPU)', () => {
+    const same = { kernelShape: [2 ** 31 - 1, 2], pads: [2 ** 30 - 1, 0, 2 ** 30, 1] };
+    expectError(pool('maxPool', [1, 1, 13, 13], same), 'maxPool', [[1, 1, 13, 13]], /kernel \[2147483647, 2\] has 4294967294 taps per window, over the 16777216 supported/);
+  });
+
   test('a window made only of padding', () => {
     expectError(pool('maxPool', [1, 1, 4, 4], { kernelShape: [2, 2], pads: [2, 0, 0, 0] }), 'maxPool', [[1, 1, 4, 4]], /window 0 along H covers only padding/);
   });
