@@ -102,10 +102,7 @@ export async function loadInput(modelPath: string, preset: Preset, source: { ima
   const npy = source.input ? readNpy(readFile(source.input, 'input')) : undefined;
   if (npy) assertFinite(`--input '${source.input}'`, toFloat32(npy), npy.shape);
   const photo = source.image ? decodeImage(readFile(source.image, 'image'), source.image) : undefined;
-  const inputShape = source.inputShape ? parseShapeFlag(source.inputShape) : undefined;
-  const decoded = decodeModel(bytes);
-  await init();
-  const model = new OnnxGraphModel(decoded, { inputShapes: staticInputShape(decoded, inputShape, npy?.shape, preset.inputShape) });
+  const model = await loadModel(bytes, preset, source.inputShape, npy?.shape);
   if (!photo) {
     // Checked here, before a library call reads a wrong shape its own way (a rank-3 array is "not NCHW: pass `size`").
     const want = model.inputs[0].shape;
@@ -116,6 +113,20 @@ export async function loadInput(modelPath: string, preset: Preset, source: { ima
     }
     return { model, input: { data: toFloat32(npy!), shape: [...shape] } };
   }
+  return preparePhoto(model, preset, photo);
+}
+
+/** The model alone, with static input shapes (--input-shape, the .npy's, else the preset's), on an initialized engine. */
+export async function loadModel(model: string | Uint8Array, preset: Preset, inputShapeFlag?: string, npyShape?: readonly number[]): Promise<OnnxGraphModel> {
+  const bytes = typeof model === 'string' ? readFile(model, 'model') : model;
+  const inputShape = inputShapeFlag ? parseShapeFlag(inputShapeFlag) : undefined;
+  const decoded = decodeModel(bytes);
+  await init();
+  return new OnnxGraphModel(decoded, { inputShapes: staticInputShape(decoded, inputShape, npyShape, preset.inputShape) });
+}
+
+/** A decoded photo prepared as the preset says for an already loaded model (folder mode loads the model once). */
+export function preparePhoto(model: OnnxGraphModel, preset: Preset, photo: RgbaImage): LoadedInput {
   const shape = model.inputs[0].shape;
   const [h, w] = preset.layout === 'nhwc' ? [shape[1], shape[2]] : [shape[2], shape[3]];
   const prepared = prepareImage(photo, preset, h, w);

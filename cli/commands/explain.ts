@@ -32,7 +32,7 @@ import { encodePng } from '../../explainers/node-image.js';
 import { colorize, drawDetections, grid, overlay, type Colormap } from '../../explainers/render.js';
 import { toFloat32 } from '../../importers/onnx/host-tensor.js';
 import { readNpy, writeNpy } from '../../importers/onnx/npy.js';
-import { decimal, didYouMean, integerFlag, parseArgs, UsageError } from '../args.js';
+import { decimal, didYouMean, integerFlag, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { detectionLabel, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
 import { CliError, withCliWording } from '../errors.js';
 import { readFile, writeFile } from '../files.js';
@@ -40,7 +40,7 @@ import { checkClassOutput, mismatch, modelKind } from '../kind.js';
 
 const DEFAULT_OUT = 'gradlens-explain.png';
 
-export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.jpg|png> [--preset <name>] | --input <x.npy>) --method <name> --layer <name>[,<name>...] [--class <k>] [--detection <j|all>] [--score <kind>] [--out <overlay.png>] [--map <map.npy>] [--raw <map.npy>] [--grad <g.npy>] [--json]
+export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.jpg|png> [--preset <name>] | --input <x.npy> | --images <dir|list.txt> --out-dir <dir> [--shard i/n]) --method <name> --layer <name>[,<name>...] [--class <k>] [--detection <j|all>] [--score <kind>] [--out <overlay.png>] [--map <map.npy>] [--raw <map.npy>] [--grad <g.npy>] [--json]
   With no model and no image: the embedded default (Yolo-Fastest, dog.jpg, gradcam) -> ${DEFAULT_OUT}.
   What the model is comes from its outputs: a classifier (class scores [N, K] computed from spatial
   features), a detector (YOLO layouts; raw heads given anchors by --meta or a preset), else its first
@@ -85,11 +85,26 @@ export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.j
   --smooth-type  smoothgrad (mean, the default), smoothgrad_sq (mean of squares), vargrad (variance)
   --seed         SmoothGrad noise seed (default 1)
   --input-shape  name=1x3xHxW for models with symbolic input dimensions (default: the .npy's or the preset's)
-  --alpha        overlay opacity (default 0.5); --colormap jet|viridis`;
+  --alpha        overlay opacity (default 0.5); --colormap jet|viridis
+  --images       a folder (its .jpg/.png files, recursively) or a list file (a path a line, relative to
+                 the list): each image explained with the model loaded once, into --out-dir as
+                 <name>.png and <name>.npy (the map), plus results.csv and results.json (image, status,
+                 target, class, score, ms, overlay, map, error). A rerun skips the images done; a bad
+                 image is a row with its error (exit 1 only when no image is explained)
+  --shard        i/n with --images: only the images at positions i, i+n, ... of the sorted list, into
+                 results-i-of-n.csv/.json (one shard per machine or job array task)`;
 
-export async function run(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, {
-    ...SOURCE_FLAGS,
+/** How folder mode (cli/folder.ts) runs this command per image: its loaded model, and the --json result handed over. */
+export interface ExplainHooks {
+  load: typeof loadInput;
+  onResult: (json: Record<string, unknown>, target: string) => void;
+}
+
+export const EXPLAIN_FLAGS = {
+  ...SOURCE_FLAGS,
+  images: { type: 'string' },
+  'out-dir': { type: 'string' },
+  shard: { type: 'string' },
     method: { type: 'string' },
     layer: { type: 'string' },
     class: { type: 'string' },
@@ -110,7 +125,14 @@ export async function run(argv: string[]): Promise<number> {
     seed: { type: 'string' },
     alpha: { type: 'string' },
     colormap: { type: 'string' },
-  });
+} satisfies Record<string, FlagSpec>;
+
+export async function run(argv: string[], hooks?: ExplainHooks): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, EXPLAIN_FLAGS);
+  // A folder or list of images: cli/folder.ts calls back here per image, with hooks.
+  if (!hooks && (flags.images !== undefined || flags['out-dir'] !== undefined || flags.shard !== undefined)) {
+    return (await import('../folder.js')).runFolder(flags, positionals);
+  }
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const { modelPath, imagePath } = sourcePaths(flags);
   // Several comma-separated methods make a grid of overlays (the file outputs use the first).
@@ -152,7 +174,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   const meta = readSidecar(modelPath, flags.meta);
-  const { model, input: x, photo, prepared } = await loadInput(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'] });
+  const { model, input: x, photo, prepared } = await (hooks?.load ?? loadInput)(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'] });
   try {
     return await withCliWording({ model: modelPath, layerFlag: '--layer' }, async () => {
       // A graph output, or any tensor of the model (a pre-sigmoid tensor: what a saturation warning advises).
@@ -319,7 +341,9 @@ export async function run(argv: string[]): Promise<number> {
         console.log(JSON.stringify({ batch, items, layers: shapesOf(result), warnings, ms: Math.round(ms) }));
       } else if (flags.json) {
         const detection = shown[0] ? { detection: detectionJson(shown[0]), scoreKind: scoreKind(result) } : {};
-        console.log(JSON.stringify({ score: result.score[0], class: classOf(result), layers: shapesOf(result), ...detection, ...gapOf(result), warnings, ms: Math.round(ms) }));
+        const json = { score: result.score[0], class: classOf(result), layers: shapesOf(result), ...detection, ...gapOf(result), warnings, ms: Math.round(ms) };
+        if (hooks) hooks.onResult(json, result.target);
+        else console.log(JSON.stringify(json));
       } else if (all) {
         console.log(`${method}: ${all.results.length} detections, ${scoreKind(result)} scores`);
         for (const [j, r] of all.results.entries()) console.log(`  #${shown[j].index} ${r.target}, score ${r.score[0].toFixed(4)}, at ${shapesOf(r).map((s) => `${s.name} [${s.shape.join('x')}]`).join(', ')}`);
@@ -342,7 +366,7 @@ export async function run(argv: string[]): Promise<number> {
     });
   } finally {
     attribution.dispose();
-    model.dispose();
+    if (!hooks) model.dispose(); // folder mode's model serves every image
   }
 }
 
