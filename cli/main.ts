@@ -20,6 +20,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   detect: () => import('./commands/detect.js'),
   layers: () => import('./commands/layers.js'),
   run: () => import('./commands/run.js'),
+  features: () => import('./commands/features.js'),
+  filters: () => import('./commands/filters.js'),
+  actmax: () => import('./commands/actmax.js'),
+  metrics: () => import('./commands/metrics.js'),
 };
 
 async function overview(): Promise<string> {
