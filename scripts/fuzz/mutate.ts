@@ -19,7 +19,7 @@ const int = (random: Random, lo: number, hi: number) => lo + Math.floor(random()
 
 // ---- byte level -----------------------------------------------------------------------
 
-function readVarint(buf: Uint8Array, pos: number, end: number): [value: number, next: number] | undefined {
+export function readVarint(buf: Uint8Array, pos: number, end: number): [value: number, next: number] | undefined {
   let value = 0;
   for (let i = 0; i < 10 && pos < end; i++) {
     const b = buf[pos++];
@@ -37,6 +37,11 @@ function readVarint(buf: Uint8Array, pos: number, end: number): [value: number, 
 export function lengthFields(buf: Uint8Array, start = 0, end = buf.length, depth = 0, out: number[] = []): number[] {
   scan(buf, start, end, depth, out);
   return out;
+}
+
+/** Whether the bytes parse as a well-formed protobuf message tree (what lengthFields walks). */
+export function isMessageTree(buf: Uint8Array): boolean {
+  return scan(buf, 0, buf.length, 0, []);
 }
 
 function scan(buf: Uint8Array, start: number, end: number, depth: number, out: number[]): boolean {
@@ -83,7 +88,7 @@ function encodeVarint(v: number): number[] {
   return out;
 }
 
-function splice(buf: Uint8Array, at: number, remove: number, insert: ArrayLike<number>): Uint8Array {
+export function splice(buf: Uint8Array, at: number, remove: number, insert: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(buf.length - remove + insert.length);
   out.set(buf.subarray(0, at));
   out.set(insert, at);
@@ -94,7 +99,7 @@ function splice(buf: Uint8Array, at: number, remove: number, insert: ArrayLike<n
 export type ByteMutation = (buf: Uint8Array, random: Random, fields: number[]) => { bytes: Uint8Array; what: string };
 
 /** A position near the message structure most of the time, anywhere otherwise. */
-const position = (buf: Uint8Array, random: Random, fields: number[]) =>
+export const position = (buf: Uint8Array, random: Random, fields: number[]) =>
   random() < 0.7 && fields.length ? Math.min(buf.length - 1, pick(random, fields) + Math.floor(random() * 24)) : Math.floor(random() * buf.length);
 
 export const byteMutations: Record<string, ByteMutation> = {
