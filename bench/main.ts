@@ -1,4 +1,5 @@
-// Benchmarks: `npm run bench -- conv [options]`.
+// Benchmarks: `npm run bench -- conv [options]`; `peers`, `e2e` and `startup`
+// (issue 12) are described in bench/README.md and at their usage lines below.
 //   --json <file>     write { adapter, records } as JSON
 //   --batch <n>       images per batch (default 1)
 //   --models a,b      yolov5n640,resnet18224 (default both)
@@ -11,6 +12,8 @@
 import { writeFileSync, appendFileSync, existsSync } from 'node:fs';
 import { init, runtime } from '../engine/index.js';
 import { benchConv, totals, type ConvRecord, type Pass } from './conv.js';
+import { runE2e, runPeers, runStartup } from './commands.js';
+import { startupChild } from './startup.js';
 
 function parseArgs(argv: string[]): { command: string; flags: Record<string, string> } {
   const [command = '', ...rest] = argv;
@@ -54,8 +57,15 @@ function summary(records: ConvRecord[], adapter: string, command: string, batch:
 
 async function main(): Promise<number> {
   const { command, flags } = parseArgs(process.argv.slice(2));
+  if (command === 'peers') return runPeers(flags);
+  if (command === 'e2e') return runE2e(flags);
+  if (command === 'startup') return runStartup(flags);
+  if (command === 'startup-child') return startupChild(flags);
   if (command !== 'conv') {
     console.error('usage: npm run bench -- conv [--json file] [--batch n] [--models a,b] [--passes a,b] [--reps n] [--warmup n] [--filter text] [--results file|none]');
+    console.error('       npm run bench -- peers [--json file] [--reps n] [--warmup n] [--models a,b] [--parts forward,gradcam,conv] [--filter text]');
+    console.error('       npm run bench -- e2e [--json file] [--reps n] [--warmup n] [--models a,b] [--steps a,b] [--scorecam-channels k] [--top n]');
+    console.error('       npm run bench -- startup [--json file] [--warm-runs n] [--fresh-npx 1]');
     return 2;
   }
   const rt = await init();
