@@ -131,22 +131,34 @@ export async function detectInput(
   return { detections, head, input };
 }
 
+/**
+ * The non-finite check of a model input: host values are checked now, before
+ * any upload; a GPU tensor's values are read back (returned, for the caller
+ * to check with its other readbacks, in one wait).
+ */
+export function finiteInput(inputName: string, input: ModelInput): Promise<Float32Array> | undefined {
+  if (input instanceof Tensor) return input.data();
+  assertFinite(`input '${inputName}'`, input.data, input.shape);
+  return undefined;
+}
+
 /** One forward pass; the named outputs read back. Queued behind other engine calls (engine/serial.ts). */
 function runOutputs(model: ExplainableModel, input: ModelInput, names: readonly string[], signal: AbortSignal | undefined): Promise<HostOutputs> {
   return exclusive(() => scopeAsync(async () => {
     const inputName = model.inputs[0].name;
-    if (!(input instanceof Tensor)) assertFinite(`input '${inputName}'`, input.data, input.shape);
+    const inputValues = finiteInput(inputName, input);
     const x = input instanceof Tensor ? input : Tensor.fromData(input.data, [...input.shape]);
     const { outputs } = model.run({ [inputName]: x });
-    if (input instanceof Tensor) assertFinite(`input '${inputName}'`, await input.data(), input.shape);
+    for (const name of names) if (!outputs[name]) throw new DetectorFormatError(`the model returned no output '${name}'`);
+    // One wait: the outputs and a GPU input come back together.
+    const [values, ...data] = await Promise.all([inputValues, ...names.map((name) => outputs[name].data())]);
+    if (values) assertFinite(`input '${inputName}'`, values, input.shape);
     const read: Record<string, { values: Float32Array; shape: readonly number[] }> = {};
-    for (const name of names) {
-      const t = outputs[name];
-      if (!t) throw new DetectorFormatError(`the model returned no output '${name}'`);
-      read[name] = { values: await t.data(), shape: t.shape };
+    names.forEach((name, i) => {
+      read[name] = { values: data[i], shape: outputs[name].shape };
       // A NaN score would pass every threshold test as false and vanish, or print as null.
-      assertFinite(`output '${name}'`, read[name].values, t.shape);
-    }
+      assertFinite(`output '${name}'`, data[i], outputs[name].shape);
+    });
     return read;
   }), signal);
 }

@@ -30,7 +30,7 @@ import type { CamContext, CamMethod, ExplainOptions } from '../method.js';
 import { getMethod, type AnyMethodOptions } from '../registry.js';
 import { resolveLayers } from '../target-layers.js';
 import type { Target } from '../targets.js';
-import { predictionOf, type Detection, type ModelInput } from './detect.js';
+import { finiteInput, predictionOf, type Detection, type ModelInput } from './detect.js';
 import { detectorHead, SCORE_KINDS, type DetectorHead, type DetectorOptions, type ScoreKind } from './heads.js';
 import type { Box } from './nms.js';
 
@@ -158,6 +158,7 @@ async function sharedForward(
   const taken: Tensor[] = []; // gradients moved out of the layers' .grad, freed at the end
   try {
     return await exclusive(() => scopeAsync(async () => {
+      const inputValues = finiteInput(inputName, input);
       const x = inputTensor(input);
       const feeds = { [inputName]: x.view(x.shape) };
       const gradients: Map<string, Tensor>[] = [];
@@ -221,7 +222,8 @@ async function sharedForward(
         passes.push({ map: combineLayers(scaled), raw, gradient: gradients[j]?.get(layersOf[j][0]), peaks: tape.noGrad(() => layerPeaks(states)) });
         options.onDetection?.(j + 1, detections.length);
       }
-      assertFinite(`input '${inputName}'`, await x.data(), x.shape);
+      const values = await inputValues;
+      if (values) assertFinite(`input '${inputName}'`, values, x.shape);
       const read = await Promise.all(
         passes.map(async (p, j) => ({
           peaks: await Promise.all(p.peaks.map(async (t) => ({ gradient: (await t.gradient?.data())?.[0] ?? null, activation: (await t.activation.data())[0] }))),
