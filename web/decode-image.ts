@@ -10,6 +10,8 @@
 
 import decodeJpeg from 'jpeg-js/lib/decoder.js';
 import type { RgbaImage } from '../explainers/image.js';
+import { IMAGE_FORMATS } from './messages.js';
+
 
 export class ImageError extends Error {
   override name = 'ImageError';
@@ -35,7 +37,7 @@ export async function decodeImageBytes(bytes: ArrayBuffer, name: string): Promis
   try {
     bitmap = await createImageBitmap(new Blob([bytes]), { colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image' });
   } catch {
-    throw new ImageError(`'${name}' is not an image this browser can read (PNG, JPEG, WebP, GIF, BMP or AVIF)`);
+    throw new ImageError(`'${name}' is not an image this browser can read (${IMAGE_FORMATS})`);
   }
   try {
     const { width, height } = bitmap;

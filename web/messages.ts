@@ -4,6 +4,9 @@
 
 import type { ErrorInfo } from './protocol.js';
 
+/** The image formats the page reads (decode-image.ts), as its messages name them. */
+export const IMAGE_FORMATS = 'PNG, JPEG, WebP, GIF, BMP or AVIF';
+
 export interface PageMessage {
   kind: 'error' | 'info';
   category: ErrorInfo['category'] | 'info';
@@ -34,7 +37,7 @@ export function describeError(info: ErrorInfo): PageMessage {
     case 'not-onnx':
       return { kind: 'error', category: 'not-onnx', title: 'Not an ONNX model', text: info.message, hint: 'Pick an .onnx file (an ONNX ModelProto). The previous model is still loaded.' };
     case 'not-image':
-      return { kind: 'error', category: 'not-image', title: 'Not an image', text: info.message, hint: 'Pick a PNG, JPEG, WebP, GIF or BMP photo. The previous photo is still loaded.' };
+      return { kind: 'error', category: 'not-image', title: 'Not an image', text: info.message, hint: `Pick a ${IMAGE_FORMATS} photo. The previous photo is still loaded.` };
     case 'cancelled':
       return { kind: 'info', category: 'cancelled', title: 'Cancelled', text: 'Stopped; what was shown before is kept.' };
     default:
