@@ -74,6 +74,10 @@ override TILE_K: u32 = 16u;
 override WG_1D: u32 = 256u;
 
 const MAX_LOADS: u32 = 4u;
+// Groups of 4 each thread loads per tile of A and of B, derived from the tile
+// overrides so each load loop unrolls to exactly its loads (see gemm.wgsl).
+override LOADS_A: u32 = (TILE_K * WG_M + WG_M * WG_N - 1u) / (WG_M * WG_N);
+override LOADS_B: u32 = (TILE_K * WG_N + WG_M * WG_N - 1u) / (WG_M * WG_N);
 // Top-left coordinate of a column past the last pixel: every tap stays negative.
 const FAR_OUTSIDE: i32 = -1073741824;
 
@@ -196,9 +200,11 @@ fn conv2d(
   var b_next: array<vec4<f32>, MAX_LOADS>;
   let groups_a = TILE_K * WG_M;
 
-  for (var i = 0u; i < MAX_LOADS; i++) {
+  for (var i = 0u; i < LOADS_A; i++) {
     let g = lid + i * threads;
     if (g < groups_a) { a_next[i] = fetch_w(g, w_row0, row_tile, 0u, k_len); }
+  }
+  for (var i = 0u; i < LOADS_B; i++) {
     let kr = lid / WG_N + i * gather_rows;
     if (kr < TILE_K) { b_next[i] = gather(my_cols, kr, k_len); }
   }
@@ -206,18 +212,22 @@ fn conv2d(
   let tiles = (k_len + TILE_K - 1u) / TILE_K;
   for (var t = 0u; t < tiles; t++) {
     workgroupBarrier();
-    for (var i = 0u; i < MAX_LOADS; i++) {
+    for (var i = 0u; i < LOADS_A; i++) {
       let g = lid + i * threads;
       if (g < groups_a) { stage_w(g, a_next[i]); }
+    }
+    for (var i = 0u; i < LOADS_B; i++) {
       let kr = lid / WG_N + i * gather_rows;
       if (kr < TILE_K) { b_tile[kr * WG_N + lid % WG_N] = b_next[i]; }
     }
     workgroupBarrier();
     if (t + 1u < tiles) {
       let k0 = (t + 1u) * TILE_K;
-      for (var i = 0u; i < MAX_LOADS; i++) {
+      for (var i = 0u; i < LOADS_A; i++) {
         let g = lid + i * threads;
         if (g < groups_a) { a_next[i] = fetch_w(g, w_row0, row_tile, k0, k_len); }
+      }
+      for (var i = 0u; i < LOADS_B; i++) {
         let kr = lid / WG_N + i * gather_rows;
         if (kr < TILE_K) { b_next[i] = gather(my_cols, k0 + kr, k_len); }
       }

@@ -65,6 +65,10 @@ override TILE_K: u32 = 16u;
 override WG_1D: u32 = 256u;
 
 const MAX_LOADS: u32 = 4u;
+// Groups of 4 each thread loads per tile of A and of B, derived from the tile
+// overrides so each load loop unrolls to exactly its loads (see gemm.wgsl).
+override LOADS_A: u32 = (TILE_K * WG_M + WG_M * WG_N - 1u) / (WG_M * WG_N);
+override LOADS_B: u32 = (TILE_K * WG_N + WG_M * WG_N - 1u) / (WG_M * WG_N);
 const FAR_OUTSIDE: i32 = -1073741824;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -206,18 +210,24 @@ fn conv2d_grad_weight(
   var a_next: array<vec4<f32>, MAX_LOADS>;
   var b_next: array<vec4<f32>, MAX_LOADS>;
 
-  for (var i = 0u; i < MAX_LOADS; i++) {
+  for (var i = 0u; i < LOADS_A; i++) {
     let g = lid + i * threads;
     if (g < groups_a) { a_next[i] = fetch_dy(g, first_o, row_tile, q_begin, q_end); }
+  }
+  for (var i = 0u; i < LOADS_B; i++) {
+    let g = lid + i * threads;
     if (g < groups_b) { b_next[i] = gather(my_col, q_begin + (g / tile_n) * 4u, q_end); }
   }
 
   let tiles = (select(0u, q_end - q_begin, q_end > q_begin) + TILE_K - 1u) / TILE_K;
   for (var t = 0u; t < tiles; t++) {
     workgroupBarrier();
-    for (var i = 0u; i < MAX_LOADS; i++) {
+    for (var i = 0u; i < LOADS_A; i++) {
       let g = lid + i * threads;
       if (g < groups_a) { stage_dy(g, a_next[i]); }
+    }
+    for (var i = 0u; i < LOADS_B; i++) {
+      let g = lid + i * threads;
       if (g < groups_b) {
         let k = (g / tile_n) * 4u;
         let n = g % tile_n;
@@ -227,9 +237,12 @@ fn conv2d_grad_weight(
     workgroupBarrier();
     if (t + 1u < tiles) {
       let q0 = q_begin + (t + 1u) * TILE_K;
-      for (var i = 0u; i < MAX_LOADS; i++) {
+      for (var i = 0u; i < LOADS_A; i++) {
         let g = lid + i * threads;
         if (g < groups_a) { a_next[i] = fetch_dy(g, first_o, row_tile, q0, q_end); }
+      }
+      for (var i = 0u; i < LOADS_B; i++) {
+        let g = lid + i * threads;
         if (g < groups_b) { b_next[i] = gather(my_col, q0 + (g / tile_n) * 4u, q_end); }
       }
     }
