@@ -48,6 +48,19 @@ export class MissingGradient extends GradlensError {
   }
 }
 
+/**
+ * Backward with createGraph reached a node whose gradient it cannot record:
+ * the op has no differentiable rule (OpDef.backwardOps), or its rule is swapped.
+ */
+export class MissingDoubleBackward extends GradlensError {
+  constructor(
+    readonly op: string,
+    why = 'its backward rule is GPU kernels only (no OpDef.backwardOps)',
+  ) {
+    super(`double backward of ${op} is not supported: ${why}, so its gradient cannot be differentiated (backward with createGraph, grad() with createGraph)`);
+  }
+}
+
 /** Use of a tensor after dispose(). */
 export class DisposedTensorError extends GradlensError {
   constructor(what: string) {

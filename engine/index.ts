@@ -124,3 +124,5 @@ export { bestMatmul, gemmKernelRun, type GemmSpec } from './ops/gemm.js';
 
 /** Backpropagates from `loss` (see Tape.backward). */
 export const backward = (loss: Tensor, options?: Parameters<typeof tape.backward>[1]) => tape.backward(loss, options);
+/** Gradients of `outputs` with respect to `inputs`, returned without touching .grad (see Tape.grad; createGraph for higher orders). */
+export const grad = (outputs: readonly Tensor[], inputs: readonly Tensor[], options?: Parameters<typeof tape.grad>[2]) => tape.grad(outputs, inputs, options);

@@ -5,7 +5,9 @@
 // the coordinates of output element i in `out_shape` (row-major). Transpose
 // permutes the source strides, broadcast sets them to 0, a slice adds an
 // offset and multiplies strides by its step. Rank <= 8 (two vec4s). One thread
-// per output element, 2D grid past 65535 workgroups.
+// per output element, 2D grid past 65535 workgroups. Integer division is the
+// cost on CPU-backed adapters: the host merges axes the source walks as one
+// (engine/ops/movement.ts), and the first coordinate needs none.
 
 struct Params {
   n: u32,
@@ -27,11 +29,13 @@ fn strided_copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   if (i >= p.n) { return; }
   var rest = i;
   var src = i32(p.offset);
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+  for (var d = i32(p.rank) - 1; d > 0; d--) {
     let k = u32(d);
     let size = p.out_shape[k / 4u][k % 4u];
     src += i32(rest % size) * p.src_strides[k / 4u][k % 4u];
     rest = rest / size;
   }
+  // What is left is the first coordinate (i < n): no division for it.
+  if (p.rank > 0u) { src += i32(rest) * p.src_strides[0].x; }
   y[i] = x[u32(src)];
 }

@@ -162,6 +162,16 @@ fn max_pool_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   gx[i] = acc;
 }
 
+// y[o] = x[plane(o) * H * W + argmax[o]]: the transpose of max_pool_grad (what the
+// double backward of max pooling runs; here x is [N, C, H, W] and y [N, C, OH, OW])
+@compute @workgroup_size(WG)
+fn max_pool_gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = thread_index(gid, nwg);
+  if (i >= p.n) { return; }
+  let plane = i / (p.out_h * p.out_w);
+  y[i] = x[plane * p.in_h * p.in_w + u32(argmax[i])];
+}
+
 @compute @workgroup_size(WG)
 fn average_pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = thread_index(gid, nwg);

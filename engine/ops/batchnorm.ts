@@ -12,7 +12,10 @@ import workgroupReduceWgsl from '../../shaders/workgroup-reduce.wgsl';
 import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
 import { formatShape, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import { binaryOps, fill, unaryOps } from './elementwise.js';
+import { reshape } from './movement.js';
 import { defineOp, grid1d, launch } from './op.js';
+import { sum } from './reduce.js';
 import type { SplitAxis } from './split.js';
 
 // The shared workgroup reductions fill the source's {{WORKGROUP_REDUCE}} slot.
@@ -134,6 +137,25 @@ export const batchNorm = defineOp<BatchNormAttrs>({
     const stats = needsInputGrad[3] || needsInputGrad[4];
     const [gscale, gbias, gmean = null, gvar = null] = channelGrads(u, x, scale, mean, variance, gy, stats);
     return [gx, gscale, gbias, gmean, gvar];
+  },
+  // The same with ops, k = scale / sqrt(var + eps) per channel:  dx = dy * k;  dscale = sum dy * (x - mean) / sqrt(var + eps);
+  // dbias = sum dy;  dmean = -k * sum dy;  dvar = -k / (2 (var + eps)) * sum dy * (x - mean)
+  backwardOps({ saved: [x, scale, mean, variance], attrs: { epsilon = 1e-5 }, needsInputGrad: need }, [gy]): (Tensor | null)[] {
+    const b2 = (op: 'add' | 'sub' | 'mul' | 'div', a: Tensor, b: Tensor) => binaryOps[op]([a, b], {})[0];
+    const axes = [0, ...[...x.shape.keys()].slice(2)];
+    const perChannel = (t: Tensor) => reshape([t], { shape: [x.shape[1], ...x.shape.slice(2).map(() => 1)] })[0];
+    const channelSum = (t: Tensor) => sum([t], { axes })[0];
+    const varEps = b2('add', variance, fill([], epsilon));
+    const k = b2('div', scale, unaryOps.sqrt([varEps], {})[0]);
+    const centered = need[1] || need[4] ? b2('sub', x, perChannel(mean)) : null;
+    const sumDyCentered = centered && channelSum(b2('mul', gy, centered));
+    return [
+      need[0] ? b2('mul', gy, perChannel(k)) : null,
+      need[1] ? b2('div', sumDyCentered!, unaryOps.sqrt([varEps], {})[0]) : null,
+      need[2] ? channelSum(gy) : null,
+      need[3] ? unaryOps.neg([b2('mul', k, channelSum(gy))], {})[0] : null,
+      need[4] ? b2('mul', sumDyCentered!, b2('div', k, b2('mul', varEps, fill([], -2)))) : null,
+    ];
   },
 });
 

@@ -7,12 +7,13 @@
 // (act'(z) needs it), so backward never runs the convolution again.
 
 import { activationParams, isIdentity, type Activation } from '../activations.js';
-import { ShapeError } from '../errors.js';
-import { convGeometry, convTransposeGeometry, type Conv2dAttrs, type ConvTranspose2dAttrs } from '../geometry/conv.js';
+import { MissingDoubleBackward, ShapeError } from '../errors.js';
+import { convGeometry, convTransposeGeometry, type Conv2dAttrs, type ConvGeometry, type ConvOptions, type ConvTranspose2dAttrs } from '../geometry/conv.js';
 import type { Tensor } from '../tensor.js';
 import { conv2dForwardKernel, conv2dGradBias, conv2dGradInputKernel, conv2dGradWeightKernel } from './conv-kernels.js';
 import { unaryOps } from './elementwise.js';
 import { defineOp } from './op.js';
+import { sum } from './reduce.js';
 import type { InputCut, SplitAxis } from './split.js';
 
 function convInputs(op: string, inputs: readonly Tensor[]): [Tensor, Tensor, Tensor | null] {
@@ -73,6 +74,75 @@ export const conv2d = defineOp<Conv2dAttrs>({
     ];
     if (gz !== gy) gz.dispose();
     return grads;
+  },
+  // The same with ops (recorded): dz = dy * act'(z) with z = conv(x, w) + b recomputed as an op (act' of a
+  // piecewise-linear act is a constant mask: the saved z serves); dx = convTranspose2d(dz, w);
+  // dw = conv2dGradWeight(x, dz); db = sum of dz over images and pixels
+  backwardOps({ saved, attrs, needsInputGrad, inputShapes }, [gy]): (Tensor | null)[] {
+    const [x, w] = saved;
+    const hasBias = inputShapes.length > 2;
+    const plain: Conv2dAttrs = { ...attrs, activation: undefined };
+    let gz = gy;
+    if (!isIdentity(attrs.activation)) {
+      const { op, attrs: actAttrs } = activationOp(attrs.activation!);
+      if (!op.def.backwardOps) throw new MissingDoubleBackward(`conv2d (fused ${attrs.activation!.kind})`);
+      const piecewise = ['relu', 'leakyRelu', 'clip'].includes(attrs.activation!.kind);
+      const [z] = piecewise ? [saved[saved.length - 1]] : conv2d(hasBias ? [x, w, saved[2]] : [x, w], plain);
+      const [y] = piecewise ? [saved[saved.length - 2]] : op([z], actAttrs);
+      const ctx = { saved: [z, y], attrs: actAttrs, inputShapes: [z.shape], outputShapes: [y.shape], needsInputGrad: [true] };
+      gz = op.def.backwardOps(ctx, [gy])[0]!;
+    }
+    const g = convGeometry('conv2d', x.shape, w.shape, attrs);
+    return [
+      needsInputGrad[0] ? convTranspose2d([gz, w], { ...convOptions(attrs), outputPadding: transposePadding(g) })[0] : null,
+      needsInputGrad[1] ? conv2dGradWeight([x, gz], { ...convOptions(attrs), weightShape: w.shape })[0] : null,
+      ...(hasBias ? [needsInputGrad[2] ? sum([gz], { axes: [0, 2, 3] })[0] : null] : []),
+    ];
+  },
+});
+
+/** strides, pads, dilations, groups of a conv's attributes (no activation). */
+function convOptions({ strides, pads, dilations, groups }: ConvOptions): ConvOptions {
+  return { strides, pads, dilations, groups };
+}
+
+/** The output padding with which convTranspose2d of the conv's output gradient has the conv input's size. */
+function transposePadding(g: ConvGeometry): [number, number] {
+  const extra = (size: number, k: number, s: number, d: number, pb: number, pe: number) => (size + pb + pe - ((k - 1) * d + 1)) % s;
+  return [extra(g.inH, g.kernelH, g.strideH, g.dilationH, g.padTop, g.padBottom), extra(g.inW, g.kernelW, g.strideW, g.dilationW, g.padLeft, g.padRight)];
+}
+
+export interface Conv2dGradWeightAttrs extends ConvOptions {
+  /** [O, C / groups, KH, KW]: the weight whose gradient this is. */
+  weightShape: readonly number[];
+}
+
+/**
+ * conv2d's weight gradient as an op, inputs [x, dz]: dw = x (*) dz (correlation
+ * over images and pixels). Defined as an op so that a createGraph backward
+ * records it (higher-order gradients through a conv's weights).
+ */
+export const conv2dGradWeight = defineOp<Conv2dGradWeightAttrs>({
+  name: 'conv2dGradWeight',
+  forward([x, gz], attrs) {
+    const g = convGeometry('conv2dGradWeight', x.shape, attrs.weightShape, attrs);
+    const expected = [g.batch, g.outC, g.outH, g.outW];
+    if (gz.shape.join() !== expected.join()) throw new ShapeError('conv2dGradWeight', `dz must be [${expected.join(', ')}], the conv's output shape`, [x.shape, gz.shape]);
+    return [conv2dGradWeightKernel(x, gz, g)];
+  },
+  save: (inputs) => [...inputs],
+  // dw is bilinear in (x, dz): for its gradient G, dx = conv_transpose(dz, G), d dz = conv(x, G)
+  backward({ saved: [x, gz], attrs, needsInputGrad }, [gw]) {
+    const g = convGeometry('conv2dGradWeight', x.shape, attrs.weightShape, attrs);
+    return [needsInputGrad[0] ? conv2dGradInputKernel(gz, gw, g) : null, needsInputGrad[1] ? conv2dForwardKernel(x, gw, null, g) : null];
+  },
+  backwardOps({ saved: [x, gz], attrs, needsInputGrad }, [gw]): (Tensor | null)[] {
+    const g = convGeometry('conv2dGradWeight', x.shape, attrs.weightShape, attrs);
+    const options = convOptions(attrs);
+    return [
+      needsInputGrad[0] ? convTranspose2d([gz, gw], { ...options, outputPadding: transposePadding(g) })[0] : null,
+      needsInputGrad[1] ? conv2d([x, gw], options)[0] : null,
+    ];
   },
 });
 
@@ -166,6 +236,15 @@ export const convTranspose2d = defineOp<ConvTranspose2dAttrs>({
       needsInputGrad[0] ? conv2dForwardKernel(gy, w, null, g) : null,
       needsInputGrad[1] ? conv2dGradWeightKernel(gy, x, g) : null,
       ...(inputShapes.length > 2 ? [needsInputGrad[2] ? conv2dGradBias(gy) : null] : []),
+    ];
+  },
+  // the same with ops: dx = conv2d(dy, w); dw = conv2dGradWeight(dy, x) (roles swapped); db = sum of dy
+  backwardOps({ saved: [x, w], attrs, needsInputGrad, inputShapes }, [gy]): (Tensor | null)[] {
+    const options = convOptions(attrs);
+    return [
+      needsInputGrad[0] ? conv2d([gy, w], options)[0] : null,
+      needsInputGrad[1] ? conv2dGradWeight([gy, x], { ...options, weightShape: w.shape })[0] : null,
+      ...(inputShapes.length > 2 ? [needsInputGrad[2] ? sum([gy], { axes: [0, 2, 3] })[0] : null] : []),
     ];
   },
 });

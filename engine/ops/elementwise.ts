@@ -14,6 +14,7 @@ import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
 import { broadcastShapes, broadcastStrides, numel, type Shape } from '../shape.js';
 import { runtime } from '../runtime.js';
 import { Tensor } from '../tensor.js';
+import { tape, type BackwardRule } from '../tape.js';
 import { defineOp, grid1d, launch, pack8, type Op } from './op.js';
 import { alongAnyAxis, fillInParts } from './split.js';
 
@@ -167,6 +168,7 @@ function unaryOp(name: UnaryName): Op<UnaryAttrs> {
       run(gradKernel(), { a_buf: x, y_buf: y, gy_buf: gy, out_buf: gx }, { label: `${name}_grad`, n: x.size, op, ...attrs });
       return [gx];
     },
+    backwardOps: unaryGradOps[name],
   });
 }
 
@@ -213,8 +215,84 @@ function binaryOp(name: BinaryName): Op<Record<string, never>> {
         return g;
       });
     },
+    backwardOps: binaryGradOps[name],
   });
 }
+
+// ---- differentiable rules (backward with createGraph) ----------------------------
+// The same derivatives written with ops, so that a createGraph backward records
+// them (OpDef.backwardOps). They run inside a scope (gradients.ts, runRecorded),
+// which frees their intermediates.
+
+const u1 = (name: UnaryName, x: Tensor, attrs: UnaryAttrs = {}) => unaryOps[name]([x], attrs)[0];
+const b2 = (name: BinaryName, a: Tensor, b: Tensor) => binaryOps[name]([a, b], {})[0];
+/** a * c, a + c for a number c (a [] constant broadcast). */
+const scaled = (a: Tensor, c: number) => b2('mul', a, fill([], c));
+const shifted = (a: Tensor, c: number) => b2('add', a, fill([], c));
+/** 1 - a */
+const oneMinus = (a: Tensor) => b2('sub', fill([], 1), a);
+
+/**
+ * f' of a piecewise-linear row is piecewise constant (its own derivative is 0
+ * almost everywhere): dx = dy * m with the mask m = f'(x) a constant (the
+ * kernel rule with dy = 1, unrecorded).
+ */
+function piecewiseLinear(name: UnaryName): BackwardRule<UnaryAttrs> {
+  return (ctx, [gy]) => {
+    const ones = fill(gy.shape, 1);
+    const [mask] = tape.noGrad(() => unaryOps[name].def.backward(ctx, [ones]));
+    return [b2('mul', gy, mask!)];
+  };
+}
+
+/** dx = dy * f'(x), f' composed of ops (the rows' `derivative` as a graph). */
+const unaryGradOps: Partial<Record<UnaryName, BackwardRule<UnaryAttrs>>> = {
+  neg: (_ctx, [gy]) => [u1('neg', gy)], // dx = -dy
+  exp: ({ saved: [, y] }, [gy]) => [b2('mul', gy, y)], // dx = dy * y
+  log: ({ saved: [x] }, [gy]) => [b2('div', gy, x)], // dx = dy / x
+  sqrt: ({ saved: [, y] }, [gy]) => [b2('div', gy, scaled(y, 2))], // dx = dy / (2 y)
+  tanh: ({ saved: [, y] }, [gy]) => [b2('mul', gy, oneMinus(b2('mul', y, y)))], // dx = dy (1 - y^2)
+  sigmoid: ({ saved: [, y] }, [gy]) => [b2('mul', gy, b2('mul', y, oneMinus(y)))], // dx = dy y (1 - y)
+  // dx = dy s (1 + x (1 - s)), s = sigmoid(x)
+  silu: ({ saved: [x] }, [gy]) => {
+    const s = u1('sigmoid', x);
+    return [b2('mul', gy, b2('mul', s, shifted(b2('mul', x, oneMinus(s)), 1)))];
+  },
+  // f' = hi + mid (x / 3 + 1/2) with the masks hi = [x > 3], mid = [-3 <= x <= 3] constants
+  // (hi = f'(x) - mid (x / 3 + 1/2) from the kernel rule's f', unrecorded)
+  hardSwish: (ctx, [gy]) => {
+    const [x] = ctx.saved;
+    const affine = () => shifted(scaled(x, 1 / 3), 0.5);
+    const [mid, hi] = tape.noGrad(() => {
+      const ones = fill(gy.shape, 1);
+      const [m] = unaryOps.clip.def.backward({ ...ctx, attrs: { alpha: -3, beta: 3 } }, [ones]);
+      const [d] = unaryOps.hardSwish.def.backward(ctx, [ones]);
+      return [m!, b2('sub', d!, b2('mul', m!, affine()))];
+    });
+    return [b2('mul', gy, b2('add', hi, b2('mul', mid, affine())))];
+  },
+  relu: piecewiseLinear('relu'),
+  leakyRelu: piecewiseLinear('leakyRelu'),
+  clip: piecewiseLinear('clip'),
+  hardSigmoid: piecewiseLinear('hardSigmoid'),
+};
+
+/** da, db at the output shape (the tape un-broadcasts), composed of ops. */
+const binaryGradOps: Record<BinaryName, BackwardRule<Record<string, never>>> = {
+  add: (_ctx, [gy]) => [gy, gy], // da = db = dy
+  sub: (_ctx, [gy]) => [gy, u1('neg', gy)], // da = dy, db = -dy
+  mul: ({ saved: [a, b], needsInputGrad: n }, [gy]) => [n[0] ? b2('mul', gy, b) : null, n[1] ? b2('mul', gy, a) : null], // da = dy b, db = dy a
+  // da = dy / b, db = -dy a / b^2 = -da * y
+  div: ({ saved: [, b, y] }, [gy]) => {
+    const ga = b2('div', gy, b);
+    return [ga, u1('neg', b2('mul', ga, y))];
+  },
+  // da = dy b a^(b - 1), db = dy y log(a)
+  pow: ({ saved: [a, b, y], needsInputGrad: n }, [gy]) => [
+    n[0] ? b2('mul', gy, b2('mul', b, b2('pow', a, shifted(b, -1)))) : null,
+    n[1] ? b2('mul', gy, b2('mul', y, u1('log', a))) : null,
+  ],
+};
 
 export const unaryOps = Object.fromEntries(Object.keys(unaryRows).map((n) => [n, unaryOp(n as UnaryName)])) as {
   [K in UnaryName]: Op<UnaryAttrs>;

@@ -9,6 +9,10 @@ import { ShapeError } from '../errors.js';
 import { defineKernel, specialize } from '../kernels/kernel.js';
 import { broadcastStrides, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import type { BackwardContext } from '../tape.js';
+import { tape } from '../tape.js';
+import { binaryOps, fill } from './elementwise.js';
+import { reshape } from './movement.js';
 import { defineOp, grid1d, launch, pack8 } from './op.js';
 import { keptAxes, reduceKeepDims, type ReduceAttrs } from './reduce.js';
 
@@ -49,6 +53,23 @@ export function extremumGrad(x: Tensor, y: Tensor, gy: Tensor, axes: readonly nu
   return gx;
 }
 
+/**
+ * extremumGrad with ops: dx = dy * m, where the routing m (1 / count at the
+ * extrema, 0 elsewhere; piecewise constant) is the kernel rule with dy = 1,
+ * unrecorded. `kept` is dy's shape with the reduced axes kept as 1s.
+ */
+export function extremumGradOps(ctx: BackwardContext, gy: Tensor, kept: Shape): Tensor[] {
+  const [x, y] = ctx.saved;
+  const routing = tape.noGrad(() => {
+    const ones = fill(gy.shape, 1);
+    const m = extremumGrad(x, y, ones, kept.flatMap((d, i) => (d === 1 && x.shape[i] !== 1 ? [i] : [])));
+    ones.dispose();
+    return m;
+  });
+  const [g] = reshape([gy], { shape: kept });
+  return binaryOps.mul([g, routing], {});
+}
+
 function extremumOp(kind: 'max' | 'min') {
   return defineOp<ReduceAttrs>({
     name: kind,
@@ -65,6 +86,8 @@ function extremumOp(kind: 'max' | 'min') {
     backward({ saved: [x, y], attrs: { axes } }, [gy]) {
       return [extremumGrad(x, y, gy, reducedAxes(kind, axes, x.shape))];
     },
+    // with ops: dx = reshape(dy, kept) * m, the routing m a constant
+    backwardOps: (ctx, [gy]) => extremumGradOps(ctx, gy, keptShape(ctx.saved[0].shape, reducedAxes(kind, ctx.attrs.axes, ctx.saved[0].shape))),
   });
 }
 

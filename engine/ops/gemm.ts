@@ -4,14 +4,14 @@
 // of the same kernel with transposition flags, so no transpose is materialized.
 
 import gemmWgsl from '../../shaders/gemm.wgsl';
-import { ShapeError } from '../errors.js';
+import { MissingDoubleBackward, ShapeError } from '../errors.js';
 import { defineKernel } from '../kernels/kernel.js';
 import { broadcastShapes, broadcastStrides, formatShape, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { binaryOps, fill } from './elementwise.js';
 import { chooseTiles, flagArgs, launchVec4, withEpilogue } from './epilogue.js';
-import { stridedCopy } from './movement.js';
-import { defineOp } from './op.js';
+import { stridedCopy, transpose } from './movement.js';
+import { defineOp, type Op } from './op.js';
 import type { SplitAxis } from './split.js';
 import { activationCode, activationParams, type Activation } from '../activations.js';
 
@@ -164,7 +164,7 @@ function reshaped(t: Tensor, shape: Shape): Tensor {
   return v;
 }
 
-export const matmul = defineOp<MatmulAttrs>({
+export const matmul: Op<MatmulAttrs> = defineOp<MatmulAttrs>({
   name: 'matmul',
   forward([a, b]) {
     if (!a || !b) throw new ShapeError('matmul', 'expects two inputs');
@@ -194,6 +194,16 @@ export const matmul = defineOp<MatmulAttrs>({
       ? reshaped(batchedProduct(a, m, k, gy, m, n, batch, { m: k, n, k: m, transA: true }), [...batch, ...(b.shape.length === 1 ? [k] : [k, n])])
       : null;
     return [ga, gb];
+  },
+  // the same with ops: dA = dY x B^T, dB = A^T x dY (transposing the last two axes; batch axes un-broadcast by the tape)
+  backwardOps({ saved: [a, b], needsInputGrad }, [gy]): (Tensor | null)[] {
+    if (a.shape.length < 2 || b.shape.length < 2) throw new MissingDoubleBackward('matmul', 'a 1-D operand has no differentiable rule');
+    const swapLast = (t: Tensor): Tensor => {
+      const perm = [...t.shape.keys()];
+      perm.splice(-2, 2, perm.length - 1, perm.length - 2);
+      return transpose([t], { perm })[0];
+    };
+    return [needsInputGrad[0] ? matmul([gy, swapLast(b)], {})[0] : null, needsInputGrad[1] ? matmul([swapLast(a), gy], {})[0] : null];
   },
 });
 
@@ -278,6 +288,15 @@ export const gemm = defineOp<GemmAttrs>({
         scale.dispose();
       }
     }
+    return needsInputGrad.length > 2 ? [ga, gb, gc] : [ga, gb];
+  },
+  // the same products as gemm ops (recorded): each gradient is itself a gemm of dY and the other operand
+  backwardOps({ saved: [a, b], attrs, needsInputGrad }, [gy]): (Tensor | null)[] {
+    const { transA = false, transB = false, alpha = 1, beta = 1 } = attrs;
+    const product = (x: Tensor, y: Tensor, t: GemmAttrs): Tensor => gemm([x, y], { ...t, alpha })[0];
+    const ga: Tensor | null = !needsInputGrad[0] ? null : transA ? product(b, gy, { transA: transB, transB: true }) : product(gy, b, { transB: !transB });
+    const gb = !needsInputGrad[1] ? null : transB ? product(gy, a, { transA: true, transB: transA }) : product(a, gy, { transA: !transA });
+    const gc = !needsInputGrad[2] ? null : beta === 1 ? gy : binaryOps.mul([gy, fill([], beta)], {})[0];
     return needsInputGrad.length > 2 ? [ga, gb, gc] : [ga, gb];
   },
 });

@@ -15,11 +15,35 @@ const stridedCopyKernel = defineKernel({ name: 'strided_copy', wgsl: movementWgs
 /** y[i] = x[offset + coords(i) . srcStrides] over `outShape`. */
 export function stridedCopy(x: Tensor, outShape: Shape, srcStrides: readonly number[], offset = 0): Tensor {
   const y = Tensor.empty(outShape);
+  const walk = y.size ? mergeAxes(outShape, srcStrides) : { shape: outShape, strides: srcStrides };
   launch(stridedCopyKernel, { x, y }, {
     workgroups: grid1d(y.size),
-    uniforms: { n: y.size, rank: outShape.length, offset, out_shape: pack8(outShape), src_strides: pack8(srcStrides) },
+    uniforms: { n: y.size, rank: walk.shape.length, offset, out_shape: pack8(walk.shape), src_strides: pack8(walk.strides) },
   });
   return y;
+}
+
+/**
+ * The same walk over fewer axes: size-1 axes dropped, and an axis merged into
+ * the one before it when the source steps through both as one (outer stride =
+ * inner stride * inner size). The kernel divides twice per axis per element,
+ * and integer division is what a CPU-backed adapter (lavapipe) spends a copy
+ * on: YOLOv5's head Transpose [1, 3, 85, H, W] -> [1, 3, H, W, 85] walks 3 axes, not 5.
+ */
+function mergeAxes(shape: Shape, strides: readonly number[]): { shape: number[]; strides: number[] } {
+  const merged: { shape: number[]; strides: number[] } = { shape: [], strides: [] };
+  shape.forEach((size, d) => {
+    if (size === 1) return;
+    const k = merged.shape.length - 1;
+    if (k >= 0 && merged.strides[k] === strides[d] * size) {
+      merged.shape[k] *= size;
+      merged.strides[k] = strides[d];
+    } else {
+      merged.shape.push(size);
+      merged.strides.push(strides[d]);
+    }
+  });
+  return merged;
 }
 
 export const reshape = defineOp<ReshapeAttrs>({
@@ -31,6 +55,7 @@ export const reshape = defineOp<ReshapeAttrs>({
   backward({ inputShapes: [shape] }, [gy]) {
     return [gy.view(shape)];
   },
+  backwardOps: ({ inputShapes: [shape] }, [gy]): Tensor[] => reshape([gy], { shape }),
 });
 
 export interface TransposeAttrs {
@@ -57,6 +82,7 @@ export const transpose = defineOp<TransposeAttrs>({
     const strides = contiguousStrides(gy.shape);
     return [stridedCopy(gy, inverse.map((p) => gy.shape[p]), inverse.map((p) => strides[p]))];
   },
+  backwardOps: ({ attrs: { perm } }, [gy]): Tensor[] => transpose([gy], { perm: perm.map((_, i) => perm.indexOf(i)) }),
 });
 
 export interface ExpandAttrs {
@@ -76,5 +102,6 @@ export const expand = defineOp<ExpandAttrs>({
   backward(_ctx, [gy]) {
     return [gy.view(gy.shape)];
   },
+  backwardOps: (_ctx, [gy]) => [gy],
 });
 

@@ -27,6 +27,14 @@ export interface OpDef<A> {
   save?(inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: A): Tensor[];
   backward: BackwardRule<A>;
   /**
+   * The same rule written with ops, so that it is recorded: what backward
+   * with createGraph runs (higher-order gradients). The ops it calls split
+   * themselves, so it needs no `split`. Without one, a createGraph backward
+   * through the op throws MissingDoubleBackward, unless nothing the rule reads
+   * needs a gradient (then the kernel rule's constant result is exact).
+   */
+  backwardOps?: BackwardRule<A>;
+  /**
    * Axes along which the op runs as the same op on slices (split.ts): how it
    * runs on tensors larger than one storage binding. Without one, such
    * tensors end in TensorTooLarge naming the op.
@@ -51,7 +59,10 @@ export function defineOp<A>(spec: OpDef<A>): Op<A> {
     const recording = tape.recording && inputs.some((t) => t.requiresGrad);
     const intermediates: Tensor[] = [];
     const outputs = def.forward(inputs, attrs, { recording, keepForBackward: (t) => intermediates.push(t) });
-    if (recording) tape.record(def.name, inputs, outputs, attrs, [...(def.save?.(inputs, outputs, attrs) ?? []), ...intermediates], namingOutputs(def.backward, outputs));
+    if (recording) {
+      const saved = [...(def.save?.(inputs, outputs, attrs) ?? []), ...intermediates];
+      tape.record(def.name, inputs, outputs, attrs, saved, namingOutputs(def.backward, outputs), spec.backwardOps);
+    }
     for (const t of intermediates) t.dispose(); // the tape keeps its own views
     return outputs;
   }) as Op<A>;

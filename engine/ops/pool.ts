@@ -12,8 +12,10 @@ import { ShapeError } from '../errors.js';
 import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
 import { formatShape, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { extremumGrad } from './extremum.js';
-import { defineOp, grid1d, launch } from './op.js';
+import { binaryOps, fill } from './elementwise.js';
+import { extremumGrad, extremumGradOps } from './extremum.js';
+import { expand } from './movement.js';
+import { defineOp, grid1d, launch, type Op } from './op.js';
 import { reduceKeepDims } from './reduce.js';
 import { alongAnyAxis, type SplitAxis } from './split.js';
 import { poolGeometry, type AveragePoolAttrs, type PoolAttrs, type PoolGeometry } from '../geometry/pool.js';
@@ -22,6 +24,7 @@ const wgsl = specialize('pool', poolWgsl, { NAN: nanWgsl });
 const kernel = (entryPoint: string): Kernel => defineKernel({ name: entryPoint, wgsl, entryPoint });
 const maxPoolKernel = kernel('max_pool');
 const maxPoolGradKernel = kernel('max_pool_grad');
+const maxPoolGatherKernel = kernel('max_pool_gather');
 const averagePoolKernel = kernel('average_pool');
 const averagePoolGradKernel = kernel('average_pool_grad');
 const globalAveragePoolGradKernel = kernel('global_average_pool_grad');
@@ -81,9 +84,53 @@ export const maxPool = defineOp<PoolAttrs>({
     launch(maxPoolGradKernel, { argmax: indices, gy, gx }, { workgroups: grid1d(gx.size), uniforms: poolUniforms(g, gx.size) });
     return [gx];
   },
+  // the same as an op (recorded): dx = maxPoolGrad(dy, argmax), the argmax a constant (a plain view is detached)
+  backwardOps({ saved: [indices], attrs, inputShapes: [shape] }, [gy]) {
+    const argmax = indices.view(indices.shape);
+    const gx = maxPoolGrad([gy, argmax], { ...attrs, inputShape: shape });
+    argmax.dispose();
+    return gx;
+  },
 });
 
-export const averagePool = defineOp<AveragePoolAttrs>({
+/** Pool attributes plus the pooled input's shape (what an op from the output's size back to the input's needs). */
+export type PoolGradAttrs<A> = A & { inputShape: Shape };
+
+/**
+ * Max pooling's backward as an op, inputs [dy, argmax]: dx[i] = sum of dy over
+ * the windows whose argmax is i. Linear in dy; its transpose is
+ * maxPoolGather. Makes maxPool twice differentiable.
+ */
+export const maxPoolGrad: Op<PoolGradAttrs<PoolAttrs>> = defineOp<PoolGradAttrs<PoolAttrs>>({
+  name: 'maxPoolGrad',
+  forward([gy, argmax], attrs) {
+    const g = poolGeometry('maxPoolGrad', attrs.inputShape, attrs);
+    const gx = Tensor.empty(attrs.inputShape);
+    launch(maxPoolGradKernel, { argmax, gy, gx }, { workgroups: grid1d(gx.size), uniforms: poolUniforms(g, gx.size) });
+    return [gx];
+  },
+  save: ([, argmax]) => [argmax],
+  // d dy = gather of the incoming gradient at each window's argmax; the argmax gets none
+  backward: ({ saved: [argmax], attrs }, [g]) => [maxPoolGather([g, argmax], attrs)[0], null],
+  backwardOps: ({ saved: [argmax], attrs }, [g]) => [maxPoolGather([g, argmax.view(argmax.shape)], attrs)[0], null],
+});
+
+/** y[o] = x[argmax[o]] in o's plane, inputs [x, argmax]: the transpose of maxPoolGrad. */
+export const maxPoolGather: Op<PoolGradAttrs<PoolAttrs>> = defineOp<PoolGradAttrs<PoolAttrs>>({
+  name: 'maxPoolGather',
+  forward([x, argmax], attrs) {
+    const g = poolGeometry('maxPoolGather', attrs.inputShape, attrs);
+    const y = Tensor.empty(argmax.shape);
+    launch(maxPoolGatherKernel, { x, argmax, y }, { workgroups: grid1d(y.size), uniforms: poolUniforms(g, y.size) });
+    return [y];
+  },
+  save: ([, argmax]) => [argmax],
+  // dx = maxPoolGrad(dy, argmax): the gathered gradients go back to the argmax positions
+  backward: ({ saved: [argmax], attrs }, [gy]) => [maxPoolGrad([gy, argmax], attrs)[0], null],
+  backwardOps: ({ saved: [argmax], attrs }, [gy]) => [maxPoolGrad([gy, argmax.view(argmax.shape)], attrs)[0], null],
+});
+
+export const averagePool: Op<AveragePoolAttrs> = defineOp<AveragePoolAttrs>({
   name: 'averagePool',
   forward([x], attrs) {
     const g = poolGeometry('averagePool', x.shape, attrs);
@@ -99,6 +146,21 @@ export const averagePool = defineOp<AveragePoolAttrs>({
     launch(averagePoolGradKernel, { gy, gx }, { workgroups: grid1d(gx.size), uniforms: poolUniforms(g, gx.size, attrs.countIncludePad) });
     return [gx];
   },
+  backwardOps: ({ attrs, inputShapes: [shape] }, [gy]) => averagePoolGrad([gy], { ...attrs, inputShape: shape }),
+});
+
+/** Average pooling's backward as an op (linear in dy; its transpose is averagePool itself). */
+export const averagePoolGrad: Op<PoolGradAttrs<AveragePoolAttrs>> = defineOp<PoolGradAttrs<AveragePoolAttrs>>({
+  name: 'averagePoolGrad',
+  forward([gy], attrs) {
+    const g = poolGeometry('averagePoolGrad', attrs.inputShape, attrs);
+    const gx = Tensor.empty(attrs.inputShape);
+    launch(averagePoolGradKernel, { gy, gx }, { workgroups: grid1d(gx.size), uniforms: poolUniforms(g, gx.size, attrs.countIncludePad) });
+    return [gx];
+  },
+  // d dy = averagePool(g): the transpose of the transpose
+  backward: ({ attrs }, [g]) => averagePool([g], attrs),
+  backwardOps: ({ attrs }, [g]) => averagePool([g], attrs),
 });
 
 /** Axes 2.. of an [N, C, spatial...] input; ShapeError below rank 3. */
@@ -123,6 +185,11 @@ export const globalAveragePool = defineOp<Record<string, never>>({
     launch(globalAveragePoolGradKernel, { gy, gx }, { workgroups: grid1d(gx.size), uniforms });
     return [gx];
   },
+  // the same with ops: dx = expand(dy, x.shape) * (1 / (H * W))
+  backwardOps({ inputShapes: [shape] }, [gy]) {
+    const [spread] = expand([gy], { shape });
+    return binaryOps.mul([spread, fill([], 1 / numel(shape.slice(2)))], {});
+  },
 });
 
 /** A geometry that only carries the plane size (in_h = all spatial elements, in_w = 1). */
@@ -146,4 +213,6 @@ export const globalMaxPool = defineOp<Record<string, never>>({
   backward({ saved: [x, y] }, [gy]) {
     return [extremumGrad(x, y, gy, spatialAxes('globalMaxPool', x.shape))];
   },
+  // with ops: dx = dy * m, the routing m (1 / ties at the maxima) a constant
+  backwardOps: (ctx, [gy]) => extremumGradOps(ctx, gy, ctx.saved[0].shape.map((d, i) => (i < 2 ? d : 1))),
 });

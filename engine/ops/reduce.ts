@@ -8,7 +8,8 @@ import { defineKernel, specialize } from '../kernels/kernel.js';
 import { broadcastStrides, normalizeAxis, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch } from './op.js';
-import { stridedCopy } from './movement.js';
+import { binaryOps, fill } from './elementwise.js';
+import { expand, reshape, stridedCopy } from './movement.js';
 import type { SplitAxis } from './split.js';
 
 const WG = 256;
@@ -78,6 +79,12 @@ function reducedShape(shape: Shape, axes: readonly number[], keepDims: boolean):
   return keepDims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
 }
 
+/** broadcastBack with ops (recorded under createGraph; the caller's scope frees the intermediate). */
+function expandBack(gy: Tensor, inputShape: Shape, axes: readonly number[]): Tensor {
+  const [kept] = reshape([gy], { shape: inputShape.map((d, i) => (axes.includes(i) ? 1 : d)) });
+  return expand([kept], { shape: inputShape })[0];
+}
+
 function broadcastBack(gy: Tensor, inputShape: Shape, axes: readonly number[]): Tensor {
   const kept = inputShape.map((d, i) => (axes.includes(i) ? 1 : d));
   const g = gy.view(kept);
@@ -100,6 +107,8 @@ export const sum = defineOp<ReduceAttrs>({
   backward({ attrs: { axes }, inputShapes: [shape] }, [gy]) {
     return [broadcastBack(gy, shape, normalizeAxes('sum', axes, shape.length))];
   },
+  // the same with ops: dx = expand(reshape(dy, kept), x.shape)
+  backwardOps: ({ attrs: { axes }, inputShapes: [shape] }, [gy]) => [expandBack(gy, shape, normalizeAxes('sum', axes, shape.length))],
 });
 
 export const mean = defineOp<ReduceAttrs>({
@@ -121,6 +130,12 @@ export const mean = defineOp<ReduceAttrs>({
     const scaled = scaleTensor(g, 1 / count);
     g.dispose();
     return [scaled];
+  },
+  // the same with ops: dx = expand(reshape(dy, kept), x.shape) * (1 / count)
+  backwardOps({ attrs: { axes }, inputShapes: [shape] }, [gy]) {
+    const list = normalizeAxes('mean', axes, shape.length);
+    const count = list.reduce((n, a) => n * shape[a], 1);
+    return [binaryOps.mul([expandBack(gy, shape, list), fill([], 1 / count)], {})[0]];
   },
 });
 

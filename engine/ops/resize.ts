@@ -7,7 +7,7 @@ import resizeWgsl from '../../shaders/resize.wgsl';
 import { defineKernel } from '../kernels/kernel.js';
 import { type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { defineOp, grid1d, launch } from './op.js';
+import { defineOp, grid1d, launch, type Op } from './op.js';
 import { alongAnyAxis } from './split.js';
 import { MODE, NEAREST, resolveResize, type AxisPlan, type CoordinateTransformationMode, type ResizeAttrs } from '../geometry/resize.js';
 
@@ -51,7 +51,7 @@ function run(kernel: typeof resizeKernel, tensors: Record<string, Tensor>, n: nu
   });
 }
 
-export const resize = defineOp<ResizeAttrs>({
+export const resize: Op<ResizeAttrs> = defineOp<ResizeAttrs>({
   name: 'resize',
   forward([x], attrs) {
     const { shape, axes } = resolveResize(x.shape, attrs);
@@ -72,4 +72,22 @@ export const resize = defineOp<ResizeAttrs>({
     run(resizeGradKernel, { gy, gx }, gx.size, shape, attrs, axes);
     return [gx];
   },
+  backwardOps: ({ attrs, inputShapes: [shape] }, [gy]) => resizeGrad([gy], { ...attrs, inputShape: shape }),
+});
+
+/**
+ * resize's backward as an op, [dy] -> dx of the resized input's shape: the
+ * transposed interpolation. Linear; its own transpose is resize.
+ */
+export const resizeGrad: Op<ResizeAttrs & { inputShape: Shape }> = defineOp<ResizeAttrs & { inputShape: Shape }>({
+  name: 'resizeGrad',
+  forward([gy], attrs) {
+    const { axes } = resolveResize(attrs.inputShape, attrs);
+    const gx = Tensor.empty(attrs.inputShape);
+    run(resizeGradKernel, { gy, gx }, gx.size, attrs.inputShape, attrs, axes);
+    return [gx];
+  },
+  // d dy = resize(g): the transpose of the transposed interpolation
+  backward: ({ attrs }, [g]) => resize([g], attrs),
+  backwardOps: ({ attrs }, [g]) => resize([g], attrs),
 });

@@ -1,7 +1,10 @@
 // Shape ops of CNN graphs, with ONNX semantics: concat, split, slice, pad,
 // gather and flatten. Forward and backward are data movements:
-//  - concat writes each input into its slab of the output (shaders/concat.wgsl);
-//  - split and slice are strided gathers (shaders/movement.wgsl);
+//  - concat writes each input into its slab of the output (shaders/concat.wgsl),
+//    or, when the slabs are a few contiguous runs (a batch-1 NCHW concat of
+//    channels), copies them there buffer to buffer;
+//  - split and slice are strided gathers (shaders/movement.wgsl), or buffer
+//    copies when a part is a few contiguous runs (a channel split at batch 1);
 //  - pad reads each output element from its source (shaders/pad.wgsl);
 //  - gather sums per-position index lists (shaders/gather.wgsl);
 //  - flatten is a free view.
@@ -16,8 +19,9 @@ import { defineKernel } from '../kernels/kernel.js';
 import { runtime } from '../runtime.js';
 import { contiguousStrides, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { stridedCopy } from './movement.js';
-import { defineOp, grid1d, launch, pack8 } from './op.js';
+import { MissingDoubleBackward } from '../errors.js';
+import { reshape, stridedCopy } from './movement.js';
+import { defineOp, grid1d, launch, pack8, type Op } from './op.js';
 import { alongAnyAxis, type SplitAxis } from './split.js';
 import {
   concatShape,
@@ -67,6 +71,39 @@ function concatInto(parts: readonly Tensor[], axis: number, outShape: Shape): Te
 }
 
 /**
+ * Largest number of contiguous runs per input (the product of the axes before
+ * the concat axis: 1 for a batch-1 NCHW concat of channels) that concat moves
+ * with buffer copies instead of concatKernel. A copy is a memcpy on a
+ * CPU-backed adapter and a DMA on a GPU, with no per-element index arithmetic.
+ */
+const MAX_COPY_RUNS = 16;
+
+const contiguousRuns = (shape: Shape, axis: number) => shape.slice(0, axis).reduce((n, d) => n * d, 1);
+
+/** concatInto by buffer copies: input k's run o lands at y[o, offset_k : offset_k + n_k, ...]. */
+function concatByCopies(parts: readonly Tensor[], axis: number, outShape: Shape): Tensor {
+  const y = Tensor.empty(outShape);
+  const inner = innerSize(outShape, axis);
+  const runs = contiguousRuns(outShape, axis);
+  let offset = 0;
+  for (const x of parts) {
+    const run = x.shape[axis] * inner;
+    for (let o = 0; o < runs; o++) runtime().copyBuffer(x.buffer, o * run * 4, y.buffer, (o * outShape[axis] + offset) * inner * 4, run * 4);
+    offset += x.shape[axis];
+  }
+  return y;
+}
+
+/** x[..., start:start+len, ...] along `axis` by buffer copies, one per contiguous run (the sliceAxis of few runs). */
+function sliceByCopies(x: Tensor, axis: number, start: number, len: number): Tensor {
+  const y = Tensor.empty(x.shape.map((d, i) => (i === axis ? len : d)));
+  const inner = innerSize(x.shape, axis);
+  const runs = contiguousRuns(x.shape, axis);
+  for (let o = 0; o < runs; o++) runtime().copyBuffer(x.buffer, (o * x.shape[axis] + start) * inner * 4, y.buffer, o * len * inner * 4, len * inner * 4);
+  return y;
+}
+
+/**
  * A table of u32 values for kernels that declare the binding `array<u32>`.
  * Tensors are f32 by type; the kernel reads the bits as stored here.
  */
@@ -101,7 +138,7 @@ export const concat = defineOp<ConcatAttrs>({
   name: 'concat',
   forward(xs, { axis }) {
     const { axis: a, shape } = concatShape(xs.map((x) => x.shape), axis);
-    return [concatInto(xs, a, shape)];
+    return [contiguousRuns(shape, a) <= MAX_COPY_RUNS ? concatByCopies(xs, a, shape) : concatInto(xs, a, shape)];
   },
   split: (inputs, { axis }, [y]) => alongAnyAxis(y, inputs, 1, [concatShape(inputs, axis).axis]),
   // dx_k = dy[..., offset_k : offset_k + n_k, ...] along the axis
@@ -114,6 +151,16 @@ export const concat = defineOp<ConcatAttrs>({
       return needsInputGrad[k] ? sliceAxis(gy, a, start, s[a]) : null;
     });
   },
+  // the same with ops: dx_k = slice(dy, offset_k, offset_k + n_k) along the axis
+  backwardOps({ attrs: { axis }, inputShapes, needsInputGrad }, [gy]) {
+    const { axis: a } = concatShape(inputShapes, axis);
+    let offset = 0;
+    return inputShapes.map((s, k) => {
+      const start = offset;
+      offset += s[a];
+      return needsInputGrad[k] ? slice([gy], { starts: [start], ends: [start + s[a]], axes: [a] })[0] : null;
+    });
+  },
 });
 
 // ---- split -----------------------------------------------------------------------
@@ -123,8 +170,9 @@ export const split = defineOp<SplitAttrs>({
   forward([x], attrs) {
     const { axis, sizes } = splitSizes(x.shape, attrs);
     let offset = 0;
+    const copies = contiguousRuns(x.shape, axis) <= MAX_COPY_RUNS;
     return sizes.map((len) => {
-      const part = sliceAxis(x, axis, offset, len);
+      const part = copies ? sliceByCopies(x, axis, offset, len) : sliceAxis(x, axis, offset, len);
       offset += len;
       return part;
     });
@@ -135,6 +183,8 @@ export const split = defineOp<SplitAttrs>({
     const { axis } = splitSizes(shape, attrs);
     return [concatInto(gys, axis, shape)];
   },
+  // dx = concat(dy_0, ..., dy_k), with ops
+  backwardOps: ({ attrs, inputShapes: [shape] }, gys) => concat(gys, { axis: splitSizes(shape, attrs).axis }),
 });
 
 // ---- slice -----------------------------------------------------------------------
@@ -143,6 +193,10 @@ export const slice = defineOp<SliceAttrs>({
   name: 'slice',
   forward([x], attrs) {
     const { starts, steps, counts } = resolveSlice(x.shape, attrs);
+    // One axis cut with step 1 (YOLOv8's channel slices): a few contiguous runs, copied.
+    const cut = x.shape.flatMap((d, a) => (starts[a] !== 0 || steps[a] !== 1 || counts[a] !== d ? [a] : []));
+    const a = cut[0] ?? 0;
+    if (x.shape.length && cut.length <= 1 && steps[a] === 1 && contiguousRuns(x.shape, a) <= MAX_COPY_RUNS) return [sliceByCopies(x, a, starts[a], counts[a])];
     const offset = counts.some((c) => c === 0) ? 0 : starts.reduce((o, s, d) => o + s * x.strides[d], 0);
     return [stridedCopy(x, counts, x.strides.map((s, d) => s * steps[d]), offset)];
   },
@@ -168,6 +222,12 @@ export const slice = defineOp<SliceAttrs>({
       },
     });
     return [gx];
+  },
+  // with ops, for unit steps: dx = pad(dy) with zeros, start before and (size - start - count) after on every axis
+  backwardOps({ attrs, inputShapes: [shape] }, [gy]) {
+    const { starts, steps, counts } = resolveSlice(shape, attrs);
+    if (steps.some((s) => s !== 1)) throw new MissingDoubleBackward('slice', 'a strided slice has no differentiable rule (only unit steps)');
+    return pad([gy], { pads: [...starts, ...shape.map((d, a) => d - starts[a] - counts[a])], mode: 'constant', value: 0 });
   },
 });
 
@@ -234,11 +294,16 @@ export const pad = defineOp<PadAttrs>({
     }
     return [g === gy ? gy.view(shape) : g];
   },
+  // with ops, constant mode: dx = pad(dy) with every pad negated (pads crop, crops pad with zeros)
+  backwardOps({ attrs }, [gy]): Tensor[] {
+    if ((attrs.mode ?? 'constant') !== 'constant') throw new MissingDoubleBackward('pad', `mode '${attrs.mode}' has no differentiable rule (only constant)`);
+    return pad([gy], { ...attrs, pads: attrs.pads.map((p) => -p), value: 0 });
+  },
 });
 
 // ---- gather ----------------------------------------------------------------------
 
-export const gather = defineOp<GatherAttrs>({
+export const gather: Op<GatherAttrs> = defineOp<GatherAttrs>({
   name: 'gather',
   forward([x], attrs) {
     const { axis, indices, shape } = resolveGather(x.shape, attrs);
@@ -257,6 +322,22 @@ export const gather = defineOp<GatherAttrs>({
     indices.forEach((j, k) => lists[j].push(k));
     return [indexSum(gy, indices.length, lists, shape, innerSize(shape, axis))];
   },
+  backwardOps: ({ attrs, inputShapes: [shape] }, [gy]) => gatherGrad([gy], { ...attrs, inputShape: shape }),
+});
+
+/** gather's backward as an op, [dy] -> dx: sums dy into the gathered positions. Linear; its transpose is gather. */
+export const gatherGrad: Op<GatherAttrs & { inputShape: Shape }> = defineOp<GatherAttrs & { inputShape: Shape }>({
+  name: 'gatherGrad',
+  forward([gy], attrs) {
+    const shape = attrs.inputShape;
+    const { axis, indices } = resolveGather(shape, attrs);
+    const lists: number[][] = Array.from({ length: shape[axis] }, () => []);
+    indices.forEach((j, k) => lists[j].push(k));
+    return [indexSum(gy, indices.length, lists, shape, innerSize(shape, axis))];
+  },
+  // d dy = gather(g): the transpose of the scatter
+  backward: ({ attrs }, [g]) => gather([g], attrs),
+  backwardOps: ({ attrs }, [g]) => gather([g], attrs),
 });
 
 // ---- flatten ---------------------------------------------------------------------
@@ -270,6 +351,7 @@ export const flatten = defineOp<FlattenAttrs>({
   backward({ inputShapes: [shape] }, [gy]) {
     return [gy.view(shape)];
   },
+  backwardOps: ({ inputShapes: [shape] }, [gy]) => reshape([gy], { shape }),
 });
 
 export const shapeOps = { concat, split, slice, pad, gather, flatten };

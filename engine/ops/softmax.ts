@@ -9,7 +9,9 @@ import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
 import { ShapeError } from '../errors.js';
 import { numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import { binaryOps, unaryOps } from './elementwise.js';
 import { defineOp, grid1d, launch } from './op.js';
+import { sum } from './reduce.js';
 import { alongAnyAxis } from './split.js';
 
 const WG = 256;
@@ -59,6 +61,13 @@ function softmaxOp(name: 'softmax' | 'logSoftmax') {
       const gx = Tensor.empty(y.shape);
       launchRows(name, gradKernels, y.shape, axis, log, { y, gy, gx });
       return [gx];
+    },
+    // the same with ops: softmax dx = y * (dy - sum(dy * y)); log-softmax dx = dy - exp(y) * sum(dy)
+    backwardOps({ saved: [y], attrs: { axis = -1 } }, [gy]) {
+      const b2 = (op: 'mul' | 'sub', a: Tensor, b: Tensor) => binaryOps[op]([a, b], {})[0];
+      const rowSum = (t: Tensor) => sum([t], { axes: [axis], keepDims: true })[0];
+      if (log) return [b2('sub', gy, b2('mul', unaryOps.exp([y], {})[0], rowSum(gy)))];
+      return [b2('mul', y, b2('sub', gy, rowSum(b2('mul', gy, y))))];
     },
   });
 }

@@ -72,6 +72,8 @@ export const coreCases: OpCases = {
   transpose: [
     { inputs: [[2, 3, 4]], attrs: { perm: [2, 0, 1] } },
     { inputs: [[2, 3, 4, 5]], attrs: { perm: [0, 2, 3, 1] } },
+    // YOLOv5's head: size-1 axes dropped and H, W walked as one axis by the copy
+    { inputs: [[1, 3, 7, 2, 3]], attrs: { perm: [0, 1, 3, 4, 2] } },
   ],
   expand: [
     { inputs: [[3, 1]], attrs: { shape: [2, 3, 4] } },

@@ -12,11 +12,14 @@ export const shapeOpCases: OpCases = {
     { label: 'axis 0, four inputs', inputs: [[1, 3], [2, 3], [1, 3], [3, 3]], attrs: { axis: 0 } },
     { label: 'one input', inputs: [[2, 3]], attrs: { axis: 0 } },
     { label: 'NCHW channels (YOLO route)', inputs: [[1, 4, 3, 3], [1, 2, 3, 3]], attrs: { axis: 1 } },
+    // more than 16 runs per input (the axes before the concat axis): the slab kernel, not buffer copies
+    { label: 'axis 2 of [2, 9, *, 2] (18 runs)', inputs: [[2, 9, 3, 2], [2, 9, 1, 2]], attrs: { axis: 2 } },
   ],
   split: [
     { label: 'sizes 1,2,3 on axis 1', inputs: [[2, 6, 3]], attrs: { axis: 1, sizes: [1, 2, 3] } },
     { label: 'numOutputs 2 with a shorter last part', inputs: [[5, 4]], attrs: { numOutputs: 2 } },
     { label: 'axis -1, equal sizes', inputs: [[2, 3, 4]], attrs: { axis: -1, sizes: [2, 2] } },
+    { label: 'axis 1 of [18, 4] (18 runs: the strided copy, not buffer copies)', inputs: [[18, 4]], attrs: { axis: 1, sizes: [1, 3] } },
   ],
   slice: [
     { label: 'starts/ends on two axes', inputs: [[5, 6]], attrs: { starts: [1, 0], ends: [4, 6] } },
@@ -24,6 +27,8 @@ export const shapeOpCases: OpCases = {
     { label: 'full reverse (step -1)', inputs: [[2, 5]], attrs: { starts: [-1], ends: [-BIG], axes: [-1], steps: [-1] } },
     { label: 'step -2 with clamped start and end', inputs: [[3, 6]], attrs: { starts: [10, 2], ends: [-10, 0], axes: [1, 0], steps: [-2, -1] } },
     { label: 'steps 3 and -2 on NCHW', inputs: [[1, 2, 7, 8]], attrs: { starts: [0, 6], ends: [7, 1], axes: [2, 3], steps: [3, -2] } },
+    { label: 'channels 1..3 of NCHW, batch 1 (buffer copies)', inputs: [[1, 5, 3, 2]], attrs: { starts: [1], ends: [4], axes: [1] } },
+    { label: 'one axis of [18, 5, 2] (18 runs: the strided copy)', inputs: [[18, 5, 2]], attrs: { starts: [2], ends: [5], axes: [1] } },
   ],
   pad: [
     { label: 'constant 0.5 on H, W', inputs: [[1, 2, 3, 4]], attrs: { pads: [0, 0, 1, 2, 0, 0, 2, 1], value: 0.5 } },
