@@ -19,7 +19,7 @@ export const usage = `usage: gradlens run --model <model.onnx> --input <x.npy> -
   --out      where to write the result
   --output   the tensor to write: a graph output (default: the first) or any
              name from \`gradlens layers\`
-  --no-fuse  run every node as in the file (no Conv+BatchNormalization/activation fusion)`;
+  --no-fuse  run every node as in the file (no Conv+BatchNormalization/activation fusion, no Pad folded into a Conv)`;
 
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, {
@@ -46,6 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     inputShapes: declaredStatic ? undefined : { [input.name]: x.shape },
     fuseBatchNorm: fuse,
     fuseActivations: fuse,
+    foldPads: fuse,
   });
   try {
     return await withCliWording({ model: flags.model, layerFlag: '--output' }, async () => {

@@ -32,6 +32,8 @@ export interface LoadOptions {
   fuseBatchNorm?: boolean;
   /** Apply Relu/LeakyRelu/Sigmoid/Clip/SiLU after a Conv in the conv kernel's epilogue (default true). */
   fuseActivations?: boolean;
+  /** Fold a constant-zero Pad of H and W into the pads of the Conv(s) reading it (default true). */
+  foldPads?: boolean;
   /** Largest constant, in elements, that preparation folds on the CPU (see PrepareOptions). */
   maxFoldElements?: number;
 }
@@ -62,7 +64,7 @@ export class OnnxGraphModel implements ExplainableModel {
     readonly model: OnnxModel,
     private readonly options: LoadOptions = {},
   ) {
-    this.fusion = { batchNorm: options.fuseBatchNorm ?? true, activations: options.fuseActivations ?? true };
+    this.fusion = { batchNorm: options.fuseBatchNorm ?? true, activations: options.fuseActivations ?? true, pads: options.foldPads ?? true };
     this.graph = prepareGraph(model, { inputShapes: options.inputShapes, maxFoldElements: options.maxFoldElements });
     this.graphs.set(shapeKey(this.graph.inputs.map((i) => i.shape)), this.graph);
     this.inputs = this.graph.inputs.map(({ name, shape }) => ({ name, shape }));

@@ -6,13 +6,18 @@
 //                                  w' = w * s and b' = (b - mean) * s + beta per output channel
 //   Conv [-> BN] -> activation     Relu, LeakyRelu, Sigmoid or Clip in conv2d's epilogue
 //   Conv [-> BN] -> Sigmoid, Mul   x * sigmoid(x) (YOLOv5's SiLU) in the epilogue
+//   Pad -> Conv [-> ...]           a constant-zero Pad of H and W only (Keras/TF exports
+//                                  pad before stride-2 convs) added to the Conv's own pads,
+//                                  when every reader of the padded tensor is such a Conv
 // A fused chain does not produce the tensors inside it, so a chain ends at a
-// graph output or at a tensor the caller asked for (keep / requireGrad).
+// graph output or at a tensor the caller asked for (keep / requireGrad), and
+// a Pad's output that is asked for is computed, not folded.
 
-import { Conv2dAttrs, numel } from '../../engine/host.js';
+import { Conv2dAttrs, numel, resolvePad } from '../../engine/host.js';
 import { nodeInferContext, type PreparedGraph, type PreparedNode } from './graph.js';
 import { fromNumbers, toNumbers, type HostTensor } from './host-tensor.js';
 import { convAttrs } from './ops/conv.js';
+import { padArgs } from './ops/shape-ops.js';
 
 /** A node run through its handler. */
 export interface NodeStep {
@@ -26,7 +31,7 @@ export interface NodeStep {
 /** A fused Conv chain: one conv2d with (possibly folded) weights and an epilogue activation. */
 export interface ConvStep {
   readonly kind: 'conv';
-  /** The fused nodes, Conv first. */
+  /** The fused nodes: the Conv first, then a folded Pad before it, then BN and activation nodes after it. */
   readonly nodes: readonly PreparedNode[];
   readonly reads: readonly [string];
   readonly writes: readonly [string];
@@ -48,6 +53,8 @@ export interface FusionOptions {
   batchNorm: boolean;
   /** Apply the activation after a Conv in its epilogue. */
   activations: boolean;
+  /** Fold a constant-zero Pad of the spatial axes into the pads of the Conv(s) reading it. */
+  pads: boolean;
 }
 
 export interface Plan {
@@ -62,7 +69,7 @@ export type FoldCache = Map<string, { weight: HostTensor; bias?: HostTensor }>;
 
 /** The fusions a graph allows when the tensors in `visible` (and the graph outputs) must be produced. */
 export function findFusions(graph: PreparedGraph, options: FusionOptions, visible: ReadonlySet<string> = new Set(), cache: FoldCache = new Map()): Fusion[] {
-  if (!options.batchNorm && !options.activations) return [];
+  if (!options.batchNorm && !options.activations && !options.pads) return [];
   const mustExist = new Set([...graph.outputs.map((o) => o.name), ...visible]);
   const consumers = new Map<string, Set<PreparedNode>>();
   for (const p of graph.nodes) {
@@ -79,13 +86,33 @@ export function findFusions(graph: PreparedGraph, options: FusionOptions, visibl
     return u.length === 1 ? u[0] : undefined;
   };
   const value = (name: string | undefined) => (name ? graph.tensors.get(name)?.value : undefined);
+  /** A Conv this pass rewrites: computed input, constant weights and bias. */
+  const fusable = (p: PreparedNode) => {
+    const [x, w, b] = p.node.inputs;
+    return p.node.opType === 'Conv' && !value(x) && !!value(w) && !(b && !value(b));
+  };
+  const producer = new Map(graph.nodes.flatMap((p) => p.node.outputs.map((name) => [name, p] as const)));
+  /** The Pad producing `x` and its [top, left, bottom, right], when every reader of x is a Conv that takes them over. */
+  const foldedPad = (x: string) => {
+    const pad = producer.get(x);
+    if (!options.pads || pad?.node.opType !== 'Pad' || value(pad.node.inputs[0])) return undefined;
+    const readers = users(x);
+    if (!readers.length || !readers.every((c) => fusable(c) && c.node.inputs[0] === x && !c.node.inputs.slice(1).includes(x))) return undefined;
+    const pads = spatialZeroPads(graph, pad);
+    return pads && { pad, pads };
+  };
 
   const fusions: Fusion[] = [];
   for (const conv of graph.nodes) {
+    if (!fusable(conv)) continue;
     const [x, w, b] = conv.node.inputs;
-    if (conv.node.opType !== 'Conv' || value(x) || !value(w) || (b && !value(b))) continue;
     const nodes = [conv];
     const hidden: string[] = [];
+    const padded = foldedPad(x);
+    if (padded) {
+      nodes.push(padded.pad);
+      hidden.push(x);
+    }
     let out = conv.node.outputs[0];
     let weights: { weight: HostTensor; bias?: HostTensor } = { weight: value(w)!, bias: value(b) };
 
@@ -119,8 +146,14 @@ export function findFusions(graph: PreparedGraph, options: FusionOptions, visibl
       }
     }
     if (nodes.length === 1) continue;
-    const attrs = { ...convAttrs(nodeInferContext(graph, conv)), activation };
-    fusions.push({ step: { kind: 'conv', nodes, reads: [x], writes: [out], ...weights, attrs }, hidden });
+    const attrs: Conv2dAttrs = { ...convAttrs(nodeInferContext(graph, conv)), activation };
+    if (padded) {
+      const [t, l, b, r] = attrs.pads!;
+      const [pt, pl, pb, pr] = padded.pads;
+      attrs.pads = [t + pt, l + pl, b + pb, r + pr];
+    }
+    const input = padded ? padded.pad.node.inputs[0] : x;
+    fusions.push({ step: { kind: 'conv', nodes, reads: [input], writes: [out], ...weights, attrs }, hidden });
   }
   return fusions;
 }
@@ -138,6 +171,22 @@ export function planGraph(graph: PreparedGraph, fusions: readonly Fusion[] = [])
   const lastUse = new Map<string, number>();
   steps.forEach((s, i) => s.reads.forEach((name) => lastUse.set(name, i)));
   return { graph, steps, lastUse };
+}
+
+/**
+ * [top, left, bottom, right] of a Pad that only adds zeros around H and W of an
+ * NCHW tensor (mode constant, value 0 or none, pads >= 0, none on N or C; as
+ * attributes before opset 11, constant inputs after); undefined for any other Pad.
+ * Zeros added in front of a Conv are exactly what its own zero padding adds.
+ */
+function spatialZeroPads(graph: PreparedGraph, pad: PreparedNode): [number, number, number, number] | undefined {
+  const ctx = nodeInferContext(graph, pad);
+  const x = ctx.input(0).shape;
+  const args = padArgs(ctx);
+  if (x.length !== 4 || args.mode !== 'constant' || args.value !== 0) return undefined;
+  const { crop, begin, end } = resolvePad(x, args);
+  if (crop.some((c) => c !== 0) || begin[0] || begin[1] || end[0] || end[1]) return undefined;
+  return [begin[2], begin[3], end[2], end[3]];
 }
 
 /** w' = w * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps), per output channel (float64, stored float32). */

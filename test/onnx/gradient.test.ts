@@ -18,7 +18,7 @@ import { ReferenceTape } from '../../engine/reference/tape.js';
 import { referenceBackend } from '../../importers/onnx/reference-backend.js';
 import { compare } from '../helpers/check.js';
 import { readModel } from '../fixtures/onnx/models.js';
-import { seeded, syntheticCnn } from '../fixtures/onnx/synthetic.js';
+import { paddedCnn, seeded, syntheticCnn } from '../fixtures/onnx/synthetic.js';
 
 interface GradCase {
   label: string;
@@ -33,6 +33,8 @@ interface GradCase {
 const CASES: GradCase[] = [
   { label: 'synthetic CNN (Conv/BN/SiLU/LeakyRelu/Resize/Concat/MaxPool), at the SiLU output', bytes: syntheticCnn(), at: 'a1', range: [-1, 1] },
   { label: 'synthetic CNN, at the input', bytes: syntheticCnn(), at: 'x', range: [-1, 1] },
+  { label: 'zero Pads folded into the Convs that read them (Keras-style), at the input', bytes: paddedCnn(), at: 'x', range: [-1, 1] },
+  { label: 'zero Pads folded into the Convs that read them, at the Pad input a1', bytes: paddedCnn(), at: 'a1', range: [-1, 1] },
   {
     label: 'text-orientation classifier (MobileNetV3: hard-swish, squeeze-excite) at 48x192, at relu_6',
     bytes: readModel('ch_ppocr_mobile_v2.0_cls_infer.onnx'),

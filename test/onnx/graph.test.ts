@@ -9,7 +9,12 @@ import { toNumbers, type HostData } from '../../importers/onnx/host-tensor.js';
 import { supportedOps } from '../../importers/onnx/ops/index.js';
 import { decodeModel } from '../../importers/onnx/proto.js';
 import { MODELS, readModel } from '../fixtures/onnx/models.js';
-import { encodeModel, floats, int64s, singleOp, type ModelSpec } from '../fixtures/onnx/onnx-writer.js';
+import { encodeModel, floats, int64s, singleOp, type AttrSpec, type ModelSpec, type NodeSpec } from '../fixtures/onnx/onnx-writer.js';
+import { seeded } from '../fixtures/onnx/synthetic.js';
+import { refTensor, type RefTensor } from '../../engine/reference/index.js';
+import { executePlan } from '../../importers/onnx/executor.js';
+import { findFusions, planGraph, type Plan } from '../../importers/onnx/plan.js';
+import { referenceBackend } from '../../importers/onnx/reference-backend.js';
 
 const list = (d: HostData) => Array.from(d as ArrayLike<number | bigint>);
 
@@ -401,5 +406,110 @@ describe('graph errors', () => {
   test('models without a default opset import', () => {
     expect(() => prepare(encodeModel({ opset: null, nodes: [], inputs: [{ name: 'x', dims: [1] }], outputs: [{ name: 'x' }] }))).toThrow(/imports no default ONNX operator set/);
     expect(prepare(encodeModel({ opset: null, irVersion: 2, nodes: [], inputs: [{ name: 'x', dims: [1] }], outputs: [{ name: 'x' }] })).opset).toBe(1);
+  });
+});
+
+describe('Pad folded into the Conv that reads it (plan.ts)', () => {
+  interface PadCase {
+    /** ONNX pads: begins then ends, per padded axis. */
+    pads: number[];
+    opset?: number;
+    value?: number;
+    mode?: string;
+    /** opset 18's axes input. */
+    axes?: number[];
+    /** Who else reads the Pad's output: a second Conv, a Relu, or the graph (an output). */
+    also?: 'conv' | 'relu' | 'output';
+  }
+
+  /** x [1, 2, 5, 5] -> Pad -> p -> Conv (3x3, pads [1, 0, 0, 1]) -> y, and maybe another reader of p. */
+  function padConv(c: PadCase): Uint8Array {
+    const opset = c.opset ?? 13;
+    const full = c.axes ? [0, 0, c.pads[0], c.pads[1], 0, 0, c.pads[2], c.pads[3]] : c.pads;
+    const inC = 2 + Math.max(0, full[1]) + Math.max(0, full[5]);
+    const mode: Record<string, AttrSpec> = c.mode ? { mode: { s: c.mode } } : {};
+    const pad: NodeSpec =
+      opset < 11
+        ? { opType: 'Pad', name: 'pad', inputs: ['x'], outputs: ['p'], attrs: { pads: { ints: c.pads }, ...(c.value !== undefined ? { value: { f: c.value } } : {}), ...mode } }
+        : { opType: 'Pad', name: 'pad', inputs: ['x', 'pads', c.value !== undefined ? 'value' : '', ...(c.axes ? ['axes'] : [])], outputs: ['p'], attrs: mode };
+    const conv = (out: string, w: string): NodeSpec => ({ opType: 'Conv', name: `conv_${out}`, inputs: ['p', w, 'b'], outputs: [out], attrs: { pads: { ints: [1, 0, 0, 1] } } });
+    const nodes = [pad, conv('y', 'w')];
+    if (c.also === 'conv') nodes.push(conv('y2', 'w2'));
+    if (c.also === 'relu') nodes.push({ opType: 'Relu', inputs: ['p'], outputs: ['r'] });
+    return encodeModel({
+      opset,
+      nodes,
+      inputs: [{ name: 'x', dims: [1, 2, 5, 5] }],
+      outputs: [{ name: 'y' }, ...(c.also === 'conv' ? [{ name: 'y2' }] : c.also === 'relu' ? [{ name: 'r' }] : c.also === 'output' ? [{ name: 'p' }] : [])],
+      initializers: [
+        floats('w', [3, inC, 3, 3], seeded(27 * inC, 31)),
+        floats('w2', [3, inC, 3, 3], seeded(27 * inC, 32)),
+        floats('b', [3], [0.1, -0.2, 0.3]),
+        ...(opset >= 11 ? [int64s('pads', [c.pads.length], c.pads)] : []),
+        ...(opset >= 11 && c.value !== undefined ? [floats('value', [], [c.value])] : []),
+        ...(c.axes ? [int64s('axes', [c.axes.length], c.axes)] : []),
+      ],
+    });
+  }
+
+  const plans = (bytes: Uint8Array, visible: string[] = []) => {
+    const g = prepare(bytes);
+    const plan = (pads: boolean) => planGraph(g, findFusions(g, { batchNorm: true, activations: true, pads }, new Set(visible)));
+    return { folded: plan(true), plain: plan(false) };
+  };
+  const kinds = (plan: Plan) => plan.steps.map((s) => (s.kind === 'conv' ? `${s.nodes.map((n) => n.node.opType).join('+')} pads ${s.attrs.pads!.join(',')}` : s.node.node.opType));
+  /** Every output of a plan, in float64 on the CPU reference. */
+  const outputs = (plan: Plan) => {
+    const x = refTensor([1, 2, 5, 5], seeded(50, 33));
+    const constant = (v: Parameters<typeof toNumbers>[0]) => refTensor(v.shape, toNumbers(v));
+    const got = executePlan<RefTensor>(plan, referenceBackend(), new Map([['x', x]]), plan.graph.outputs.map((o) => o.name), { constant });
+    return Object.fromEntries([...got].map(([name, t]) => [name, Array.from(t.data)]));
+  };
+
+  const folds: [string, PadCase, string][] = [
+    ['pads as an input (opset 13), H and W only', { pads: [0, 0, 1, 2, 0, 0, 3, 4] }, '2,2,3,5'],
+    ['an explicit constant_value 0', { pads: [0, 0, 1, 1, 0, 0, 1, 1], value: 0 }, '2,1,1,2'],
+    ['pads as an attribute (opset 10), value 0', { pads: [0, 0, 0, 0, 0, 0, 1, 1], opset: 10, value: 0 }, '1,0,1,2'],
+    ["opset 18's axes [2, 3]", { pads: [1, 0, 0, 1], opset: 18, axes: [2, 3] }, '2,0,0,2'],
+  ];
+  for (const [what, c, pads] of folds) {
+    test(`folds: ${what}`, () => {
+      const { folded, plain } = plans(padConv(c));
+      expect(kinds(folded)).toEqual([`Conv+Pad pads ${pads}`]);
+      expect(folded.steps[0].reads).toEqual(['x']);
+      expect(kinds(plain)).toEqual(['Pad', 'Conv']);
+      expect(outputs(folded)).toEqual(outputs(plain)); // float64: the same sums, exactly
+    });
+  }
+
+  test('folds into both Convs when every reader is a Conv; the Pad does not run', () => {
+    const { folded, plain } = plans(padConv({ pads: [0, 0, 0, 0, 0, 0, 1, 1], also: 'conv' }));
+    expect(kinds(folded)).toEqual(['Conv+Pad pads 1,0,1,2', 'Conv+Pad pads 1,0,1,2']);
+    expect(outputs(folded)).toEqual(outputs(plain));
+  });
+
+  const stays: [string, PadCase][] = [
+    ['a non-zero value', { pads: [0, 0, 1, 1, 0, 0, 1, 1], value: 0.5 }],
+    ['a non-zero value attribute (opset 10)', { pads: [0, 0, 1, 1, 0, 0, 1, 1], opset: 10, value: -1 }],
+    ['reflect mode', { pads: [0, 0, 1, 1, 0, 0, 1, 1], mode: 'reflect' }],
+    ['edge mode', { pads: [0, 0, 1, 1, 0, 0, 1, 1], mode: 'edge' }],
+    ['a negative pad (a crop)', { pads: [0, 0, -1, 0, 0, 0, 1, 1] }],
+    ['a pad on the channel axis', { pads: [0, 1, 1, 1, 0, 0, 1, 1] }],
+    ['a pad on the batch axis', { pads: [1, 0, 0, 0, 0, 0, 0, 0] }],
+    ['a second reader that is not a Conv', { pads: [0, 0, 1, 1, 0, 0, 1, 1], also: 'relu' }],
+    ['a Pad output that is a graph output', { pads: [0, 0, 1, 1, 0, 0, 1, 1], also: 'output' }],
+  ];
+  for (const [what, c] of stays) {
+    test(`stays: ${what}`, () => {
+      const { folded } = plans(padConv(c));
+      expect(kinds(folded)).toContain('Pad');
+      expect(kinds(folded).some((k) => k.includes('Conv+Pad'))).toBe(false);
+    });
+  }
+
+  test('stays when its output is asked for by name (a kept layer or a gradient start)', () => {
+    const bytes = padConv({ pads: [0, 0, 1, 1, 0, 0, 1, 1] });
+    expect(kinds(plans(bytes, ['p']).folded)).toEqual(['Pad', 'Conv']);
+    expect(kinds(plans(bytes, ['x']).folded)).toEqual(['Conv+Pad pads 2,1,1,2']);
   });
 });

@@ -8,7 +8,7 @@ import { backward, mul, runtime, scope, scopeAsync, sum, tape, tensor, Tensor } 
 import { LayerNotFound, loadOnnx, OnnxBatchError, OnnxGraphModel, OnnxInputError } from '../../importers/onnx/index.js';
 import { execute } from '../fixtures/onnx/execute.js';
 import { readModel } from '../fixtures/onnx/models.js';
-import { batchPinnedCnn, seeded, SYNTHETIC_LAYERS, syntheticCnn } from '../fixtures/onnx/synthetic.js';
+import { batchPinnedCnn, paddedCnn, seeded, SYNTHETIC_LAYERS, syntheticCnn } from '../fixtures/onnx/synthetic.js';
 
 const input = (shape: number[], seed = 1) => tensor(seeded(shape.reduce((a, b) => a * b, 1), seed), shape);
 
@@ -57,6 +57,26 @@ describe('loadOnnx: layers and runs', () => {
       expect(maxDiff(b, c)).toBe(0);
     });
     fused.dispose();
+    plain.dispose();
+  });
+
+  test('zero Pads fold into the Convs that read them (two readers: both), with the same values; asking for a Pad output keeps that Pad', async () => {
+    const folded = await loadOnnx(paddedCnn());
+    const plain = await loadOnnx(paddedCnn(), { foldPads: false });
+    expect(stepKinds(folded)).toEqual(['Conv+Pad+BatchNormalization+Clip:clip', 'Conv+Pad:none', 'Conv+Pad:none', 'Add']);
+    expect(stepKinds(plain)).toEqual(['Pad', 'Conv+BatchNormalization+Clip:clip', 'Pad', 'Conv', 'Conv', 'Add']);
+    expect(stepKinds(folded, ['p2'])).toEqual(['Conv+Pad+BatchNormalization+Clip:clip', 'Pad', 'Conv', 'Conv', 'Add']);
+    expect(folded.layers().map((l) => l.name)).toEqual(['x', 'p1', 'c1', 'b1', 'a1', 'p2', 'c2', 'c3', 'y']);
+    await scopeAsync(async () => {
+      const x = input([1, 4, 9, 9]);
+      const a = await folded.run({ x }).outputs.y.data();
+      const { outputs, kept } = folded.run({ x }, { keep: ['p2'] });
+      const b = await plain.run({ x }).outputs.y.data();
+      expect(maxDiff(a, b)).toBeLessThan(1e-5);
+      expect(maxDiff(await outputs.y.data(), b)).toBeLessThan(1e-5);
+      expect(kept.p2.shape).toEqual([1, 4, 6, 6]);
+    });
+    folded.dispose();
     plain.dispose();
   });
 

@@ -171,8 +171,8 @@ export const Gather: OpHandler = {
 
 const PAD_MODES: readonly PadMode[] = ['constant', 'reflect', 'edge', 'wrap'];
 
-/** pads/value as attributes before opset 11; pads, constant_value?, axes? (18) as constant inputs from 11 on. */
-function padArgs(ctx: InferContext): { pads: number[]; mode: PadMode; value: number; axes?: number[] } {
+/** pads/value as attributes before opset 11; pads, constant_value?, axes? (18) as constant inputs from 11 on (plan.ts folds zero pads into Convs with it). */
+export function padArgs(ctx: InferContext): { pads: number[]; mode: PadMode; value: number; axes?: number[] } {
   const mode = ctx.attrs.string('mode', 'constant') as PadMode;
   if (!PAD_MODES.includes(mode)) throw ctx.error(`mode '${mode}' is not supported (supported: ${PAD_MODES.join(', ')})`);
   if (ctx.opset < 11) return { pads: ctx.attrs.ints(ctx.opset < 2 ? 'paddings' : 'pads'), mode, value: ctx.attrs.float('value', 0) };
