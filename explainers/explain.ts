@@ -2,16 +2,22 @@
 // check the input, output and target layers (target-layers.ts), run the
 // method's pass (pass.ts: forward, target score, backward, per-layer maps
 // through cam-math.ts; or the method's own), average the passes of
-// augSmooth, and read the maps back. Everything stays on the GPU until the
-// readbacks at the end. What a method implements is in method.ts.
+// augSmooth or of SmoothGrad (smooth-grad.ts, smoothMaps: the final maps over
+// noisy copies, for the methods that do not smooth their own attribution),
+// and read the maps back (score, raw maps and gradient: the clean input's).
+// Everything stays on the GPU until the readbacks at the end. What a method implements is in method.ts.
+// Non-finite inputs are refused: host values before they are uploaded, a GPU
+// input read back with the maps (one wait, no readback of its own).
 
-import { add, assertFinite, div, exclusive, mul, scopeAsync, tape, type ExplainableModel, type Tensor } from '../engine/index.js';
+import { add, assertFinite, div, exclusive, mul, scopeAsync, tape, Tensor, type ExplainableModel } from '../engine/index.js';
 import { flip, scalar } from './cam-math.js';
 import { diagnose, layerPeaks, type ExplainWarning } from './diagnose.js';
 import type { Completeness } from './integrated-gradients.js';
-import { ExplainError, TargetError } from './errors.js';
+import { checkSharedTarget } from './batched.js';
+import { ExplainError, MethodNotApplicable, TargetError } from './errors.js';
 import type { CamContext, CamMethod, ExplainOptions } from './method.js';
 import { standardPass } from './pass.js';
+import { smoothMaps, smoothSettings } from './smooth-grad.js';
 import { resolveLayers } from './target-layers.js';
 import { toTarget } from './targets.js';
 
@@ -49,13 +55,34 @@ export interface ExplainResult {
   layerData?: { layer: string; shape: number[]; activations: Float32Array; gradients: Float32Array | null }[];
 }
 
+/** The model's first input as host values: checked before upload, uploaded for the call only. */
+export interface HostInput {
+  data: Float32Array;
+  shape: readonly number[];
+}
+
+/** What explain takes: a tensor or host values for the model's first input, or tensors by input name. */
+export type ExplainInput = Tensor | HostInput | Readonly<Record<string, Tensor>>;
+
+const isTensor = (input: ExplainInput): input is Tensor => 'shape' in input && typeof (input as Tensor).view === 'function';
+
+function isHostInput(input: ExplainInput): input is HostInput {
+  return !isTensor(input) && (input as HostInput).data instanceof Float32Array && Array.isArray((input as HostInput).shape);
+}
+
 /** The feeds by input name: a lone tensor goes to the model's first input. */
 function feedsOf(model: ExplainableModel, input: Tensor | Readonly<Record<string, Tensor>>): Record<string, Tensor> {
-  if ('shape' in input && typeof (input as Tensor).view === 'function') {
+  if (isTensor(input)) {
     if (!model.inputs.length) throw new ExplainError('the model has no inputs');
-    return { [model.inputs[0].name]: input as Tensor };
+    return { [model.inputs[0].name]: input };
   }
   return { ...(input as Record<string, Tensor>) };
+}
+
+/** How explainNow's caller has already dealt with the input. */
+export interface InputChecked {
+  /** The input's values were checked for non-finite values by the caller (an outer explanation): no readback for it. */
+  inputChecked?: boolean;
 }
 
 /** Intensity factors and flips of augSmooth; the identity comes first (it resolves the default target and gives the raw maps). */
@@ -74,7 +101,7 @@ const AUGMENTATIONS: readonly { flip: boolean; factor: number }[] = [
  */
 export function explainWith<Options extends object>(
   model: ExplainableModel,
-  input: Tensor | Readonly<Record<string, Tensor>>,
+  input: ExplainInput,
   method: CamMethod<Options>,
   options: ExplainOptions & Options = {} as ExplainOptions & Options,
 ): Promise<ExplainResult> {
@@ -84,24 +111,44 @@ export function explainWith<Options extends object>(
 /** explainWith without the queue: for callers already inside exclusive() (a method built on another, a detection loop). */
 export async function explainNow<Options extends object>(
   model: ExplainableModel,
-  input: Tensor | Readonly<Record<string, Tensor>>,
+  input: ExplainInput,
   method: CamMethod<Options>,
   options: ExplainOptions & Options = {} as ExplainOptions & Options,
+  checked: InputChecked = {},
 ): Promise<ExplainResult> {
-  const feeds = feedsOf(model, input);
-  const inputName = model.inputs[0]?.name ?? Object.keys(feeds)[0];
-  const image = feeds[inputName];
-  if (!image) throw new ExplainError(`no tensor for the model's input '${inputName}'`);
-  const size = options.size ?? (image.shape.length === 4 ? ([image.shape[2], image.shape[3]] as const) : undefined);
-  if (!size) throw new ExplainError(`input '${inputName}' has shape [${image.shape.join(', ')}], not NCHW: pass \`size\` [H, W] for the maps`);
+  const host = isHostInput(input) ? input : null;
+  if (host && !model.inputs.length) throw new ExplainError('the model has no inputs');
+  const given = host ? {} : feedsOf(model, input as Tensor | Readonly<Record<string, Tensor>>);
+  const inputName = model.inputs[0]?.name ?? Object.keys(given)[0];
+  const imageShape = host ? [...host.shape] : given[inputName]?.shape;
+  if (!imageShape) throw new ExplainError(`no tensor for the model's input '${inputName}'`);
+  // Host values are checked here, before anything is uploaded or run.
+  if (host) {
+    const n = imageShape.reduce((a, b) => a * b, 1);
+    if (host.data.length !== n) throw new ExplainError(`input '${inputName}': ${host.data.length} values do not fill shape [${imageShape.join(', ')}] (${n} elements)`);
+    assertFinite(`input '${inputName}'`, host.data, imageShape);
+  }
+  const size = options.size ?? (imageShape.length === 4 ? ([imageShape[2], imageShape[3]] as const) : undefined);
+  if (!size) throw new ExplainError(`input '${inputName}' has shape [${imageShape.join(', ')}], not NCHW: pass \`size\` [H, W] for the maps`);
   const defaultOutput = options.output ?? model.outputs[0]?.name;
   if (!defaultOutput || !model.outputs.some((o) => o.name === defaultOutput)) {
     throw new TargetError(`output '${defaultOutput}' is not a graph output (outputs: ${model.outputs.map((o) => o.name).join(', ')})`);
   }
   const layers = method.pass ? [] : resolveLayers(model, options.layers);
-  if (options.augSmooth && image.shape.length !== 4) throw new ExplainError('augSmooth flips the width axis of an NCHW image input');
+  if (options.augSmooth && imageShape.length !== 4) throw new ExplainError('augSmooth flips the width axis of an NCHW image input');
+  // SmoothGrad over the final maps, for the methods that do not smooth their own attribution (smooth-grad.ts).
+  const smooth = method.ownSmoothGrad ? null : smoothSettings(options, method.name);
+  if (smooth) {
+    if (options.augSmooth) throw new MethodNotApplicable(method.name, 'give smooth (SmoothGrad) or augSmooth, not both');
+    if (imageShape.length !== 4 || model.inputs.length !== 1) {
+      throw new MethodNotApplicable(method.name, `SmoothGrad adds noise to a single NCHW image input; input '${inputName}' has shape [${imageShape.join(', ')}] (${model.inputs.length} inputs)`);
+    }
+  }
 
   return scopeAsync(async () => {
+    // Host values are uploaded inside the scope: freed with the call's other tensors.
+    const image = host ? Tensor.fromData(host.data, imageShape) : given[inputName];
+    const feeds = { ...given, [inputName]: image };
     const ctx: CamContext<Options> = {
       model,
       inputs: {},
@@ -133,10 +180,17 @@ export async function explainNow<Options extends object>(
       }
       map = tape.noGrad(() => div(maps.reduce((a, b) => add(a, b)), scalar(maps.length)));
     }
+    if (smooth) {
+      // The target is fixed by the clean pass; the noisy copies' passes report progress as copies, not as their own batches.
+      checkSharedTarget(ctx.target!, image.shape[0], method.name);
+      (ctx as { options: ExplainOptions & Options }).options = { ...options, onProgress: undefined };
+      map = await smoothMaps(image, smooth, (copies) => runPass({ ...feeds, [inputName]: copies }), options);
+    }
     const peaks = tape.noGrad(() => layerPeaks(first.states));
     // Every readback at once: the first waits for the GPU, the rest are already done.
+    // A GPU input's values come back with them (host values were checked before upload).
     const [inputData, mapData, scoreData, gradData, peakData, ...rawData] = await Promise.all([
-      image.data(),
+      host || checked.inputChecked ? undefined : image.data(),
       map.data(),
       first.score.data(),
       first.gradient?.tensor.data(),
@@ -144,7 +198,7 @@ export async function explainNow<Options extends object>(
       ...first.raw.map((r) => r.map.data()),
     ]);
     // Non-finite values are refused, never drawn: the input first (the likely source), then what came out.
-    assertFinite(`input '${inputName}'`, inputData, image.shape);
+    if (inputData) assertFinite(`input '${inputName}'`, inputData, image.shape);
     assertFinite(`the score of ${ctx.target!.label}`, scoreData);
     first.raw.forEach((r, i) => assertFinite(`the ${method.name} map at '${r.layer}'`, rawData[i], r.map.shape));
     assertFinite(`the ${method.name} map`, mapData, map.shape);

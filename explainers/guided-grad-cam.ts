@@ -24,7 +24,7 @@ async function guidedGradCamPass(ctx: CamContext): Promise<PassOutput> {
     target: ctx.target!,
     output: ctx.options.output,
     size: [height, width],
-  });
+  }, { inputChecked: true }); // the outer explanation checks the input
   return tape.noGrad(() => {
     const product = mul(g, tensor(cam.map, [n, 1, height, width]));
     const saliency = max(abs(product), [1]);

@@ -10,7 +10,7 @@
 
 // The registry and the drivers.
 export { explain, getMethod, methods, type AnyMethodOptions, type MethodName, type OptionsFor } from './registry.js';
-export { explainWith, type ExplainResult, type RawMap } from './explain.js';
+export { explainWith, type ExplainInput, type ExplainResult, type HostInput, type RawMap } from './explain.js';
 export type { ExplainWarning } from './diagnose.js';
 
 // Writing a method: the contract and the base's building blocks.
@@ -23,9 +23,11 @@ export { defaultLayer, resolveLayers } from './target-layers.js';
 export { ablationCam } from './ablation-cam.js';
 export { cam } from './cam.js';
 export { deconvnet } from './deconvnet.js';
+export { deepFeatureFactorization, dff, factorize, nmf, nmfStart, type ConceptClass, type DffConcepts, type DffMethodOptions, type DffOptions, type DffResult, type NmfOptions } from './dff.js';
 export { eigenCam } from './eigen-cam.js';
 export { eigenGradCam } from './eigen-grad-cam.js';
 export { fem, type FemOptions } from './fem.js';
+export { finerCam, finerTarget, similarClasses, type FinerCamOptions, type FinerComparison } from './finer-cam.js';
 export { fullGrad } from './full-grad.js';
 export { gradCamElementWise } from './grad-cam-elementwise.js';
 export { gradCamPlusPlus } from './grad-cam-plus-plus.js';
@@ -35,24 +37,33 @@ export { guidedGradCam } from './guided-grad-cam.js';
 export { hiResCam } from './hires-cam.js';
 export { inputXGradient } from './input-x-gradient.js';
 export { integratedGradients, gaussianBlur, trapezoidWeights, type Completeness, type IntegratedGradientsOptions } from './integrated-gradients.js';
+export { kernelProjection, kpcaCam, KPCA_KERNELS, type KpcaCamOptions, type KpcaKernel } from './kpca-cam.js';
 export { inputGradientPass, type Attribution, type InputGradientOptions, type InputGradientSpec } from './input-gradients.js';
 export { layerCam } from './layer-cam.js';
 export { occlusion, type OcclusionOptions } from './occlusion.js';
 export { saliency } from './saliency.js';
 export { SMOOTH_TYPES, type SmoothGradOptions, type SmoothType } from './smooth-grad.js';
-export { scoreCam } from './score-cam.js';
+export { scoreCam, type ScoreCamOptions } from './score-cam.js';
+export { shapleyCam } from './shapley-cam.js';
 export { xGradCam } from './xgrad-cam.js';
 export type { BatchedCamOptions, BatchOptions, ProgressCallback } from './batched.js';
 
 // Targets and errors.
 export {
   argmaxRows,
+  binaryTarget,
   classTarget,
+  counterfactualTarget,
   functionTarget,
+  maskTarget,
+  maxTarget,
   scalarScore,
+  similarityTarget,
   softmaxTarget,
   toTarget,
   type ClassTargetOptions,
+  type MaskTargetOptions,
+  type TargetData,
   type Target,
   type TargetSpec,
   type TargetValues,

@@ -19,6 +19,7 @@ export const inputXGradient: CamMethod<InputGradientOptions> = {
   paper: 'Shrikumar et al., Not Just a Black Box, arXiv:1605.01713, 2016 (x * d score / d x, summed over channels)',
   usesGradients: true,
   inputSpace: true,
+  ownSmoothGrad: true,
   pass: (ctx) =>
     inputGradientPass(
       {

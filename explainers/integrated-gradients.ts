@@ -153,6 +153,7 @@ export const integratedGradients: CamMethod<IntegratedGradientsOptions> = {
   paper: "Sundararajan et al., Axiomatic Attribution for Deep Networks, ICML 2017, eq. 1 and 3 ((x - x') * mean path gradient; trapezoid rule)",
   usesGradients: true,
   inputSpace: true,
+  ownSmoothGrad: true,
   async pass(ctx) {
     let extras: InputGradientExtras | undefined;
     const out = await inputGradientPass({ name: NAME, reduce: 'sum', points: stepsOf, prepare: attribution, completeness: true }, ctx, (e) => (extras = e));

@@ -15,6 +15,8 @@
 import type { Completeness } from './integrated-gradients.js';
 import type { ExplainableModel, Tensor } from '../engine/index.js';
 import { ExplainError } from './errors.js';
+import type { ProgressCallback } from './batched.js';
+import type { SmoothGradOptions } from './smooth-grad.js';
 import type { Target, TargetSpec } from './targets.js';
 
 /** What a method sees of one target layer after the forward (and backward) pass. */
@@ -24,10 +26,21 @@ export interface LayerState {
   readonly activations: Tensor;
   /** [N, C, h, w] d score / d activations; null for gradient-free methods. */
   readonly gradients: Tensor | null;
+  /**
+   * [N, C, h, w] H A: the Hessian of the score with respect to the layer applied
+   * to the activations themselves (a Hessian-vector product by double backward);
+   * only for methods with `usesHessian` (ShapleyCAM).
+   */
+  readonly hessianActivations?: Tensor;
 }
 
-/** The options every method takes; a method's own come on top (CamMethod's `Options`). */
-export interface ExplainOptions {
+/**
+ * The options every method takes; a method's own come on top (CamMethod's `Options`).
+ * SmoothGrad (smooth, noise, smoothType, seed) applies to every method: the
+ * input-gradient methods smooth their attribution themselves, the driver
+ * (explain.ts) averages the final maps of any other method.
+ */
+export interface ExplainOptions extends SmoothGradOptions {
   /** Target layer name(s); default: the last spatial tensor before global pooling (`defaultLayer`). */
   layers?: string | readonly string[];
   /** What to explain; default: the predicted class (argmax of the default output). */
@@ -47,6 +60,10 @@ export interface ExplainOptions {
   inspect?: boolean;
   /** Stops the call (queued or running, at its next batch or pass) with the signal's reason. */
   signal?: AbortSignal;
+  /** Inputs per pass of the batched methods; under SmoothGrad also the noisy copies per pass (default 16). */
+  batchSize?: number;
+  /** Progress of the batched methods' batches, or under SmoothGrad of the noisy copies. */
+  onProgress?: ProgressCallback;
 }
 
 /** One explanation pass (one augmentation under augSmooth). */
@@ -104,6 +121,14 @@ export interface CamMethod<Options extends object = object> {
    * others only see the target layers.
    */
   readonly inputSpace: boolean;
+  /** Whether the base also computes H A at each layer (LayerState.hessianActivations); implies gradients. */
+  readonly usesHessian?: boolean;
+  /**
+   * Whether the method applies SmoothGrad itself (the input-gradient
+   * methods: noise inside their gradient pass, the attribution smoothed);
+   * the driver smooths the final maps of the others.
+   */
+  readonly ownSmoothGrad?: boolean;
   /** Channel weights, [N, C] or [N, C, 1, 1]: map = ReLU(sum_k w_k A_k). */
   weights?(layer: LayerState, ctx: CamContext<Options>): MaybePromise<Tensor>;
   /** Per-position weighted activations [N, C, h, w], summed over channels (or projected under eigenSmooth) by the base. */

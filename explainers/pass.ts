@@ -1,12 +1,13 @@
 // One explanation pass, as pytorch-grad-cam's BaseCAM.forward: run the model
 // keeping the target layers (tape leaves when the method needs gradients),
 // build the target score, backpropagate, and read the gradients at the layers
-// (forwardPass); then the standard pass lets the method turn each layer's
+// (forwardPass; for ShapleyCAM also H A, by a createGraph backward and a
+// second one); then the standard pass lets the method turn each layer's
 // (activations, gradients) into a map and combines the maps (cam-math.ts).
 // Everything stays on the GPU; the only readback here is the predicted class
 // when no target is given.
 
-import { relu, reshape, sum, tape, type Tensor } from '../engine/index.js';
+import { keep, relu, reshape, sum, tape, zeros, type Tensor } from '../engine/index.js';
 import { combineLayers, mapAtLayer, scaleMap, upsample } from './cam-math.js';
 import { closeMatches, LayerNotFound, NoGradientPath, NotASpatialLayer, TargetError } from './errors.js';
 import type { CamContext, CamMethod, LayerState, PassOutput } from './method.js';
@@ -35,6 +36,8 @@ export async function forwardPass(
     inputGradient?: boolean;
     /** Give layers the score does not depend on a null gradient instead of throwing NoGradientPath. */
     allowUnreached?: boolean;
+    /** Also H A per layer (the score's Hessian wrt the layer times its activations): backward with createGraph, then a second one. */
+    hessian?: boolean;
   },
 ): Promise<ForwardState> {
   const targetTensors = ctx.target?.tensors ?? [];
@@ -66,17 +69,18 @@ export async function forwardPass(
     const score = target.score(values, ctx.defaultOutput);
     const scalar = score.size === 1 ? reshape(score, []) : sum(score);
     if (!scalar.requiresGrad) throw new NoGradientPath(layers[0] ?? ctx.inputName, target.label);
-    tape.backward(scalar);
+    tape.backward(scalar, { createGraph: options.hessian });
     states.forEach((t, i) => {
       if (!t.grad && !options.allowUnreached) throw new NoGradientPath(layers[i], target.label);
     });
+    const hessian = options.hessian ? states.map(hessianTimesActivations) : null;
     if (options.inputGradient && !input.grad) throw new NoGradientPath(ctx.inputName, target.label);
     // Detach: what methods compute from these must not be recorded (noGrad
     // cannot span their awaits).
     for (const t of [...states, input]) t.requiresGrad = false;
     return {
       outputs,
-      layers: states.map((t, i) => ({ layer: layers[i], activations: t, gradients: t.grad })),
+      layers: states.map((t, i) => ({ layer: layers[i], activations: t, gradients: t.grad, ...(hessian ? { hessianActivations: hessian[i] } : {}) })),
       score,
       inputGradient: options.inputGradient ? input.grad : null,
     };
@@ -86,6 +90,27 @@ export async function forwardPass(
     // this pass, everything left on it is ours.
     if (liveBefore === 0) tape.clear();
   }
+}
+
+/**
+ * H A at a layer A whose gradient g = d score / d A was recorded (createGraph):
+ * d(g . A)/dA with the A in the product held constant, the Hessian-vector
+ * product with v = A (pytorch-grad-cam's autograd.grad(grads, activations,
+ * grad_outputs=activations)). Zero when g does not depend on A (a piecewise-
+ * linear path, where H A = 0 almost everywhere). Leaves t.grad detached.
+ */
+function hessianTimesActivations(t: Tensor): Tensor {
+  const g = t.grad;
+  if (!g) return zeros(t.shape); // a layer the score does not reach (allowUnreached)
+  let ha: Tensor | null = null;
+  if (g.requiresGrad) {
+    const v = t.view(t.shape); // a plain view is detached: the constant A of the product
+    [ha] = tape.grad([g], [t], { gradOutputs: [v], retainGraph: true });
+    v.dispose();
+  }
+  t.grad = keep(g.view(g.shape)); // detached: what methods compute from it is not recorded
+  g.dispose();
+  return ha ?? zeros(t.shape);
 }
 
 /** The predicted class of each item (argmax of the default output), as pytorch-grad-cam does without targets. */
@@ -100,7 +125,7 @@ async function defaultTarget(ctx: CamContext, values: Record<string, Tensor>): P
 
 /** The pass of every method without its own: forward (+ backward), per-layer maps, ReLU, upsampling, scaling, multi-layer average. */
 export async function standardPass<Options extends object>(method: CamMethod<Options>, ctx: CamContext<Options>): Promise<PassOutput> {
-  const state = await forwardPass(ctx, ctx.layers, { gradients: method.usesGradients });
+  const state = await forwardPass(ctx, ctx.layers, { gradients: method.usesGradients || Boolean(method.usesHessian), hessian: method.usesHessian });
   const raw: PassOutput['raw'] = [];
   const scaled: Tensor[] = [];
   for (const layer of state.layers) {

@@ -4,15 +4,17 @@
 // or foreign option does not compile; a name known only at run time takes
 // any registered method's options.
 
-import type { ExplainableModel, Tensor } from '../engine/index.js';
+import type { ExplainableModel } from '../engine/index.js';
 import { ablationCam } from './ablation-cam.js';
 import { cam } from './cam.js';
 import { deconvnet } from './deconvnet.js';
+import { dff } from './dff.js';
 import { eigenCam } from './eigen-cam.js';
 import { eigenGradCam } from './eigen-grad-cam.js';
 import { UnknownMethod } from './errors.js';
-import { explainWith, type ExplainResult } from './explain.js';
+import { explainWith, type ExplainInput, type ExplainResult } from './explain.js';
 import { fem } from './fem.js';
+import { finerCam } from './finer-cam.js';
 import { fullGrad } from './full-grad.js';
 import { gradCamElementWise } from './grad-cam-elementwise.js';
 import { gradCamPlusPlus } from './grad-cam-plus-plus.js';
@@ -22,22 +24,14 @@ import { guidedGradCam } from './guided-grad-cam.js';
 import { hiResCam } from './hires-cam.js';
 import { inputXGradient } from './input-x-gradient.js';
 import { integratedGradients } from './integrated-gradients.js';
+import { kpcaCam } from './kpca-cam.js';
 import { layerCam } from './layer-cam.js';
 import type { CamMethod, ExplainOptions, OptionsOf } from './method.js';
 import { occlusion } from './occlusion.js';
 import { saliency } from './saliency.js';
 import { scoreCam } from './score-cam.js';
+import { shapleyCam } from './shapley-cam.js';
 import { xGradCam } from './xgrad-cam.js';
-
-// ShapleyCAM (Cai, Zhang, Li, Yang, Wang, "CAMs as Shapley Value-based
-// Explainers", 2024; pytorch-grad-cam: weights = mean_ij(grad - 1/2 H A)) is not
-// offered: it needs the Hessian-vector product H A, and the engine has no
-// double backward (the tape runs backward rules unrecorded, and there is no
-// forward-mode AD for forward-over-reverse). A finite-difference H A from two
-// extra gradient passes with the layer scaled by 1 +- eps (RunOptions.replace)
-// would be a different, approximate estimator. For piecewise-linear heads
-// (ReLU, max pooling, linear) with a class-logit target, H A = 0 almost
-// everywhere, so ShapleyCAM equals Grad-CAM there anyway.
 
 /** Every method by CLI name (each key is its method's `name`; test/explain/methods.test.ts checks it). */
 const registered = {
@@ -50,6 +44,9 @@ const registered = {
   layercam: layerCam,
   eigengradcam: eigenGradCam,
   fullgrad: fullGrad,
+  // gradient and Hessian-vector product (the engine's double backward)
+  shapleycam: shapleyCam,
+  finercam: finerCam,
   // from the graph's classifier weights
   cam,
   // gradient-free
@@ -57,6 +54,8 @@ const registered = {
   ablationcam: ablationCam,
   eigencam: eigenCam,
   fem,
+  kpcacam: kpcaCam,
+  dff,
   // input-space (Zeiler & Fergus and successors)
   deconvnet,
   guidedbackprop: guidedBackprop,
@@ -90,7 +89,8 @@ export function getMethod(name: string): CamMethod {
   return m;
 }
 
-type Input = Tensor | Readonly<Record<string, Tensor>>;
+/** A tensor or host values ({ data, shape }: checked before upload) for the model's first input, or tensors by input name. */
+type Input = ExplainInput;
 
 /**
  * Explains `input` (a tensor for the model's first input, or feeds by name)

@@ -186,18 +186,58 @@ export interface BoxLabel {
   color?: [number, number, number];
 }
 
-/** Draws boxes with their labels above them (inside the box when there is no room above), in place. */
+/** A label's rectangle [x1, y1, x2, y2] in pixels (x2, y2 exclusive). */
+export type LabelRect = [number, number, number, number];
+
+const intersects = (a: LabelRect, b: LabelRect) => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+
+/**
+ * Where drawDetections puts each box's label (null for a box without one):
+ * above the box at its left edge (inside its top when there is no room above),
+ * else, when that rectangle would cover a label placed before it (boxes are
+ * placed in the order given: the first, the highest score, gets its place),
+ * the nearest free spot among inside the box's top, below it, inside its
+ * bottom, and just below, above, right or left of each label already placed;
+ * always inside the image. Labels overlap only when none of these is free.
+ */
+export function labelRects(width: number, height: number, boxes: readonly BoxLabel[], scale = textScale(width, height)): (LabelRect | null)[] {
+  const placed: LabelRect[] = [];
+  return boxes.map((b) => {
+    if (!b.label) return null;
+    const [tw, th] = textSize(b.label, scale);
+    const w = tw + 2 * scale;
+    const h = th + 2 * scale;
+    const at = (x: number, y: number): LabelRect => {
+      const left = Math.max(0, Math.min(Math.round(x), width - w));
+      const top = Math.max(0, Math.min(Math.round(y), height - h));
+      return [left, top, left + w, top + h];
+    };
+    const [x1, y1, , y2] = b.box;
+    const preferred = at(x1, y1 - h >= 0 ? y1 - h : y1);
+    const candidates = [preferred, at(x1, y1), at(x1, y2), at(x1, y2 - h)];
+    for (const p of placed) candidates.push(at(x1, p[3]), at(x1, p[1] - h), at(p[2], preferred[1]), at(p[0] - w, preferred[1]));
+    const distance = (r: LabelRect) => Math.abs(r[0] - preferred[0]) + Math.abs(r[1] - preferred[1]);
+    let best: LabelRect | null = null;
+    for (const r of candidates) {
+      if (placed.some((p) => intersects(r, p))) continue;
+      if (!best || distance(r) < distance(best)) best = r;
+    }
+    const rect = best ?? preferred;
+    placed.push(rect);
+    return rect;
+  });
+}
+
+/** Draws boxes, then their labels where labelRects puts them (above each box, moved where one would hide another), in place. */
 export function drawDetections(img: RgbaImage, boxes: readonly BoxLabel[], options: { thickness?: number; scale?: number } = {}): void {
   const scale = options.scale ?? textScale(img.width, img.height);
   const thickness = options.thickness ?? Math.max(2, scale + 1);
-  for (const b of boxes) {
-    const color = b.color ?? classColor(b.classId ?? 0);
-    drawBox(img, b.box, color, thickness);
-    if (!b.label) continue;
-    const [, th] = textSize(b.label, scale);
-    const above = b.box[1] - th - 2 * scale;
-    drawLabel(img, b.label, b.box[0], above >= 0 ? above : b.box[1], { scale, color });
-  }
+  const colors = boxes.map((b) => b.color ?? classColor(b.classId ?? 0));
+  boxes.forEach((b, i) => drawBox(img, b.box, colors[i], thickness));
+  // Labels after every box: no box line crosses a label.
+  labelRects(img.width, img.height, boxes, scale).forEach((r, i) => {
+    if (r) drawLabel(img, boxes[i].label!, r[0], r[1], { scale, color: colors[i] });
+  });
 }
 
 /** Draws an image onto a browser canvas (2D context), resizing the canvas to fit. */
@@ -208,4 +248,39 @@ export function drawToCanvas(canvas: HTMLCanvasElement | OffscreenCanvas, img: R
   if (!ctx) throw new Error('drawToCanvas: no 2D context');
   const pixels = new Uint8ClampedArray(img.data.buffer as ArrayBuffer, img.data.byteOffset, img.data.byteLength);
   ctx.putImageData(new ImageData(pixels, img.width, img.height), 0, 0);
+}
+
+/**
+ * Deep Feature Factorization's picture (as pytorch-grad-cam's
+ * show_factorization_on_image): each pixel takes the color of the concept whose
+ * map is largest there (classColor(j) for concept j), as bright as that map's
+ * value, blended over the photo (`alpha` the concepts' weight, default 0.7);
+ * below the photo, a legend: one line per concept, a swatch of its color and
+ * `labels[j]`. `maps` is [k, mapHeight, mapWidth] in [0, 1], read at the
+ * nearest map pixel.
+ */
+export function conceptOverlay(photo: RgbaImage, maps: Float32Array, mapWidth: number, mapHeight: number, labels: readonly string[], options: { alpha?: number } = {}): RgbaImage {
+  const alpha = options.alpha ?? 0.7;
+  const k = maps.length / (mapWidth * mapHeight);
+  const scale = textScale(photo.width, photo.height);
+  const line = 9 * scale + 2;
+  const out = blank(photo.width, photo.height + k * line + 4, 255);
+  for (let y = 0; y < photo.height; y++) {
+    const my = Math.min(mapHeight - 1, Math.floor(((y + 0.5) * mapHeight) / photo.height));
+    for (let x = 0; x < photo.width; x++) {
+      const mx = Math.min(mapWidth - 1, Math.floor(((x + 0.5) * mapWidth) / photo.width));
+      let best = 0;
+      for (let j = 1; j < k; j++) if (maps[(j * mapHeight + my) * mapWidth + mx] > maps[(best * mapHeight + my) * mapWidth + mx]) best = j;
+      const v = Math.min(Math.max(maps[(best * mapHeight + my) * mapWidth + mx], 0), 1);
+      const color = classColor(best);
+      const i = (y * photo.width + x) * 4;
+      for (let c = 0; c < 3; c++) out.data[i + c] = alpha * v * color[c] + (1 - alpha) * photo.data[i + c];
+    }
+  }
+  for (let j = 0; j < k; j++) {
+    const top = photo.height + 4 + j * line;
+    fillRect(out, 2, top, 2 + 7 * scale, top + 7 * scale, classColor(j));
+    drawText(out, labels[j] ?? `concept ${j}`, 4 + 9 * scale, top, { scale, color: [0, 0, 0] });
+  }
+  return out;
 }

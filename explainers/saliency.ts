@@ -18,6 +18,7 @@ export const saliency: CamMethod<InputGradientOptions> = {
   paper: 'Simonyan et al., Deep Inside Convolutional Networks, ICLR-W 2014, §3.1 eq. 2-3 (max_c |d score / d x|)',
   usesGradients: true,
   inputSpace: true,
+  ownSmoothGrad: true,
   pass: (ctx) =>
     inputGradientPass(
       {

@@ -22,10 +22,17 @@
 //
 // The noise is drawn on the host from the seeded PRNG (Box-Muller), one
 // stream per (seed, image, sample), so results do not depend on batchSize.
+//
+// Any other method (the CAM family, FullGrad, Score-CAM, occlusion...) is
+// smoothed by the driver (explain.ts) through smoothMaps: A is then the
+// method's final map [1, H, W] (each in [0, 1]; the mean is not rescaled), of
+// the same noisy copies x + e_s (same streams, same sigma), run batchSize
+// copies per pass of the method, with the target fixed by the clean input's pass.
 
-import { add, div, mul, seededRandom, sub, tensor, zeros, type Tensor } from '../engine/index.js';
+import { add, concat, div, max, min, mul, scopeAsync, seededRandom, slice, sub, tape, tensor, zeros, type Tensor } from '../engine/index.js';
+import type { ProgressCallback } from './batched.js';
 import { scalar } from './cam-math.js';
-import { MethodNotApplicable } from './errors.js';
+import { MethodNotApplicable, TargetError } from './errors.js';
 
 export const SMOOTH_TYPES = ['smoothgrad', 'smoothgrad_sq', 'vargrad'] as const;
 export type SmoothType = (typeof SMOOTH_TYPES)[number];
@@ -124,4 +131,85 @@ export class NoiseTunnel {
     const variance = div(this.m2!, scalar(this.count));
     return this.type === 'vargrad' ? variance : add(mul(this.mean, this.mean), variance);
   }
+}
+
+/** What smoothMaps needs of one pass of a method over a batch of noisy copies [k, C, H, W]. */
+export interface SmoothPass {
+  /** The final maps [k, H, W]. */
+  map: Tensor;
+  /** The target's scores: one per copy ([k]) when the target scores each item on its own. */
+  score: Tensor;
+}
+
+/** A batch of copies whose target score is not one per copy: rerun one copy at a time. */
+class NotPerItem extends Error {}
+
+const isBatchError = (e: unknown) => e instanceof Error && e.name === 'OnnxBatchError';
+
+/**
+ * SmoothGrad over a method's final maps (see the header): for each image i of
+ * `image` [N, C, H, W], `settings.samples` noisy copies noisyCopy(x_i, sigma_i,
+ * seed, i, s), sigma_i = noise * (max(x_i) - min(x_i)), run `batchSize` at a
+ * time through `run`, their maps folded by the NoiseTunnel. Returns [N, H, W]
+ * in the caller's scope. A graph pinned to batch 1 (OnnxBatchError) or a
+ * target that does not score each copy on its own (a detection's score) goes
+ * on one copy at a time: the same numbers.
+ */
+export async function smoothMaps(
+  image: Tensor,
+  settings: SmoothSettings,
+  run: (copies: Tensor) => Promise<SmoothPass>,
+  options: { batchSize?: number; onProgress?: ProgressCallback; signal?: AbortSignal } = {},
+): Promise<Tensor> {
+  const n = image.shape[0];
+  const samples = settings.samples;
+  let size = options.batchSize ?? 16;
+  if (!Number.isInteger(size) || size < 1) throw new MethodNotApplicable('SmoothGrad', `batchSize must be a positive integer, got ${String(size)}`);
+  const perImage: Tensor[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = n === 1 ? image : tape.noGrad(() => slice(image, [i], [i + 1], [0]));
+    let sigma = 0;
+    if (settings.noise > 0) {
+      const extremes = tape.noGrad(() => [max(x), min(x)]);
+      const [hi, lo] = await Promise.all(extremes.map((t) => t.data()));
+      extremes.forEach((t) => t.dispose());
+      sigma = settings.noise * (hi[0] - lo[0]);
+    }
+    const tunnel = new NoiseTunnel(settings.type);
+    for (let s = 0; s < samples; ) {
+      options.signal?.throwIfAborted();
+      const k = Math.min(size, samples - s);
+      let maps: Tensor;
+      try {
+        maps = await scopeAsync(async () => {
+          const copies = tape.noGrad(() => {
+            const parts = Array.from({ length: k }, (_, j) => noisyCopy(x, sigma, settings.seed, i, s + j));
+            return k === 1 ? parts[0] : concat(parts, 0);
+          });
+          const pass = await run(copies);
+          if (k > 1 && (pass.score.size !== k || pass.map.shape[0] !== k)) throw new NotPerItem();
+          return pass.map;
+        });
+      } catch (e) {
+        // (A target written for one item may refuse a batch outright: a TargetError, tried again alone.)
+        if (k > 1 && (e instanceof NotPerItem || e instanceof TargetError || isBatchError(e))) {
+          size = 1;
+          continue;
+        }
+        throw e;
+      }
+      tape.noGrad(() => {
+        for (let j = 0; j < k; j++) {
+          const a = k === 1 ? maps : slice(maps, [j], [j + 1], [0]);
+          for (const t of tunnel.add(a)) t.dispose();
+        }
+      });
+      if (k > 1) maps.dispose();
+      s += k;
+      options.onProgress?.(i * samples + s, n * samples);
+    }
+    perImage.push(tape.noGrad(() => tunnel.result()));
+    if (x !== image) x.dispose();
+  }
+  return perImage.length === 1 ? perImage[0] : tape.noGrad(() => concat(perImage, 0));
 }

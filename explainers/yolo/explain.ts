@@ -96,7 +96,7 @@ export async function explainDetection(
   // to 1 (ultralytics' default static export): batched methods then score one
   // copy per forward pass unless told otherwise.
   const batchSize = options.batchSize ?? (head.format === 'yolov5' || head.format === 'yolov8' ? 1 : undefined);
-  const result = await exclusive(() => scopeAsync(() => explainNow(model, inputTensor(input), m, { ...options, batchSize, target, layers } as ExplainOptions)), options.signal);
+  const result = await exclusive(() => scopeAsync(() => explainNow(model, input, m, { ...options, batchSize, target, layers } as ExplainOptions)), options.signal);
   return { ...result, detection, scoreKind: score };
 }
 
@@ -120,7 +120,9 @@ export async function explainDetections(
   const [height, width] = options.size ?? [shape[2], shape[3]];
   let results: DetectionExplanation[];
   if (!detections.length) results = [];
-  else if (m.pass || RERUNS.has(m.name) || options.augSmooth || options.inspect) {
+  // SmoothGrad (options.smooth) reruns each detection over its noisy copies (explain.ts, smoothMaps).
+  // A Hessian method (ShapleyCAM) needs its own createGraph backward per detection: no shared forward either.
+  else if (m.pass || m.usesHessian || RERUNS.has(m.name) || options.augSmooth || options.smooth !== undefined || options.inspect) {
     results = [];
     for (const d of detections) {
       results.push(await explainDetection(model, input, d, m, { ...options, head, score }));

@@ -94,6 +94,12 @@ export function className(head: DetectorHead, k: number): string {
   return head.classNames[k] ?? (head.classes === 0 && head.classNames.length ? head.classNames[0] : `class ${k}`);
 }
 
+/** A detection's class must be one of the head's (class 0 for a head with objectness only): another would read some other field. */
+function checkClass(c: number, classes: number): void {
+  const n = Math.max(classes, 1);
+  if (!Number.isInteger(c) || c < 0 || c >= n) throw new TargetError(`detection target: class ${c} is out of range for this head's ${n} class${n === 1 ? '' : 'es'} (0..${n - 1})`);
+}
+
 function scaleOf(scales: readonly HeadScale[], output: string, index: number): number {
   const h = scales.findIndex((s) => s.output === output && index >= s.start && index < s.start + s.count);
   if (h < 0) throw new TargetError(`prediction ${index} of '${output}' lies in no head of this detector`);
@@ -207,6 +213,7 @@ function decodedHead(model: ExplainableModel, graph: GraphIndex, spec: DecodedSp
       const s = p.source;
       const i = s.index;
       const c = p.cls;
+      checkClass(c, classes);
       const name = `detection class ${c} (${className(head, c)})`;
       const where = sourceText(s);
       const prob = (values: TargetValues, rows: readonly number[]): Tensor => {
@@ -315,6 +322,7 @@ function rawHead(model: ExplainableModel, spec: RawSpec): DetectorHead {
       const src = p.source;
       const s = scales[headOf(src.output)];
       const c = p.cls;
+      checkClass(c, classes);
       const name = `detection class ${c} (${className(head, c)})`;
       const where = sourceText({ ...src, head: headOf(src.output) });
       const one = (values: TargetValues, k: number) => elements(valueOf(values, s.output, name), [fieldAt(s, src.index, k)]);

@@ -67,8 +67,8 @@ export async function optionTypes(model: OnnxGraphModel, x: Tensor, runtimeName:
   await explain(model, x, 'gradcam-pp'); // unknown names compile (UnknownMethod at run time)
   // @ts-expect-error a misspelt option
   await explain(model, x, 'scorecam', { batchsize: 4 });
-  // @ts-expect-error another method's option
-  await explain(model, x, 'gradcam', { batchSize: 4 });
+  // @ts-expect-error another method's option (batchSize is every method's: SmoothGrad's copies per pass)
+  await explain(model, x, 'gradcam', { channels: [0, 1] });
   // @ts-expect-error a misspelt option, for a method chosen at run time
   await explain(model, x, runtimeName, { pach: 4 });
   // @ts-expect-error another method's option, with a method object

@@ -4,9 +4,9 @@
 // never a number or a blank map. (The kernels' own NaN propagation is
 // test/engine/nonfinite.test.ts.)
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { div, NonFiniteError, sub, sum, tensor, type Tensor } from '../../engine/index.js';
-import { classTarget, detect, detectInput, explain, explainDetections, functionTarget } from '../../explainers/index.js';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { div, NonFiniteError, runtime, sub, sum, tensor, type Tensor } from '../../engine/index.js';
+import { classTarget, detect, detectInput, explain, explainDetection, explainDetections, functionTarget } from '../../explainers/index.js';
 import { decodeModel, OnnxGraphModel } from '../../importers/onnx/index.js';
 import { loadFixture, refInput } from '../fixtures/explain/reference.js';
 import { readModel } from '../fixtures/onnx/models.js';
@@ -60,6 +60,41 @@ describe('non-finite values at the boundary', () => {
     }
   });
 
+  test('host values: a NaN is refused before anything is uploaded; clean ones give the tensor map without reading the input back', async () => {
+    const data = await clean.data();
+    const rt = runtime();
+    const upload = vi.spyOn(rt, 'upload');
+    const read = vi.spyOn(rt, 'read');
+    try {
+      const bad = Float32Array.from(data);
+      bad[40] = NaN;
+      await expect(explain(model, { data: bad, shape: clean.shape }, 'gradcam', { layers: LAYER, target: classTarget(3) })).rejects.toThrow(/input '.+' holds NaN at index 40 \(element \[0, 0, 1, 8\]/);
+      expect(upload).not.toHaveBeenCalled();
+      // Same map as the GPU tensor; the GPU input costs one more readback (its values, fetched with the maps), host values none.
+      read.mockClear();
+      const onGpu = await explain(model, clean, 'gradcam', { layers: LAYER, target: classTarget(3) });
+      const gpuReads = read.mock.calls.length;
+      read.mockClear();
+      const onHost = await explain(model, { data, shape: clean.shape }, 'gradcam', { layers: LAYER, target: classTarget(3) });
+      expect(Array.from(onHost.map)).toEqual(Array.from(onGpu.map));
+      expect(read.mock.calls.length).toBe(gpuReads - 1);
+      expect(read.mock.calls.some(([, bytes]) => bytes === clean.size * 4)).toBe(false);
+    } finally {
+      upload.mockRestore();
+      read.mockRestore();
+    }
+  });
+
+  test('guided Grad-CAM reads its GPU input back once, not once more for its inner Grad-CAM', async () => {
+    const read = vi.spyOn(runtime(), 'read');
+    try {
+      await explain(model, clean, 'guidedgradcam', { layers: LAYER, target: classTarget(3) });
+      expect(read.mock.calls.filter(([, bytes]) => bytes === clean.size * 4).length).toBeLessThanOrEqual(2); // the input, and the [1, 3, 32, 32] gradient
+    } finally {
+      read.mockRestore();
+    }
+  });
+
   test('a score that comes out NaN is an error naming the target, not a map', async () => {
     // (s - s) / (s - s) of the logits' sum: 0/0, and still a function of the output, so a gradient path exists.
     const nan = functionTarget((v) => {
@@ -79,6 +114,8 @@ describe('non-finite values at the boundary', () => {
       await expect(detectInput(detector, bad, { head })).rejects.toThrow(/input '.+' holds NaN at index 7 \(element \[0, 0, 0, 7\]/);
       const error = await explainDetections(detector, bad, detections, 'gradcam', { head }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(NonFiniteError);
+      // One detection: host values checked before upload, by explain itself.
+      await expect(explainDetection(detector, bad, detections[0], 'gradcam', { head })).rejects.toThrow(/input '.+' holds NaN at index 7 /);
     } finally {
       detector.dispose();
     }
