@@ -2,6 +2,10 @@
 // every image through explain's own one-image path (cli/commands/explain.ts,
 // called back with hooks) with the model loaded once; per image an overlay PNG
 // and a map .npy, plus a results table (CSV and JSON) that a rerun resumes from.
+// With --detection all (or --target detection:all) the overlay is the grid of
+// the composite and each detection's map, the map the composite, and the
+// table has a row per detection (detection index, class name, confidence, box).
+// Progress: in a terminal one bar line (cli/progress.ts), else a line per image.
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -12,6 +16,7 @@ import { UsageError, type Parsed } from './args.js';
 import { run as explainOne, type EXPLAIN_FLAGS } from './commands/explain.js';
 import { assetPath, DEFAULT_MODEL, loadModel, presetFlag, preparePhoto } from './detector.js';
 import { CliFileError, readFile } from './files.js';
+import { duration, eta, progressBar } from './progress.js';
 
 type Flags = Parsed<typeof EXPLAIN_FLAGS>['flags'];
 
@@ -35,9 +40,16 @@ export interface Row {
   overlay: string;
   map: string;
   error: string | null;
+  /** --detection all: the detection's index in the image's list (0 = highest score), its class name, confidence and box [x1, y1, x2, y2] (photo pixels). */
+  detection?: number | null;
+  className?: string | null;
+  confidence?: number | null;
+  box?: number[] | null;
 }
 
 const COLUMNS = ['image', 'status', 'target', 'class', 'score', 'ms', 'overlay', 'map', 'error'] as const;
+/** The table of --detection all: a row per detection. */
+const DETECTION_COLUMNS = [...COLUMNS, 'detection', 'className', 'confidence', 'box'] as const;
 
 /** `i/n` with 0 <= i < n, digits only. */
 export function parseShard(value: string): { index: number; count: number } {
@@ -113,19 +125,14 @@ function writeAtomic(path: string, text: string): void {
 }
 
 function csvField(v: unknown): string {
-  const s = v === null || v === undefined ? '' : String(v);
+  const s = v === null || v === undefined ? '' : Array.isArray(v) ? v.join(' ') : String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function toCsv(rows: readonly Row[]): string {
-  return [COLUMNS.join(','), ...rows.map((r) => COLUMNS.map((c) => csvField(r[c])).join(','))].join('\n') + '\n';
-}
-
-/** m:ss, or h:mm:ss. */
-function duration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
-  return h ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
+/** The CSV of `rows` (a box as 'x1 y1 x2 y2'); `detections`: the columns of --detection all. */
+export function toCsv(rows: readonly Row[], detections = false): string {
+  const columns: readonly (keyof Row)[] = detections ? DETECTION_COLUMNS : COLUMNS;
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => csvField(r[c])).join(','))].join('\n') + '\n';
 }
 
 export async function runFolder(flags: Flags, positionals: string[]): Promise<number> {
@@ -133,7 +140,7 @@ export async function runFolder(flags: Flags, positionals: string[]): Promise<nu
   if (flags.images === undefined || flags['out-dir'] === undefined) throw new UsageError('--images <dir|list.txt> and --out-dir <dir> go together (--shard needs both)');
   const given = PER_IMAGE.filter((f) => flags[f]);
   if (given.length) throw new UsageError(`--${given[0]} names one image's input or output; with --images, --out-dir holds <name>.png, <name>.npy and results.csv/.json`);
-  if (flags.detection === 'all') throw new UsageError('--images explains one detection per image: --detection all is for one image');
+  const allDetections = flags.detection === 'all' || flags.target === 'detection:all';
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard);
   const outDir = flags['out-dir'];
   const modelPath = flags.model ?? assetPath(DEFAULT_MODEL);
@@ -150,24 +157,25 @@ export async function runFolder(flags: Flags, positionals: string[]): Promise<nu
   }
   // One table per shard, so that shards sharing an --out-dir never write the same file.
   const table = join(outDir, shard ? `results-${shard.index}-of-${shard.count}` : 'results');
-  const rows = new Map<string, Row>();
+  // Per image its rows: one, or under --detection all one per detection.
+  const rows = new Map<string, Row[]>();
   if (existsSync(`${table}.json`)) {
     try {
-      for (const r of JSON.parse(readFileSync(`${table}.json`, 'utf8')) as Row[]) rows.set(r.image, r);
+      for (const r of JSON.parse(readFileSync(`${table}.json`, 'utf8')) as Row[]) rows.set(r.image, [...(rows.get(r.image) ?? []), r]);
     } catch (e) {
       console.error(`warning: ${table}.json is not a results table (${(e as Error).message}); starting it again`);
     }
   }
   const save = () => {
     // This shard's images only, in list order (rows of images no longer listed are dropped).
-    const list = mine.map((i) => rows.get(i.key)).filter((r): r is Row => r !== undefined);
+    const list = mine.flatMap((i) => rows.get(i.key) ?? []);
     writeAtomic(`${table}.json`, JSON.stringify(list, null, 1) + '\n');
-    writeAtomic(`${table}.csv`, toCsv(list));
+    writeAtomic(`${table}.csv`, toCsv(list, allDetections));
   };
   // Done before: a row that says ok and both files still there. Errors are tried again.
   const done = (key: string) => {
     const r = rows.get(key);
-    return r?.status === 'ok' && existsSync(join(outDir, r.overlay)) && existsSync(join(outDir, r.map));
+    return !!r?.length && r.every((x) => x.status === 'ok' && existsSync(join(outDir, x.overlay)) && existsSync(join(outDir, x.map)));
   };
   const todo = mine.filter((i) => !done(i.key));
   const skipped = mine.length - todo.length;
@@ -181,14 +189,23 @@ export async function runFolder(flags: Flags, positionals: string[]): Promise<nu
     // Loaded once, and only when there is work (a finished run resumes without it).
     if (todo.length) model = await loadModel(modelPath, preset, flags['input-shape']);
     const started = performance.now();
+    // A terminal: one bar line, rewritten; else (a log, a pipe) a line per image.
+    const bar = progressBar(`${where}explain`, false, { unit: 'images' });
+    bar.onProgress?.(0, todo.length);
     for (const [j, { key, path }] of todo.entries()) {
       const name = names.get(key)!;
       const row: Row = { image: key, status: 'ok', target: null, class: null, score: null, ms: 0, overlay: `${name}.png`, map: `${name}.npy`, error: null };
+      if (allDetections) Object.assign(row, { detection: null, className: null, confidence: null, box: null });
+      let perDetection: Row[] = [];
       const t0 = performance.now();
       try {
         await explainOne(argvFor(flags, path, join(outDir, row.overlay), join(outDir, row.map)), {
           load: async (_model, _preset, source) => preparePhoto(model!, preset, decodeImage(readFile(source.image!, 'image'), source.image)),
-          onResult: (json, target) => Object.assign(row, { target, class: json.class ?? null, score: json.score ?? null }),
+          onResult: (json, target) => {
+            Object.assign(row, { target, class: json.class ?? null, score: json.score ?? null });
+            // --detection all: a row per detection, sharing the image's overlay grid and composite map.
+            if (Array.isArray(json.results)) perDetection = (json.results as DetectionResult[]).map((r) => detectionRow(row, r));
+          },
         });
         ok++;
       } catch (e) {
@@ -198,22 +215,46 @@ export async function runFolder(flags: Flags, positionals: string[]): Promise<nu
         failed.push(row);
       }
       row.ms = Math.round(performance.now() - t0);
-      rows.set(key, row);
+      for (const r of perDetection) r.ms = row.ms;
+      rows.set(key, perDetection.length ? perDetection : [row]);
       save();
-      const elapsed = performance.now() - started;
-      const eta = (elapsed / (j + 1)) * (todo.length - j - 1);
-      const what = row.status === 'ok' ? `score ${row.score?.toFixed(4)}` : `error: ${row.error}`;
-      console.error(`${where}[${j + 1}/${todo.length}] ${key}: ${what} (${(row.ms / 1000).toFixed(2)} s), ETA ${duration(eta)}`);
+      const left = eta(j + 1, todo.length, performance.now() - started) ?? 0;
+      const what =
+        row.status === 'error' ? `error: ${row.error}` : perDetection.length ? `${perDetection.length} detections` : `score ${row.score?.toFixed(4)}`;
+      const line = `${where}[${j + 1}/${todo.length}] ${key}: ${what} (${(row.ms / 1000).toFixed(2)} s), ETA ${duration(left)}`;
+      if (!bar.onProgress) console.error(line);
+      else {
+        // The bar stays the last line; an error gets a line of its own above it.
+        if (row.status === 'error') {
+          bar.end();
+          console.error(line);
+        }
+        bar.onProgress(j + 1, todo.length);
+      }
     }
+    bar.end();
   } finally {
     model?.dispose();
   }
   save();
-  const explained = mine.filter((i) => rows.get(i.key)?.status === 'ok').length;
+  const explained = mine.filter((i) => rows.get(i.key)?.[0]?.status === 'ok').length;
   console.log(`${where}explained ${ok} image${ok === 1 ? '' : 's'}${skipped ? `, skipped ${skipped} done before` : ''}, ${failed.length} failed; table ${table}.csv, ${table}.json`);
   for (const r of failed) console.log(`  failed: ${r.image}: ${r.error}`);
   // Exit 1 only when this shard has images and none of them is explained (now or before): errors alone are listed, not fatal.
   return mine.length && !explained ? 1 : 0;
+}
+
+/** One entry of explain's --detection all JSON (cli/commands/explain.ts). */
+interface DetectionResult {
+  detection: { index: number; classId: number; className: string; score: number; box: number[] };
+  score: number;
+  target?: string;
+}
+
+/** The row of one detection of an image explained with --detection all. */
+function detectionRow(image: Row, r: DetectionResult): Row {
+  const d = r.detection;
+  return { ...image, target: r.target ?? image.target, class: d.classId, score: r.score, detection: d.index, className: d.className, confidence: d.score, box: d.box };
 }
 
 /** The one-image command line for an image: the folder run's flags, less folder mode's, plus the image and its outputs. */

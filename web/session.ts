@@ -347,7 +347,7 @@ export class Session {
       }
       const options = { layers: layers ?? picked, target, size, batchSize: batchSize ?? BATCH_SIZE, onProgress, signal };
       const item = { data: x.data, shape: [1, ...x.shape.slice(1)] };
-      result = await scopeAsync(async () => explain(s.model, tensor(item.data, item.shape), method as 'gradcam', options));
+      result = await explain(s.model, item, method as 'gradcam', options); // host values: checked before upload
       classIndex ??= result.category?.[0];
     }
     const [H, W] = [result.height, result.width];

@@ -10,7 +10,7 @@ import type { RgbaImage } from '../../explainers/image.js';
 import { decimal, integerFlag, parseArgs, UsageError } from '../args.js';
 import { CliError } from '../errors.js';
 import { writeFile } from '../files.js';
-import { defaultViewLayer, noPositionals, openSource, outPath, progress, SOURCE_HELP, VIEW_FLAGS, viewWording } from './features.js';
+import { defaultViewLayer, noPositionals, openSource, outPath, progress, SOURCE_HELP, VIEW_FLAGS, viewWording } from '../views.js';
 
 const DEFAULT_OUT = 'gradlens-actmax.png';
 

@@ -26,10 +26,12 @@ import {
   type SmoothType,
 } from '../../explainers/index.js';
 import { TargetError } from '../../explainers/errors.js';
+import type { DffConcepts } from '../../explainers/dff.js';
 import { classTarget as classScore, functionTarget, type TargetSpec } from '../../explainers/targets.js';
-import { mapOntoPhoto } from '../../explainers/presets.js';
+import { mapOntoPhoto, type PhotoMapping } from '../../explainers/presets.js';
 import { encodePng } from '../../explainers/node-image.js';
-import { colorize, drawDetections, grid, overlay, type Colormap } from '../../explainers/render.js';
+import { colorize, conceptOverlay, drawDetections, grid, overlay, type Colormap } from '../../explainers/render.js';
+import type { RgbaImage } from '../../explainers/image.js';
 import { toFloat32 } from '../../importers/onnx/host-tensor.js';
 import { readNpy, writeNpy } from '../../importers/onnx/npy.js';
 import { decimal, didYouMean, integerFlag, parseArgs, UsageError, type FlagSpec } from '../args.js';
@@ -37,10 +39,12 @@ import { detectionLabel, formatDetections, loadInput, oneImage, presetFlag, read
 import { CliError, withCliWording } from '../errors.js';
 import { readFile, writeFile } from '../files.js';
 import { checkClassOutput, mismatch, modelKind } from '../kind.js';
+import { progressBar, type ProgressBar } from '../progress.js';
+import { parseTarget, resolveTarget, shorthandOf, TARGET_FORMS } from '../target.js';
 
 const DEFAULT_OUT = 'gradlens-explain.png';
 
-export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.jpg|png> [--preset <name>] | --input <x.npy> | --images <dir|list.txt> --out-dir <dir> [--shard i/n]) --method <name> --layer <name>[,<name>...] [--class <k>] [--detection <j|all>] [--score <kind>] [--out <overlay.png>] [--map <map.npy>] [--raw <map.npy>] [--grad <g.npy>] [--json]
+export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.jpg|png> [--preset <name>] | --input <x.npy> | --images <dir|list.txt> --out-dir <dir> [--shard i/n]) --method <name> --layer <name>[,<name>...] [--target <form> | --class <k> | --detection <j|all>] [--score <kind>] [--out <overlay.png>] [--map <map.npy>] [--raw <map.npy>] [--grad <g.npy>] [--json]
   With no model and no image: the embedded default (Yolo-Fastest, dog.jpg, gradcam) -> ${DEFAULT_OUT}.
   What the model is comes from its outputs: a classifier (class scores [N, K] computed from spatial
   features), a detector (YOLO layouts; raw heads given anchors by --meta or a preset), else its first
@@ -50,8 +54,21 @@ export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.j
   --layer        target tensor name(s), comma separated (see \`gradlens layers\`); default: the last
                  spatial layer before global pooling (classifiers) or the layer feeding the head that
                  made the explained detection (detectors), else the layer feeding the output
-  --class        class to explain; default the top class (classifiers) or the top detection (detectors,
-                 whose class this then selects)
+  --target       what is explained (explainers/targets.ts); one of ${TARGET_FORMS.join(', ')}:
+                   class:K         class K's score (logit) of the output (--output)
+                   softmax:K       class K's softmax probability
+                   binary:0|1      a single-logit output: the logit for class 1, its negation for class 0
+                   counterfactual:<target>  the negated score of another form (e.g. counterfactual:class:3):
+                                   what lowers it (Grad-CAM paper, sec. 4); not for detections
+                   mask:K:<f>      class K's logits summed over a mask, for segmentation outputs [N, K, H, W]
+                                   or maps [N, H, W]: a .npy [H, W] of the output's H x W (weights), or a
+                                   .png whose nonzero pixels are the mask, resized (nearest) to that H x W
+                   similar:<f>     cosine similarity of the output with a reference embedding: a .npy, or
+                                   a .png whose embedding the same model and --preset compute
+                   detection:J|all detectors: the same as --detection
+                   max             the output's largest element (per item)
+                 default: the top class (classifiers), the top detection (detectors), else max
+  --class        the shorthand of --target class:K; for detectors the top detection of class K
   --detection    detectors: the detection to explain, by index in the printed list (0 = highest score),
                  or 'all': a grid of the composite (each map renormalized inside its box) and one overlay
                  per detection (--map then writes the composite; --raw, --grad the first detection's)
@@ -76,11 +93,15 @@ export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.j
                  forward and backward pass (integratedgradients' points, --smooth copies); default 16;
                  1 for YOLOv5/v8 exports, whose decode usually fixes the batch
   --aug-smooth, --eigen-smooth   pytorch-grad-cam's smoothing options
+  --top-n        scorecam: Faster-Score-CAM, masks only the N channels of highest activation variance
+  --concepts     dff: concepts k of the factorization (default 5); prints each concept's top classes
   --steps        integratedgradients: integration points, both ends included (default 50); --json
                  then reports completenessGap = |sum(IG) - (score - baselineScore)|
   --baseline     integratedgradients: black (zeros of the input, the default), blur (Gaussian,
                  sigma a tenth of the larger side), or a .npy of the input's shape
-  --smooth       saliency, inputxgradient, integratedgradients: SmoothGrad over n noisy copies
+  --smooth       SmoothGrad over n noisy copies of the input, for any method: the input-gradient methods
+                 (saliency, inputxgradient, integratedgradients) smooth their attribution, the others
+                 their final maps (--batch-size copies per pass; score, --raw and --grad: the clean input's)
   --noise        SmoothGrad noise sigma, relative to the input's max - min (default 0.15)
   --smooth-type  smoothgrad (mean, the default), smoothgrad_sq (mean of squares), vargrad (variance)
   --seed         SmoothGrad noise seed (default 1)
@@ -109,12 +130,15 @@ export const EXPLAIN_FLAGS = {
     layer: { type: 'string' },
     class: { type: 'string' },
     detection: { type: 'string' },
+    target: { type: 'string' },
     score: { type: 'string' },
     map: { type: 'string' },
     raw: { type: 'string' },
     grad: { type: 'string' },
     output: { type: 'string' },
     'batch-size': { type: 'string' },
+    'top-n': { type: 'string' },
+    concepts: { type: 'string' },
     'aug-smooth': { type: 'boolean' },
     'eigen-smooth': { type: 'boolean' },
     steps: { type: 'string' },
@@ -142,9 +166,18 @@ export async function run(argv: string[], hooks?: ExplainHooks): Promise<number>
   }
   if (!methodList.length) throw new UsageError('--method names no method');
   const method = methodList[0];
-  const classIndex = flags.class === undefined ? undefined : integerFlag(flags.class, 'class', 0, 'a non-negative integer');
+  // --target (cli/target.ts), or its shorthands --class and --detection.
+  const targetForm = flags.target === undefined ? undefined : parseTarget(flags.target);
+  const shorthand = flags.class !== undefined ? 'class' : flags.detection !== undefined ? 'detection' : undefined;
+  if (targetForm && shorthand) throw new UsageError(`give --target or its shorthand --${shorthand}, not both (--${shorthand} ${flags[shorthand]} is --target ${shorthand}:${flags[shorthand]})`);
+  const short = shorthandOf(targetForm);
+  const classIndex = flags.class === undefined ? short.classIndex : integerFlag(flags.class, 'class', 0, 'a non-negative integer');
   const detectionFlag =
-    flags.detection === undefined ? undefined : flags.detection === 'all' ? ('all' as const) : integerFlag(flags.detection, 'detection', 0, "an index in the detection list (0 = highest score) or 'all'");
+    flags.detection === undefined
+      ? short.detection
+      : flags.detection === 'all'
+        ? ('all' as const)
+        : integerFlag(flags.detection, 'detection', 0, "an index in the detection list (0 = highest score) or 'all'");
   if (detectionFlag !== undefined && classIndex !== undefined) throw new UsageError('give --class or --detection, not both');
   if (detectionFlag === 'all' && methodList.length > 1) throw new UsageError('--detection all makes a grid of detections: give one --method');
   const score = flags.score as ScoreKind | undefined;
@@ -159,6 +192,10 @@ export async function run(argv: string[], hooks?: ExplainHooks): Promise<number>
   const alpha = unitFlag(flags.alpha, 'alpha', 0.5);
   const batchSize = flags['batch-size'] === undefined ? 16 : integerFlag(flags['batch-size'], 'batch-size', 1, 'a positive integer');
   if (flags.grad && !methods[method].usesGradients) throw new UsageError(`--grad: method '${method}' computes no gradient`);
+  const topN = flags['top-n'] === undefined ? undefined : integerFlag(flags['top-n'], 'top-n', 1, 'a positive integer (channels)');
+  if (topN !== undefined && !methodList.includes('scorecam')) throw new UsageError('--top-n applies to --method scorecam (Faster-Score-CAM)');
+  const concepts = flags.concepts === undefined ? undefined : integerFlag(flags.concepts, 'concepts', 1, 'a positive integer');
+  if (concepts !== undefined && !methodList.includes('dff')) throw new UsageError('--concepts applies to --method dff');
   const attribution = attributionFlags(flags, methodList);
   const layers = flags.layer === undefined ? undefined : flags.layer.split(',').map((l) => l.trim()).filter(Boolean);
   if (layers && !layers.length) throw new UsageError(`--layer '${flags.layer}' names no layer`);
@@ -186,12 +223,27 @@ export async function run(argv: string[], hooks?: ExplainHooks): Promise<number>
       const asked = detectionFlag !== undefined || score !== undefined || flags.meta !== undefined;
       const kind = modelKind(model, { preset, presetNamed: flags.preset !== undefined, meta, output: flags.output });
       const head = kind.kind === 'detector' ? kind.head : undefined;
+      if (kind.kind === 'detector' && targetForm && targetForm.kind !== 'class' && targetForm.kind !== 'detection') {
+        throw new CliError(
+          `--target ${flags.target}: a detector explains a detection's score (--score): give --target detection:J|all or class:K (the top detection of class K)` +
+            (targetForm.kind === 'counterfactual' ? '; counterfactual explanations of detections are not supported' : ''),
+        );
+      }
       if (!head && asked) throw new CliError(`--detection, --score and --meta apply to detectors; ${mismatch(model, kind)}`);
       if (head) oneImage(x.shape);
       const nhwc = preset.layout === 'nhwc';
       if (!head && x.shape.length !== 4) {
         throw new CliError(`explain draws its maps over an image input of rank 4; the model's input '${model.inputs[0].name}' has shape [${x.shape.join(', ')}]`);
       }
+      // dff: each concept's top classes, printed as they are found.
+      const conceptNames = kind.kind === 'classifier' && preset.model.kind === 'classifier' ? preset.model.classNames : undefined;
+      let lastConcepts: DffConcepts | undefined;
+      const printConcepts = (c: DffConcepts) => {
+        lastConcepts = c;
+        if (!flags.json) console.log(formatConcepts(c, conceptNames));
+      };
+      // One bar per method run (cli/progress.ts): drawn in a terminal only, not under --json.
+      let bar: ProgressBar = { end() {} };
       const common = (m: string) => ({
         // The map has the image's H x W: NCHW dims 2, 3, or NHWC dims 1, 2.
         size: nhwc ? ([x.shape[1], x.shape[2]] as const) : undefined,
@@ -201,12 +253,12 @@ export async function run(argv: string[], hooks?: ExplainHooks): Promise<number>
         eigenSmooth: flags['eigen-smooth'],
         // Unset for a detector: the library's default (1 for exports whose decode fixes the batch).
         batchSize: flags['batch-size'] === undefined && head ? undefined : batchSize,
-        onProgress: process.stderr.isTTY && !flags.json ? progressBar(m) : undefined,
+        onProgress: (bar = progressBar(m, flags.json)).onProgress,
+        ...(m === 'scorecam' && topN !== undefined ? { topN } : {}),
+        ...(m === 'dff' ? { concepts, onConcepts: printConcepts } : {}),
       });
       const onPhoto = photo && prepared ? { mapping: prepared.mapping, size: [photo.width, photo.height] as const } : undefined;
-      const endBar = () => {
-        if (process.stderr.isTTY && !flags.json) process.stderr.write('\n');
-      };
+      const endBar = () => bar.end();
 
       // What is explained: detections (library: explainers/yolo), or per batch item a class / the largest output element.
       // runs[i][k]: item i (one for detectors), method k (or detection k for --detection all).
@@ -220,7 +272,9 @@ export async function run(argv: string[], hooks?: ExplainHooks): Promise<number>
         if (!detections.length) throw await noDetection(model, x, head, conf);
         const options = { head, score, layers };
         if (detectionFlag === 'all') {
-          all = await explainDetections(model, x, detections, method, { ...common(method), ...options, ...attribution.options(method) });
+          // One bar over the detections (a method's own batches are not drawn here).
+          const shared = common(method);
+          all = await explainDetections(model, x, detections, method, { ...shared, onProgress: undefined, onDetection: shared.onProgress, ...options, ...attribution.options(method) });
           endBar();
           runs.push(all.results);
           shown = detections;
@@ -236,10 +290,15 @@ export async function run(argv: string[], hooks?: ExplainHooks): Promise<number>
         }
       } else {
         // A classifier: the class given, else explain()'s default (the top class), at its last spatial layer.
+        // --target's other forms read the classifier's output (or --output), else the generic model's.
+        const custom =
+          targetForm && targetForm.kind !== 'class'
+            ? await resolveTarget(targetForm, { model, preset, output: kind.kind === 'classifier' ? flags.output : kind.output })
+            : undefined;
         const { target, layers: defaults } =
           kind.kind === 'classifier'
-            ? { target: classIndex === undefined ? undefined : classScore(classIndex, { output: flags.output }), layers: [kind.head.layer] }
-            : genericTarget(model, kind, classIndex);
+            ? { target: custom ?? (classIndex === undefined ? undefined : classScore(classIndex, { output: flags.output })), layers: [kind.head.layer] }
+            : genericTarget(model, kind, classIndex, custom);
         // Each item of a batch on its own: every item gets its maps, score and class (the batched
         // methods refuse one class per item), and a model exported for batch 1 runs as exported.
         const n = x.shape[0];
@@ -249,7 +308,7 @@ export async function run(argv: string[], hooks?: ExplainHooks): Promise<number>
           const results: ExplainResult[] = [];
           for (const m of methodList) {
             const options = { ...common(m), layers: layers ?? defaults, target };
-            results.push(await scopeAsync(async () => explain(model, tensor(item.data, item.shape), m, { ...options, ...attribution.options(m, i, n) })));
+            results.push(await explain(model, item, m, { ...options, ...attribution.options(m, i, n) })); // host values: checked before upload
             endBar();
           }
           runs.push(results);
@@ -302,6 +361,8 @@ export async function run(argv: string[], hooks?: ExplainHooks): Promise<number>
           const captions = runs.flatMap((_, i) => methodList.map((m) => [methodList.length > 1 ? m : '', batch > 1 ? `#${i}` : ''].filter(Boolean).join(' ')));
           const columns = methodList.length > 1 ? methodList.length : Math.min(4, pictures.length);
           png = pictures.length === 1 ? pictures[0] : grid(pictures, columns, 4, captions.some(Boolean) ? captions : undefined);
+          // dff on one photo: every concept in its color, with a legend of its top classes.
+          if (methodList.length === 1 && method === 'dff' && lastConcepts && photo && prepared && batch === 1) png = conceptPicture(lastConcepts, photo, prepared.mapping, H, W, conceptNames);
         }
         writeFile(outPath, encodePng(png), 'overlay');
       }
@@ -334,14 +395,19 @@ export async function run(argv: string[], hooks?: ExplainHooks): Promise<number>
         return c ? { completenessGap: c.gap[0], baselineScore: c.baselineScore[0] } : {};
       };
       if (flags.json && all) {
-        const explained = all.results.map((r, j) => ({ detection: detectionJson(shown[j]), score: r.score[0], layers: shapesOf(r) }));
-        console.log(JSON.stringify({ method, scoreKind: scoreKind(result), results: explained, warnings, ms: Math.round(ms) }));
+        const explained = all.results.map((r, j) => ({ detection: detectionJson(shown[j]), score: r.score[0], target: r.target, layers: shapesOf(r) }));
+        const json = { method, scoreKind: scoreKind(result), results: explained, warnings, ms: Math.round(ms) };
+        // Folder mode (cli/folder.ts) makes a row per detection of it.
+        if (hooks) hooks.onResult(json, result.target);
+        else console.log(JSON.stringify(json));
       } else if (flags.json && batch > 1) {
         const items = firsts.map((r, i) => ({ item: i, score: r.score[0], class: classOf(r), ...gapOf(r) }));
         console.log(JSON.stringify({ batch, items, layers: shapesOf(result), warnings, ms: Math.round(ms) }));
       } else if (flags.json) {
         const detection = shown[0] ? { detection: detectionJson(shown[0]), scoreKind: scoreKind(result) } : {};
-        const json = { score: result.score[0], class: classOf(result), layers: shapesOf(result), ...detection, ...gapOf(result), warnings, ms: Math.round(ms) };
+        // dff: the concept drawn and each concept's top classes.
+        const concepts = lastConcepts ? { concepts: { layer: lastConcepts.layer, count: lastConcepts.concepts, drawn: lastConcepts.chosen[0], topClasses: lastConcepts.topClasses ?? null } } : {};
+        const json = { score: result.score[0], class: classOf(result), layers: shapesOf(result), ...detection, ...gapOf(result), ...concepts, warnings, ms: Math.round(ms) };
         if (hooks) hooks.onResult(json, result.target);
         else console.log(JSON.stringify(json));
       } else if (all) {
@@ -394,9 +460,15 @@ function warningsOf(r: ExplainResult): string[] {
  * its output (when the output holds class scores), else the output's
  * largest element, at the layers modelKind found.
  */
-function genericTarget(model: ExplainableModel, kind: { output: string; layers: string[] }, classIndex: number | undefined): { target: TargetSpec; layers: string[] } {
+function genericTarget(
+  model: ExplainableModel,
+  kind: { output: string; layers: string[] },
+  classIndex: number | undefined,
+  custom?: TargetSpec,
+): { target: TargetSpec; layers: string[] } {
   const name = kind.output;
   if (!kind.layers.length) throw new CliError(`the model has no spatial layer (rank 4, more than 1x1) that output '${name}' is computed from: CAM maps need one`);
+  if (custom) return { target: custom, layers: kind.layers };
   if (classIndex !== undefined) {
     checkClassOutput(model, kind, classIndex);
     return { target: classScore(classIndex, { output: name }), layers: kind.layers };
@@ -435,19 +507,11 @@ async function noDetection(model: ExplainableModel, x: { data: Float32Array; sha
   return new TargetError(`no detection above confidence ${conf} to explain; the best prediction (${className(head, best.cls)}) scores ${best.score.toPrecision(3)}: pass --conf ${below} or lower`);
 }
 
-/** A one-line progress bar on stderr for the batched methods. */
-function progressBar(label: string): (done: number, total: number) => void {
-  return (done, total) => {
-    const width = 30;
-    const filled = Math.round((done / Math.max(total, 1)) * width);
-    process.stderr.write(`\r${label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${total}`);
-  };
-}
-
-/** The methods that take SmoothGrad's flags. */
+/** The input-gradient methods: SmoothGrad smooths their attribution (the other methods' final maps). */
 const INPUT_GRADIENT_METHODS = ['saliency', 'inputxgradient', 'integratedgradients'];
 
 interface AttributionFlags {
+  'aug-smooth'?: boolean;
   steps?: string;
   baseline?: string;
   smooth?: string;
@@ -458,7 +522,7 @@ interface AttributionFlags {
 
 /**
  * --steps, --baseline (integratedgradients) and --smooth, --noise,
- * --smooth-type, --seed (SmoothGrad over the input-gradient methods), checked
+ * --smooth-type, --seed (SmoothGrad, over any method), checked
  * against the methods asked for. `options(m)` gives method m its own, the
  * baseline .npy as a tensor made in the caller's scope; `completeness(r)` is
  * the check reported by the integrated-gradients run that gave `r`.
@@ -469,9 +533,8 @@ function attributionFlags(flags: AttributionFlags, methodList: readonly string[]
     if (flags[f] !== undefined && !ig) throw new UsageError(`--${f} applies to --method integratedgradients`);
   }
   const given = (['smooth', 'noise', 'smooth-type', 'seed'] as const).filter((f) => flags[f] !== undefined);
-  if (given.length && !methodList.some((m) => INPUT_GRADIENT_METHODS.includes(m))) {
-    throw new UsageError(`--${given[0]} applies to ${INPUT_GRADIENT_METHODS.join(', ')} (SmoothGrad)`);
-  }
+  // SmoothGrad applies to every method (the CAM family through the driver's map smoothing), but not on top of --aug-smooth.
+  if (flags.smooth !== undefined && flags['aug-smooth']) throw new UsageError('give --smooth (SmoothGrad) or --aug-smooth, not both');
   if (given.length && flags.smooth === undefined) throw new UsageError(`--${given[0]} needs --smooth <n>, the number of noisy copies`);
   const steps = flags.steps === undefined ? undefined : integerFlag(flags.steps, 'steps', 2, 'an integer >= 2');
   const smooth = flags.smooth === undefined ? undefined : integerFlag(flags.smooth, 'smooth', 1, 'a positive integer (noisy copies)');
@@ -499,12 +562,42 @@ function attributionFlags(flags: AttributionFlags, methodList: readonly string[]
   return {
     /** Method m's options; item `i` of `items` picks its row of an [N, C, H, W] baseline. */
     options(m: string, i = 0, items = 1): { steps?: number; baseline?: 'black' | 'blur' | Tensor; smooth?: number; noise?: number; smoothType?: SmoothType; seed?: number } {
-      if (!INPUT_GRADIENT_METHODS.includes(m)) return {};
       const smoothing = smooth === undefined ? {} : { smooth, noise, smoothType, seed };
+      if (!INPUT_GRADIENT_METHODS.includes(m)) return smoothing;
       if (m !== 'integratedgradients') return smoothing;
       const baseline = npy ? baselineTensor(i, items) : named;
       return { ...smoothing, steps, baseline };
     },
     dispose: () => baselines.forEach((t) => t.dispose()),
   };
+}
+
+/**
+ * dff's picture: each concept's map (first image) brought onto the photo, each
+ * pixel colored by its strongest concept, and a legend naming each concept's
+ * top classes (pytorch-grad-cam's show_factorization_on_image).
+ */
+function conceptPicture(c: DffConcepts, photo: RgbaImage, mapping: PhotoMapping, height: number, width: number, names?: readonly string[]): RgbaImage {
+  const [, k, h, w] = c.maps.shape;
+  // The layer's h x w grid spans the input's H x W: scale the photo -> input mapping to it.
+  const toLayer = { ...mapping, scaleX: (mapping.scaleX * w) / width, offsetX: (mapping.offsetX * w) / width, scaleY: (mapping.scaleY * h) / height, offsetY: (mapping.offsetY * h) / height };
+  const size = photo.width * photo.height;
+  const maps = new Float32Array(k * size);
+  for (let j = 0; j < k; j++) maps.set(mapOntoPhoto(c.maps.data.subarray(j * h * w, (j + 1) * h * w), h, w, photo, toLayer), j * size);
+  const labels = Array.from({ length: k }, (_, j) => {
+    const top = c.topClasses?.[j]?.map((t) => `${names?.[t.classId] ?? t.classId} ${t.probability.toFixed(2)}`).join(', ');
+    return `concept ${j}${top ? `: ${top}` : ''}`;
+  });
+  return conceptOverlay(photo, maps, photo.width, photo.height, labels);
+}
+
+/** dff's concepts: which was drawn, and each one's top classes (a classifier's GAP + linear head only). */
+export function formatConcepts(c: DffConcepts, names?: readonly string[]): string {
+  const why = c.rule === 'class' ? 'the concept the classifier gives the class the highest probability' : 'the concept carrying the most activation';
+  const lines = [`dff at '${c.layer}': ${c.concepts} concepts; drawn: concept ${[...new Set(c.chosen)].join(', ')} (${why})`];
+  c.topClasses?.forEach((top, j) => {
+    const classes = top.map((t) => `${t.classId}${names?.[t.classId] ? ` (${names[t.classId]})` : ''} ${t.probability.toFixed(3)}`);
+    lines.push(`  concept ${j}: ${classes.join(', ')}`);
+  });
+  return lines.join('\n');
 }

@@ -12,7 +12,7 @@ import { integerFlag, parseArgs, parseShapeFlag, UsageError } from '../args.js';
 import { symbolicInputMessage } from '../detector.js';
 import { CliError } from '../errors.js';
 import { readFile, writeFile } from '../files.js';
-import { noPositionals, outPath, viewWording } from './features.js';
+import { noPositionals, outPath, viewWording } from '../views.js';
 
 const DEFAULT_OUT = 'gradlens-filters.png';
 

@@ -12,7 +12,7 @@ import { drawText, textSize } from '../../explainers/render.js';
 import { decimal, didYouMean, integerFlag, parseArgs, UsageError } from '../args.js';
 import { CliError } from '../errors.js';
 import { writeFile } from '../files.js';
-import { defaultViewLayer, noPositionals, openSource, outPath, progress, SOURCE_HELP, VIEW_FLAGS, viewWording } from './features.js';
+import { defaultViewLayer, noPositionals, openSource, outPath, progress, SOURCE_HELP, VIEW_FLAGS, viewWording } from '../views.js';
 
 const DEFAULT_OUT = 'gradlens-metrics.png';
 export const PLOT_SIZE = [480, 320] as const;

@@ -5,7 +5,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { readNpy } from '../../importers/onnx/npy.js';
 import { decodeImage } from '../../explainers/node-image.js';
 import { cli } from '../helpers/cli.js';
@@ -128,6 +128,67 @@ describe('gradlens explain --images', () => {
     expect(row.score).toBeCloseTo(one.score, 4);
     expect(row.target).toMatch(/detection class 2 \(car\)/);
     expect(readNpy(readFileSync(join(out, 'dog.npy'))).shape).toEqual([320, 320]);
+  });
+
+  test('--detection all: per image the composite grid and map, a row per detection; a bad image, resume', async () => {
+    const dir = join(tmp, 'all');
+    mkdirSync(dir);
+    copyFileSync('explainers/assets/dog.jpg', join(dir, 'dog.jpg'));
+    copyFileSync('test/fixtures/images/astronaut.png', join(dir, 'astronaut.png'));
+    writeFileSync(join(dir, 'broken.png'), 'not a picture');
+    const out = join(tmp, 'all-out');
+    const r = await cli('explain', '--images', dir, '--out-dir', out, '--detection', 'all', '--score', 'prob');
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/\[3\/3\] dog\.jpg: 7 detections .*ETA 0:00/);
+    expect(r.out).toMatch(/explained 2 images, 1 failed/);
+    const rows = table(out);
+    const dogs = rows.filter((x: { image: string }) => x.image === 'dog.jpg');
+    // The one-image run: the same detections and scores, the same composite map.
+    const one = JSON.parse((await cli('explain', '--detection', 'all', '--score', 'prob', '--json', '--map', join(tmp, 'all-one.npy'))).out);
+    expect(dogs.map((x: { detection: number }) => x.detection)).toEqual(one.results.map((x: { detection: { index: number } }) => x.detection.index));
+    dogs.forEach((row: { score: number; className: string; class: number; confidence: number; box: number[]; overlay: string; map: string; status: string }, j: number) => {
+      const d = one.results[j];
+      expect(row).toMatchObject({ status: 'ok', className: d.detection.className, class: d.detection.classId, confidence: d.detection.score, box: d.detection.box, overlay: 'dog.png', map: 'dog.npy' });
+      expect(row.score).toBeCloseTo(d.score, 4);
+    });
+    expect(Array.from(readNpy(readFileSync(join(out, 'dog.npy'))).data as Float32Array)).toEqual(Array.from(readNpy(readFileSync(join(tmp, 'all-one.npy'))).data as Float32Array));
+    // The overlay is the grid: the composite and one tile per detection (4 a row), each the photo's size.
+    const png = decodeImage(readFileSync(join(out, 'dog.png')));
+    expect([png.width, png.height]).toEqual([4 * 768 + 3 * 4, 2 * 576 + 4]);
+    const broken = rows.filter((x: { image: string }) => x.image === 'broken.png');
+    expect(broken).toHaveLength(1);
+    expect(broken[0]).toMatchObject({ status: 'error', detection: null, box: null });
+    const csv = readFileSync(join(out, 'results.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('image,status,target,class,score,ms,overlay,map,error,detection,className,confidence,box');
+    expect(csv).toHaveLength(rows.length + 1);
+    expect(csv.find((l) => l.startsWith('dog.jpg'))).toMatch(/,0,car,[\d.]+,[\d.]+ [\d.]+ [\d.]+ [\d.]+$/);
+    // Resume: both photos done (every row ok, files there); only the broken one is tried again.
+    const again = await cli('explain', '--images', dir, '--out-dir', out, '--target', 'detection:all', '--score', 'prob');
+    expect(again.err).toMatch(/^3 of 3 images, 2 done before \(skipped\), 1 to explain/);
+    expect(table(out)).toHaveLength(rows.length);
+  });
+
+  test('in a terminal: one progress bar line rewritten in place (done/total, rate, ETA), errors on lines of their own', async () => {
+    const written: string[] = [];
+    const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (written.push(String(s)), true));
+    Object.defineProperty(process.stderr, 'isTTY', { value: true, configurable: true });
+    let r;
+    try {
+      r = await cli('explain', '--model', MODEL, '--images', images, '--out-dir', join(tmp, 'tty'));
+    } finally {
+      write.mockRestore();
+      if (tty) Object.defineProperty(process.stderr, 'isTTY', tty);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+    }
+    expect(r.code).toBe(0);
+    const bars = written.filter((w) => w.startsWith('\r'));
+    expect(bars[0]).toMatch(/^\rexplain \[ +\] 0\/4 -- images\/s ETA --:--/);
+    expect(bars.at(-1)).toMatch(/^\rexplain \[#{30}\] 4\/4 [\d.]+ images\/s ETA 0:00/);
+    expect(written.at(-1)).toBe('\n');
+    // No per-image log lines in a terminal, only the failed image's.
+    expect(r.err).not.toMatch(/astronaut/);
+    expect(r.err).toMatch(/\[2\/4\] bad\.jpg: error: /);
   });
 
   test('bad --shard values and flag mixes are refused', async () => {

@@ -84,7 +84,8 @@ describe('gradlens explain: input-gradient methods', () => {
     expect(noise.err.split('\n')[0]).toBe('gradlens: --noise needs --smooth <n>, the number of noisy copies');
     const kind = await explain('--method', 'saliency', '--smooth', '2', '--smooth-type', 'smoothgrad_sqr');
     expect(kind.err.split('\n')[0]).toBe("gradlens: --smooth-type 'smoothgrad_sqr' must be one of smoothgrad, smoothgrad_sq, vargrad. Did you mean 'smoothgrad_sq', 'smoothgrad'?");
-    const gradcam = await explain('--method', 'gradcam', '--smooth', '2');
-    expect(gradcam.err.split('\n')[0]).toBe('gradlens: --smooth applies to saliency, inputxgradient, integratedgradients (SmoothGrad)');
+    // SmoothGrad applies to every method (test/cli/targets.test.ts smooths gradcam), not on top of --aug-smooth.
+    const aug = await explain('--method', 'gradcam', '--smooth', '2', '--aug-smooth');
+    expect(aug.err.split('\n')[0]).toBe('gradlens: give --smooth (SmoothGrad) or --aug-smooth, not both');
   });
 });

@@ -5,7 +5,7 @@
 // the test itself.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
@@ -100,6 +100,18 @@ export async function launch(executablePath: string, options: { fakeCamera?: str
 export function outputDir(): string {
   mkdirSync(OUTPUT, { recursive: true });
   return OUTPUT;
+}
+
+/**
+ * Empties test-output/web/ before a run writes its screenshots and
+ * timings.json, so none from an earlier run (or an earlier numbering of the
+ * states) lingers beside them; the built page, site/, is left to serveSite.
+ */
+export function clearOutput(): void {
+  if (!existsSync(OUTPUT)) return;
+  for (const entry of readdirSync(OUTPUT)) {
+    if (entry !== 'site') rmSync(join(OUTPUT, entry), { recursive: true, force: true });
+  }
 }
 
 /**

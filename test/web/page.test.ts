@@ -4,7 +4,7 @@
 // their errors, downloads, the method grid, and that no request leaves
 // 127.0.0.1. One page walks through the states in order (a fresh page costs
 // ~25 s of shader compiles on SwiftShader); a screenshot of each state goes to
-// test-output/web/.
+// test-output/web/, emptied first (clearOutput: the built site/ stays).
 
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { main } from '../../cli/main.js';
 import { readNpy } from '../../importers/onnx/npy.js';
 import { decodeImage } from '../../explainers/node-image.js';
 import { blank, paste, resizeImage } from '../../explainers/image.js';
-import { findChromium, launch, outputDir, serveSite, writeY4m, type Site } from './browser.js';
+import { clearOutput, findChromium, launch, outputDir, serveSite, writeY4m, type Site } from './browser.js';
 
 interface PageHook {
   ready: Promise<void>;
@@ -157,6 +157,7 @@ describe.skipIf(!chromiumPath)(chromiumPath ? 'the in-browser explainer in Chrom
   let started = 0;
 
   beforeAll(async () => {
+    clearOutput(); // this run's screenshots only
     started = performance.now();
     site = await serveSite();
     // The fake camera's clip: the default photo drifting sideways, 6 frames at 5 fps (Chromium loops it).
