@@ -27,6 +27,17 @@ function respawnWithoutLiftoff(): number | null {
 
 const f = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
 
+/** The command as typed: `npm run bench -- <name> <its flags>`. */
+const commandLine = (name: string) => `npm run bench -- ${name} ${process.argv.slice(3).join(' ')}`.trim();
+
+/**
+ * The --json file of peers and e2e: the adapter, the date the run started,
+ * the command and the Node version, then the command's own fields.
+ */
+function writeResults(path: string, name: string, rt: Parameters<typeof adapterRecord>[0], before: ReturnType<typeof loadNow>, fields: Record<string, unknown>): void {
+  writeFileSync(path, JSON.stringify({ adapter: adapterRecord(rt), date: before.time, command: commandLine(name), node: process.version, ...fields }, null, 2));
+}
+
 export function peersTable(cases: readonly PeerCase[]): string {
   const lines = ['| case | gradlens ms | peer | peer ms | ratio (peer / gradlens) | max rel. diff | first run ms (gradlens / peer) |', '|---|---|---|---|---|---|---|'];
   for (const c of cases) {
@@ -59,26 +70,15 @@ export async function runPeers(flags: Record<string, string>): Promise<number> {
   for (const s of result.skipped) log(`skipped: ${s}`);
   for (const e of result.failures) console.error(`FAILED: ${e.split('\n')[0]}`);
   if (flags.json) {
-    writeFileSync(
-      flags.json,
-      JSON.stringify(
-        {
-          adapter: adapterRecord(rt),
-          date: before.time,
-          command: `npm run bench -- peers ${process.argv.slice(3).join(' ')}`.trim(),
-          node: process.version,
-          versions: result.versions,
-          load: { before, after },
-          reps: int(flags.reps, 10),
-          warmup: int(flags.warmup, 2),
-          cases: result.cases,
-          skipped: result.skipped,
-          failures: result.failures,
-        },
-        null,
-        2,
-      ),
-    );
+    writeResults(flags.json, 'peers', rt, before, {
+      versions: result.versions,
+      load: { before, after },
+      reps: int(flags.reps, 10),
+      warmup: int(flags.warmup, 2),
+      cases: result.cases,
+      skipped: result.skipped,
+      failures: result.failures,
+    });
   }
   return result.failures.length ? 1 : 0;
 }
@@ -116,30 +116,13 @@ export async function runE2e(flags: Record<string, string>): Promise<number> {
   log('');
   log(e2eTable(rows));
   log(`\n(${((Date.now() - started) / 1000).toFixed(0)} s; load before ${before.loadavg.join(', ')}, after ${after.loadavg.join(', ')})`);
-  if (flags.json) {
-    writeFileSync(
-      flags.json,
-      JSON.stringify(
-        {
-          adapter: adapterRecord(rt),
-          date: before.time,
-          command: `npm run bench -- e2e ${process.argv.slice(3).join(' ')}`.trim(),
-          node: process.version,
-          load: { before, after },
-          options: { ...opts, log: undefined },
-          rows,
-        },
-        null,
-        2,
-      ),
-    );
-  }
+  if (flags.json) writeResults(flags.json, 'e2e', rt, before, { load: { before, after }, options: { ...opts, log: undefined }, rows });
   return 0;
 }
 
 export async function runStartup(flags: Record<string, string>): Promise<number> {
   const result: StartupResult = await benchStartup(flags, log);
   log(`\n(load before ${result.load.before.loadavg.join(', ')}, after ${result.load.after?.loadavg.join(', ')})`);
-  if (flags.json) writeFileSync(flags.json, JSON.stringify({ command: `npm run bench -- startup ${process.argv.slice(3).join(' ')}`.trim(), node: process.version, ...result }, null, 2));
+  if (flags.json) writeFileSync(flags.json, JSON.stringify({ command: commandLine('startup'), node: process.version, ...result }, null, 2));
   return result.processes.every((p) => p.ok) ? 0 : 1;
 }

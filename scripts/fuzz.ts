@@ -10,14 +10,21 @@
 // RSS. See scripts/fuzz/core.ts for the stages and mutate.ts for the mutations.
 //
 // Cases run in a worker process under a watchdog: a case that takes longer
-// than --timeout is recorded as a hang, the worker is killed and a new one goes
+// than its timeout is recorded as a hang, the worker is killed and a new one goes
 // on with the next case; a worker that dies (native crash, OOM) records a crash.
+// The timeout scales with the model's measured cost: each worker times every
+// seed model's first clean forward (load, run, read back, cold) when it starts,
+// and a case may take HANG_FACTOR (10) times its seed's, at least MIN_HANG_S
+// (60) seconds (core.ts caseTimeoutS), so a loaded machine, slower at
+// everything, does not turn slow cases into false hangs. --timeout sets one
+// fixed limit instead (and skips the measuring).
 //
 //   --cases N         number of cases (default 300), ids from --from (default 0)
 //   --seed S          seed (default 1); a case is determined by (seed, id, model set)
 //   --case K[,K...]   replay these cases in this process and print each in full
 //   --json FILE       write the configuration, every case and the summary as JSON
-//   --timeout S       seconds before a case counts as a hang (default 120)
+//   --timeout S       seconds before a case counts as a hang (default: 10x the seed model's
+//                     first clean forward in the worker, at least 60 s; see above)
 //   --models a,b      only models whose file name contains one of these
 //   --kinds a,b       only these mutation kinds (see KIND_WEIGHTS in core.ts)
 //   --run-budget W    forward work per case (multiply-adds) above which a model's forwards are sampled (default 2.5e8)
@@ -32,7 +39,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { shutdown } from '../engine/index.js';
-import { describeCase, discoverModels, Fuzzer, SUSPICIOUS, DEFAULT_RUN_BUDGET, type CaseResult, type FuzzOptions, type ModelFile } from './fuzz/core.js';
+import { caseTimeoutS, describeCase, discoverModels, Fuzzer, MIN_HANG_S, SUSPICIOUS, DEFAULT_RUN_BUDGET, type CaseResult, type FuzzOptions, type ModelFile } from './fuzz/core.js';
 import { summarize, printSummary } from './fuzz/report.js';
 
 interface Args {
@@ -41,7 +48,8 @@ interface Args {
   seed: number;
   replay?: number[];
   json?: string;
-  timeout: number;
+  /** A fixed per-case limit in seconds; undefined: scaled per model (caseTimeoutS). */
+  timeout?: number;
   models?: string[];
   kinds?: string[];
   runBudget: number;
@@ -51,7 +59,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { cases: 300, from: 0, seed: 1, timeout: 120, runBudget: DEFAULT_RUN_BUDGET, noRun: false, inProcess: false, worker: false };
+  const a: Args = { cases: 300, from: 0, seed: 1, runBudget: DEFAULT_RUN_BUDGET, noRun: false, inProcess: false, worker: false };
   const value = (i: number) => {
     const v = argv[i + 1];
     if (v === undefined) throw new Error(`${argv[i]} needs a value`);
@@ -87,7 +95,15 @@ function selectModels(args: Args, log: (s: string) => void = console.log): Model
   return args.models ? all.filter((m) => args.models!.some((s) => m.name.includes(s))) : all;
 }
 
-const fuzzOptions = (args: Args): FuzzOptions => ({ seed: args.seed, runBudget: args.runBudget, noRun: args.noRun, kinds: args.kinds });
+const fuzzOptions = (args: Args): FuzzOptions => ({ seed: args.seed, runBudget: args.runBudget, noRun: args.noRun, kinds: args.kinds, measureForward: args.timeout === undefined && !args.replay });
+
+/** Seconds a case of `model` may take: --timeout, else scaled by the model's measured forward (`models` from the worker). */
+function caseTimeout(args: Args, models: readonly { name: string; forwardMs?: number }[], model: string | undefined): number {
+  if (args.timeout !== undefined) return args.timeout;
+  const known = models.filter((m) => model === undefined || m.name === model);
+  // Before the worker names the case's model: the largest of them all.
+  return Math.max(...(known.length ? known : models).map((m) => caseTimeoutS(m.forwardMs)), MIN_HANG_S);
+}
 
 // ---- worker -------------------------------------------------------------------------------
 
@@ -138,6 +154,7 @@ function modelTable(f: Fuzzer) {
     work: b.work,
     runProbability: b.runProbability,
     roundTrip: b.roundTrip,
+    forwardMs: b.forwardMs,
   }));
 }
 
@@ -154,6 +171,8 @@ async function supervise(args: Args, ids: number[], onResult: (r: CaseResult) =>
   const self = fileURLToPath(import.meta.url);
   const workerArgs = process.argv.slice(2).filter((a) => a !== '--in-process');
   let models: ReturnType<typeof modelTable> = [];
+  // The latest worker's measurements: the timeouts follow the machine's load.
+  let timed: ReturnType<typeof modelTable> = [];
   let workers = 0;
   let next = 0;
   let consecutiveDeaths = 0;
@@ -164,13 +183,16 @@ async function supervise(args: Args, ids: number[], onResult: (r: CaseResult) =>
       let current: Started | undefined;
       let pendingId: number | undefined;
       let timer: NodeJS.Timeout | undefined;
+      let limit = 0;
       let expectedExit = false;
+      // A worker that times every model's first forward (no --timeout) gets longer to start.
+      const startS = args.timeout === undefined && !args.noRun ? 1800 : 600;
       const startup = setTimeout(() => {
-        console.error('[fuzz] a worker did not start within 600 s');
+        console.error(`[fuzz] a worker did not start within ${startS} s`);
         expectedExit = true;
         child.kill('SIGKILL');
         reject(new Error('worker start timeout'));
-      }, 600_000);
+      }, startS * 1000);
       const finish = (r: CaseResult) => {
         clearTimeout(timer);
         pendingId = undefined;
@@ -188,7 +210,7 @@ async function supervise(args: Args, ids: number[], onResult: (r: CaseResult) =>
         message: detail,
         ran: false,
         ms: {},
-        total: how === 'hang' ? args.timeout * 1000 : 0,
+        total: how === 'hang' ? limit * 1000 : 0,
         pool: { liveBuffers: 0, liveBytes: 0, freeBuffers: 0, freeBytes: 0, created: 0 },
         leakedBuffers: 0,
         rss: 0,
@@ -203,21 +225,30 @@ async function supervise(args: Args, ids: number[], onResult: (r: CaseResult) =>
         }
         pendingId = ids[next++];
         child.send({ type: 'case', id: pendingId });
-        const id = pendingId;
+        arm(pendingId, undefined);
+      };
+      /** (Re)starts case `id`'s hang timer: the largest limit until the worker names the case's model, then that model's. */
+      const arm = (id: number, model: string | undefined) => {
+        clearTimeout(timer);
+        limit = caseTimeout(args, timed, model);
         timer = setTimeout(() => {
           if (pendingId !== id) return;
-          finish(dead(id, 'hang', `no result after ${args.timeout} s (worker killed)`));
+          finish(dead(id, 'hang', `no result after ${limit} s (worker killed)`));
           expectedExit = true;
           child.kill('SIGKILL');
-        }, args.timeout * 1000);
+        }, limit * 1000);
       };
       child.on('message', (m: { type: string; [k: string]: unknown }) => {
         if (m.type === 'log') console.log(m.text);
         else if (m.type === 'ready') {
           clearTimeout(startup);
           if (!models.length) models = m.models as typeof models;
+          timed = m.models as typeof models;
           sendNext();
-        } else if (m.type === 'start') current = m as unknown as Started;
+        } else if (m.type === 'start') {
+          current = m as unknown as Started;
+          if (pendingId === current.id) arm(current.id, current.model);
+        }
         else if (m.type === 'result') {
           consecutiveDeaths = 0;
           finish(m.result as CaseResult);
@@ -292,13 +323,27 @@ async function main(): Promise<number> {
     models = modelTable(fuzzer);
     for (const id of ids) {
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), args.timeout * 1000)));
+      let limit = 0;
+      let fire: () => void = () => {};
+      const timeout = new Promise<'timeout'>((r) => (fire = () => r('timeout')));
+      const arm = (model: string | undefined) => {
+        clearTimeout(timer);
+        limit = caseTimeout(args, models as ReturnType<typeof modelTable>, model);
+        timer = setTimeout(fire, limit * 1000);
+      };
+      arm(undefined);
       let started: Started | undefined;
-      const r = await Promise.race([fuzzer.run(id, (c) => (started = c)), timeout]);
+      const r = await Promise.race([
+        fuzzer.run(id, (c) => {
+          started = c;
+          arm(c.model);
+        }),
+        timeout,
+      ]);
       clearTimeout(timer);
       if (r === 'timeout') {
-        console.log(`[fuzz] HANG #${id} (in-process: the stuck case cannot be stopped; stopping here)`);
-        progress({ ...(started ?? { id, model: '?', kind: '?', what: '?' }), outcome: 'HANG', typed: false, stage: 'unknown', ran: false, ms: {}, total: args.timeout * 1000, pool: { liveBuffers: 0, liveBytes: 0, freeBuffers: 0, freeBytes: 0, created: 0 }, leakedBuffers: 0, rss: 0, hang: true });
+        console.log(`[fuzz] HANG #${id} after ${limit} s (in-process: the stuck case cannot be stopped; stopping here)`);
+        progress({ ...(started ?? { id, model: '?', kind: '?', what: '?' }), outcome: 'HANG', typed: false, stage: 'unknown', ran: false, ms: {}, total: limit * 1000, pool: { liveBuffers: 0, liveBytes: 0, freeBuffers: 0, freeBytes: 0, created: 0 }, leakedBuffers: 0, rss: 0, hang: true });
         break;
       }
       progress(r);
@@ -320,6 +365,8 @@ async function main(): Promise<number> {
       'GMAC (proxy)': +(m.work / 1e9).toFixed(3),
       'run prob.': +m.runProbability.toFixed(2),
       roundTrip: m.roundTrip,
+      'forward s': m.forwardMs === undefined ? '-' : +(m.forwardMs / 1000).toFixed(1),
+      'timeout s': caseTimeout(args, [m], m.name),
     })),
   );
   printSummary(summary, { seed: args.seed, workers });

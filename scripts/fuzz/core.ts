@@ -88,6 +88,12 @@ export interface Baseline {
   runProbability: number;
   /** Whether encode(decode(file)) decodes and prepares like the file (structural mutations rely on it). */
   roundTrip: boolean;
+  /**
+   * Milliseconds of the unmutated model's first forward in this process (load,
+   * run on the harness input, read back, sync: pipelines compiled cold), when
+   * measured (FuzzOptions.measureForward); what caseTimeoutS scales.
+   */
+  forwardMs?: number;
 }
 
 const numel = (s: readonly number[]) => s.reduce((n, d) => n * d, 1);
@@ -123,6 +129,23 @@ export interface FuzzOptions {
   noRun: boolean;
   /** Mutation kinds to draw from (default: all, weighted by KIND_WEIGHTS). */
   kinds?: string[];
+  /** Time each model's first clean forward (Baseline.forwardMs) when the fuzzer is created: the watchdog's default timeout scales with it. */
+  measureForward?: boolean;
+}
+
+/**
+ * The watchdog's default per-case timeout (scripts/fuzz.ts without --timeout):
+ * HANG_FACTOR times the seed model's first clean forward, measured in the same
+ * worker (so it grows with the machine's load), and at least MIN_HANG_S
+ * seconds. A mutant may be up to 4x its seed's work (larger ones are skipped)
+ * and compile pipelines of its own, as the cold measurement did.
+ */
+export const HANG_FACTOR = 10;
+export const MIN_HANG_S = 60;
+
+/** Seconds before a case of a model whose first clean forward took `forwardMs` counts as a hang (the floor when not measured). */
+export function caseTimeoutS(forwardMs: number | undefined): number {
+  return Math.max(MIN_HANG_S, Math.ceil((HANG_FACTOR * (forwardMs ?? 0)) / 1000));
 }
 
 /** Default per-case forward budget: ~2.5e8 multiply-adds, a forward of about 0.6 s on lavapipe. */
@@ -184,6 +207,32 @@ export async function loadBaseline(file: ModelFile, options: FuzzOptions): Promi
     runProbability: Math.min(1, options.runBudget / Math.max(1, work)),
     roundTrip,
   };
+}
+
+/** Milliseconds of one forward of the unmutated model: load, run on a constant input, read every output back, sync. */
+async function cleanForwardMs(b: Baseline): Promise<number> {
+  const start = performance.now();
+  const model = new OnnxGraphModel(b.decoded, { inputShapes: Object.keys(b.harness).length ? b.harness : undefined });
+  const inputs: Tensor[] = [];
+  try {
+    const feeds: Record<string, Tensor> = {};
+    for (const input of model.inputs) {
+      const x = Tensor.fromData(new Float32Array(numel(input.shape)).fill(0.5), input.shape);
+      inputs.push(x);
+      feeds[input.name] = x;
+    }
+    const { outputs } = model.run(feeds);
+    try {
+      for (const t of Object.values(outputs)) await t.data();
+    } finally {
+      for (const t of Object.values(outputs)) t.dispose();
+    }
+    await runtime().sync();
+  } finally {
+    for (const x of inputs) x.dispose();
+    model.dispose();
+  }
+  return performance.now() - start;
 }
 
 // ---- cases ----------------------------------------------------------------------------
@@ -273,12 +322,21 @@ export class Fuzzer {
     const f = new Fuzzer(options);
     if (!options.noRun) await init();
     for (const file of files) {
+      let b: Baseline;
       try {
-        const b = await loadBaseline(file, options);
+        b = await loadBaseline(file, options);
         if (!b.roundTrip) log(`[fuzz] ${file.name}: re-encoding does not round-trip; structural mutations of it are still run but may be noisier`);
         f.baselines.push(b);
       } catch (e) {
         log(`[fuzz] ${file.name}: the unmutated model does not prepare (${errorName(e)}: ${(e as Error).message}); left out`);
+        continue;
+      }
+      if (options.measureForward && !options.noRun) {
+        try {
+          b.forwardMs = await cleanForwardMs(b);
+        } catch (e) {
+          log(`[fuzz] ${file.name}: the unmutated model's forward failed (${errorName(e)}: ${(e as Error).message}); its cases get the ${MIN_HANG_S} s floor`);
+        }
       }
     }
     if (!f.baselines.length) throw new Error('no model to fuzz');

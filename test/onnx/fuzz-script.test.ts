@@ -7,7 +7,7 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
-import { DEFAULT_RUN_BUDGET, describeCase, Fuzzer, type CaseResult } from '../../scripts/fuzz/core.js';
+import { caseTimeoutS, DEFAULT_RUN_BUDGET, describeCase, Fuzzer, HANG_FACTOR, MIN_HANG_S, type CaseResult } from '../../scripts/fuzz/core.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CASES = 20;
@@ -39,4 +39,18 @@ test(`scripts/fuzz: ${CASES} mutated resnet_mini cases end ok or typed, no hang,
   // Replay by id: the same mutation and outcome.
   const again = await fuzzer.run(results[3].id);
   expect([again.kind, again.what, again.outcome]).toEqual([results[3].kind, results[3].what, results[3].outcome]);
+});
+
+test("scripts/fuzz: the watchdog's default timeout scales with the seed model's measured first forward, with a floor", async () => {
+  expect(caseTimeoutS(undefined)).toBe(MIN_HANG_S);
+  expect(caseTimeoutS(100)).toBe(MIN_HANG_S);
+  expect(caseTimeoutS(30_000)).toBe(HANG_FACTOR * 30);
+  const files = [{ name: 'resnet_mini.onnx', path: resolve(here, '../fixtures/explain/resnet_mini.onnx') }];
+  const measured = await Fuzzer.create(files, { seed: 1, runBudget: DEFAULT_RUN_BUDGET, noRun: false, measureForward: true });
+  expect(measured.baselines[0].forwardMs).toBeGreaterThan(0);
+  // Measuring is opt-in (the script asks for it when no --timeout is given), and needs the GPU.
+  const plain = await Fuzzer.create(files, { seed: 1, runBudget: DEFAULT_RUN_BUDGET, noRun: false });
+  expect(plain.baselines[0].forwardMs).toBeUndefined();
+  const noRun = await Fuzzer.create(files, { seed: 1, runBudget: DEFAULT_RUN_BUDGET, noRun: true, measureForward: true });
+  expect(noRun.baselines[0].forwardMs).toBeUndefined();
 });
