@@ -119,15 +119,33 @@ export function project2d(x: Tensor): Tensor {
   const centered = sub(rows, mean(rows, [1], true));
   const centeredT = transpose(centered, [0, 2, 1]); // [N, C, hw]
   const channelSide = c <= hw;
-  let m = normalize(channelSide ? matmul(centeredT, centered) : matmul(centered, centeredT), [1, 2]);
-  for (let i = 0; i < SQUARINGS; i++) m = normalize(matmul(m, m), [1, 2]);
-  const size = channelSide ? c : hw;
-  let v = matmul(m, tensor(genericVector(size), [size, 1])); // [N, size, 1]
+  let v = topEigenvector(channelSide ? matmul(centeredT, centered) : matmul(centered, centeredT)); // [N, size, 1]
   if (!channelSide) v = matmul(centeredT, v);
   v = normalize(v, [1, 2]); // [N, C, 1]
-  const projection = reshape(matmul(centered, v), [n, hw]);
-  // sign(<projection, channel sum>) without a readback: clip(c * 1e30, -1, 1).
-  const agreement = sum(mul(projection, reshape(sum(x, [1]), [n, hw])), [1], true);
+  return alignWithActivations(reshape(matmul(centered, v), [n, hw]), x);
+}
+
+/**
+ * The top eigenvector of each symmetric positive semi-definite [N, S, S]
+ * matrix, [N, S, 1] of unit norm, up to sign: repeated squaring of the
+ * normalized matrix (M <- M M / |M M|_F, `squarings` times), then M applied to
+ * a fixed generic vector.
+ */
+export function topEigenvector(matrix: Tensor, squarings = SQUARINGS): Tensor {
+  const size = matrix.shape[1];
+  let m = normalize(matrix, [1, 2]);
+  for (let i = 0; i < squarings; i++) m = normalize(matmul(m, m), [1, 2]);
+  return normalize(matmul(m, tensor(genericVector(size), [size, 1])), [1, 2]);
+}
+
+/**
+ * A projection [N, h * w] with its sign chosen to correlate positively with
+ * the activations' channel sum (where the layer fires), as [N, h, w]; no
+ * readback: sign = clip(<projection, channel sum> * 1e30, -1, 1).
+ */
+export function alignWithActivations(projection: Tensor, x: Tensor): Tensor {
+  const [n, , h, w] = x.shape;
+  const agreement = sum(mul(projection, reshape(sum(x, [1]), [n, h * w])), [1], true);
   const sign = clip(mul(agreement, scalar(1e30)), -1, 1);
   return reshape(mul(projection, sign), [n, h, w]);
 }

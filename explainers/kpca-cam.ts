@@ -35,7 +35,7 @@
 // the activations, so the ReLU'd map shows where the layer fires.
 
 import { add, clip, div, exp, matmul, mean, mul, reshape, sqrt, sub, sum, tanh, tensor, transpose, type Tensor } from '../engine/index.js';
-import { scalar } from './cam-math.js';
+import { alignWithActivations, scalar, topEigenvector } from './cam-math.js';
 import { MethodNotApplicable } from './errors.js';
 import type { CamMethod } from './method.js';
 
@@ -59,11 +59,6 @@ const SQUARINGS = 12;
 const MAX_POSITIONS = 4096;
 const TINY = 1e-30;
 const HUGE = 3e38;
-
-/** x / ||x|| over the given axes; zero stays zero. */
-function normalize(x: Tensor, axes: number[]): Tensor {
-  return div(x, clip(sqrt(sum(mul(x, x), axes, true)), TINY, HUGE));
-}
 
 /** Validated kernel options with scikit-learn's defaults filled in. */
 export function kpcaOptions(options: KpcaCamOptions, channels: number): Required<KpcaCamOptions> {
@@ -130,24 +125,10 @@ export function kernelProjection(a: Tensor, options: KpcaCamOptions = {}): Tenso
     [1, p, p],
   );
   const shift = sqrt(sum(mul(kc, kc), [1, 2], true)); // [N, 1, 1]
-  let m = normalize(add(kc, mul(identity, shift)), [1, 2]);
-  for (let i = 0; i < SQUARINGS; i++) m = normalize(matmul(m, m), [1, 2]);
-  const u = normalize(matmul(m, tensor(startVector(p), [p, 1])), [1, 2]); // [N, P, 1]
+  const u = topEigenvector(add(kc, mul(identity, shift)), SQUARINGS); // [N, P, 1]
   // lambda_1 = u^T K~ u, >= 0 for the top eigenvalue of a double-centered matrix with any positive one.
   const lambda = clip(sum(mul(u, matmul(kc, u)), [1, 2], true), 0, HUGE);
-  const projection = reshape(mul(u, sqrt(lambda)), [n, p]);
-  const agreement = sum(mul(projection, reshape(sum(a, [1]), [n, p])), [1], true);
-  const sign = clip(mul(agreement, scalar(1e30)), -1, 1);
-  return reshape(mul(projection, sign), [n, h, w]);
-}
-
-/** Deterministic start vector with no zero entries and no symmetry. */
-function startVector(size: number): number[] {
-  let s = 987654321;
-  return Array.from({ length: size }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return 0.5 + s / 2147483648;
-  });
+  return alignWithActivations(reshape(mul(u, sqrt(lambda)), [n, p]), a);
 }
 
 export const kpcaCam: CamMethod<KpcaCamOptions> = {

@@ -44,6 +44,20 @@ function pick(values: TargetValues, name: string | undefined, fallback: string, 
   return t;
 }
 
+/**
+ * A target that scores one tensor: the output named in `options` (also kept
+ * by the model when it is an inner tensor), else the default output.
+ */
+function outputTarget(label: string, options: ClassTargetOptions, score: (out: Tensor) => Tensor, category?: number[]): Target {
+  return {
+    label,
+    ...(category ? { category } : {}),
+    output: options.output,
+    tensors: options.output ? [options.output] : [],
+    score: (values, first) => score(pick(values, options.output, first, label)),
+  };
+}
+
 /** [N, K, 1, 1] or [N, K] or [K] scores as [N, K]. */
 function asRows(t: Tensor, what: string): Tensor {
   const shape = t.shape;
@@ -74,13 +88,7 @@ export function classTarget(category: number | readonly number[], options: Class
   const cats = categories(category);
   const where = options.output ? ` of '${options.output}'` : '';
   const label = `class ${cats.join(',')} score${where}`;
-  return {
-    label,
-    category: cats,
-    output: options.output,
-    tensors: options.output ? [options.output] : [],
-    score: (values, first) => pickClass(asRows(pick(values, options.output, first, label), label), cats, label),
-  };
+  return outputTarget(label, options, (out) => pickClass(asRows(out, label), cats, label), cats);
 }
 
 /** The softmax probability of class `category` over the last axis: ClassifierOutputSoftmaxTarget. */
@@ -88,13 +96,7 @@ export function softmaxTarget(category: number | readonly number[], options: Cla
   const cats = categories(category);
   const where = options.output ? ` of '${options.output}'` : '';
   const label = `class ${cats.join(',')} softmax probability${where}`;
-  return {
-    label,
-    category: cats,
-    output: options.output,
-    tensors: options.output ? [options.output] : [],
-    score: (values, first) => pickClass(softmax(asRows(pick(values, options.output, first, label), label), -1), cats, label),
-  };
+  return outputTarget(label, options, (out) => pickClass(softmax(asRows(out, label), -1), cats, label), cats);
 }
 
 /** Data given on the host or as a tensor (the caller's: never disposed here). */
@@ -133,25 +135,19 @@ export function maskTarget(category: number, mask: TargetData, options: MaskTarg
   const where = options.output ? ` of '${options.output}'` : '';
   const label = `class ${category} over a mask${where}`;
   const given = options.shape ?? (dataShape(mask).length === 2 ? dataShape(mask) : undefined);
-  return {
-    label,
-    output: options.output,
-    tensors: options.output ? [options.output] : [],
-    score: (values, first) => {
-      const out = pick(values, options.output, first, label);
-      const s = out.shape;
-      if (s.length !== 3 && s.length !== 4) throw new TargetError(`${label}: expects segmentation logits [N, K, H, W] or a map [N, H, W], got [${s.join(', ')}]`);
-      const [n, k, h, w] = s.length === 4 ? s : [s[0], 1, s[1], s[2]];
-      const maskShape = given ?? dataShape(mask);
-      if (maskShape.length !== 2 || maskShape[0] !== h || maskShape[1] !== w || maskShape[0] * maskShape[1] !== dataShape(mask).reduce((a, b) => a * b, 1)) {
-        throw new TargetError(`${label}: the mask has shape [${maskShape.join(', ')}] (${dataShape(mask).reduce((a, b) => a * b, 1)} values) but the output is [${s.join(', ')}]: the mask must be [${h}, ${w}], the output's H x W`);
-      }
-      if (category >= k) throw new TargetError(`${label}: class ${category} is out of range for ${k} class${k === 1 ? '' : 'es'} (0..${k - 1}) in output [${s.join(', ')}]`);
-      const plane = k === 1 ? reshape(out, [n, h * w]) : reshape(slice(reshape(out, [n, k, h * w]), [category], [category + 1], [1]), [n, h * w]);
-      // [N, HW] * [1, HW] -> per item sum: [N].
-      return sum(mul(plane, dataTensor(mask, [1, h * w])), [1]);
-    },
-  };
+  return outputTarget(label, options, (out) => {
+    const s = out.shape;
+    if (s.length !== 3 && s.length !== 4) throw new TargetError(`${label}: expects segmentation logits [N, K, H, W] or a map [N, H, W], got [${s.join(', ')}]`);
+    const [n, k, h, w] = s.length === 4 ? s : [s[0], 1, s[1], s[2]];
+    const maskShape = given ?? dataShape(mask);
+    if (maskShape.length !== 2 || maskShape[0] !== h || maskShape[1] !== w || maskShape[0] * maskShape[1] !== dataShape(mask).reduce((a, b) => a * b, 1)) {
+      throw new TargetError(`${label}: the mask has shape [${maskShape.join(', ')}] (${dataShape(mask).reduce((a, b) => a * b, 1)} values) but the output is [${s.join(', ')}]: the mask must be [${h}, ${w}], the output's H x W`);
+    }
+    if (category >= k) throw new TargetError(`${label}: class ${category} is out of range for ${k} class${k === 1 ? '' : 'es'} (0..${k - 1}) in output [${s.join(', ')}]`);
+    const plane = k === 1 ? reshape(out, [n, h * w]) : reshape(slice(reshape(out, [n, k, h * w]), [category], [category + 1], [1]), [n, h * w]);
+    // [N, HW] * [1, HW] -> per item sum: [N].
+    return sum(mul(plane, dataTensor(mask, [1, h * w])), [1]);
+  });
 }
 
 /**
@@ -165,21 +161,15 @@ export function similarityTarget(reference: TargetData, options: ClassTargetOpti
   const where = options.output ? ` '${options.output}'` : '';
   const label = `cosine similarity of output${where} to the reference embedding`;
   const d = dataShape(reference).reduce((a, b) => a * b, 1);
-  return {
-    label,
-    output: options.output,
-    tensors: options.output ? [options.output] : [],
-    score: (values, first) => {
-      const out = pick(values, options.output, first, label);
-      const n = out.shape.length ? out.shape[0] : 1;
-      if (perItem(out) !== d) throw new TargetError(`${label}: the reference has ${d} values (shape [${dataShape(reference).join(', ')}]) but each item of output [${out.shape.join(', ')}] has ${perItem(out)}: compute the reference with the same model and output`);
-      const o = reshape(out, [n, d]);
-      const r = dataTensor(reference, [1, d]);
-      const dot = sum(mul(o, r), [1]);
-      const norms = mul(sum(mul(o, o), [1]), sum(mul(r, r)));
-      return div(dot, sqrt(clip(norms, 1e-16, 3.4e38)));
-    },
-  };
+  return outputTarget(label, options, (out) => {
+    const n = out.shape.length ? out.shape[0] : 1;
+    if (perItem(out) !== d) throw new TargetError(`${label}: the reference has ${d} values (shape [${dataShape(reference).join(', ')}]) but each item of output [${out.shape.join(', ')}] has ${perItem(out)}: compute the reference with the same model and output`);
+    const o = reshape(out, [n, d]);
+    const r = dataTensor(reference, [1, d]);
+    const dot = sum(mul(o, r), [1]);
+    const norms = mul(sum(mul(o, o), [1]), sum(mul(r, r)));
+    return div(dot, sqrt(clip(norms, 1e-16, 3.4e38)));
+  });
 }
 
 /**
@@ -191,19 +181,13 @@ export function binaryTarget(category: 0 | 1, options: ClassTargetOptions = {}):
   if (category !== 0 && category !== 1) throw new TargetError(`binary target: the class must be 0 or 1, got ${String(category)}`);
   const where = options.output ? ` of '${options.output}'` : '';
   const label = `binary class ${category} (${category ? '+' : '-'}logit)${where}`;
-  return {
-    label,
-    output: options.output,
-    tensors: options.output ? [options.output] : [],
-    score: (values, first) => {
-      const out = pick(values, options.output, first, label);
-      if (perItem(out) !== 1 || out.shape.length === 0) {
-        throw new TargetError(`${label}: expects one logit per item ([N] or [N, 1]), got [${out.shape.join(', ')}]; use a class target for K-class outputs`);
-      }
-      const logit = reshape(out, [out.shape[0]]);
-      return category === 1 ? logit : neg(logit);
-    },
-  };
+  return outputTarget(label, options, (out) => {
+    if (perItem(out) !== 1 || out.shape.length === 0) {
+      throw new TargetError(`${label}: expects one logit per item ([N] or [N, 1]), got [${out.shape.join(', ')}]; use a class target for K-class outputs`);
+    }
+    const logit = reshape(out, [out.shape[0]]);
+    return category === 1 ? logit : neg(logit);
+  });
 }
 
 /**
@@ -229,16 +213,10 @@ export function counterfactualTarget(inner: TargetSpec): Target {
 export function maxTarget(options: ClassTargetOptions = {}): Target {
   const where = options.output ? ` '${options.output}'` : ' of the output';
   const label = `largest element${where}`;
-  return {
-    label,
-    output: options.output,
-    tensors: options.output ? [options.output] : [],
-    score: (values, first) => {
-      const out = pick(values, options.output, first, label);
-      const n = out.shape.length ? out.shape[0] : 1;
-      return max(reshape(out, [n, out.size / n]), [1]);
-    },
-  };
+  return outputTarget(label, options, (out) => {
+    const n = out.shape.length ? out.shape[0] : 1;
+    return max(reshape(out, [n, out.size / n]), [1]);
+  });
 }
 
 /** A caller-supplied scalar function of the outputs (and of inner tensors listed in `tensors`). */
