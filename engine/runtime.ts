@@ -100,6 +100,12 @@ export class Runtime {
    */
   specializeFlags: boolean;
   /**
+   * Whether gemm and conv2d run their workgroup-tiled kernels (a GPU) or the
+   * direct ones (a CPU-backed adapter): handle.workgroupTiles. Kernel
+   * launchers read it per launch; assignable (tests).
+   */
+  workgroupTiles: boolean;
+  /**
    * Most bytes one storage binding may hold: the adapter's
    * maxStorageBufferBindingSize, or less with GRADLENS_MAX_BINDING_BYTES (to
    * exercise the split path with small tensors). Assignable (tests).
@@ -115,6 +121,7 @@ export class Runtime {
   constructor(readonly handle: DeviceHandle) {
     this.device = handle.device;
     this.specializeFlags = handle.specializeFlags;
+    this.workgroupTiles = handle.workgroupTiles;
     this.maxBindingBytes = Math.min(handle.limits.maxStorageBufferBindingSize, bindingLimitFromEnv() ?? Infinity);
     this.maxBufferBytes = handle.limits.maxBufferSize;
     this.pool = new BufferPool(this.device);

@@ -23,6 +23,11 @@
 //    coordinate are computed once; per k it only decomposes k into (c, kh, kw).
 //    Workgroups: x = column tile, y = row tile, z = group * col_fold + fold
 //    (column tiles past 65535 fold into z: tile = x + fold * num_workgroups.x).
+//  - conv2d_direct: the same implicit GEMM without workgroup memory, for
+//    CPU-backed adapters (the host's choice, DeviceHandle.workgroupTiles; why:
+//    gemm.wgsl's gemm_direct). A thread walks k = (c, kh, kw) as three nested
+//    loops (no division per k), gathering its 4 pixels' taps and reading the
+//    4 output channels' weights directly: 4 + 4 loads, 16 FMAs per k.
 //  - conv2d_depthwise: direct kernel for I == 1 (depthwise, any channel
 //    multiplier), where a GEMM tile would be one row of useful work. Each
 //    thread computes 4 consecutive output pixels of one row and reuses each
@@ -242,12 +247,17 @@ fn conv2d(
     }
   }
 
-  // Epilogue: column q = pixel pix of image n.
+  store_block(acc, row_tile + local.y * 4u, col0 + local.x * 4u, w_row0);
+}
+
+// Epilogue of the GEMM-style entry points: a thread's 4 x 4 block, rows m0..m0+3 of
+// the group (output channels w_row0 + m) by columns q0..q0+3 (pixel pix of image n),
+// plus bias, activation, stored.
+fn store_block(acc: array<vec4<f32>, 4>, m0: u32, q0: u32, w_row0: u32) {
   let pixels = p.out_h * p.out_w;
-  let q0 = col0 + local.x * 4u;
   if (q0 >= p.batch * pixels) { return; }
   for (var i = 0u; i < 4u; i++) {
-    let m = row_tile + local.y * 4u + i;
+    let m = m0 + i;
     if (m >= p.group_out_c) { continue; } // not break: keeps acc in registers
     let o = w_row0 + m;
     let v = activate(acc[i] + vec4<f32>(bias_of(o)));
@@ -265,6 +275,51 @@ fn conv2d(
       }
     }
   }
+}
+
+// ---- conv2d_direct: implicit GEMM without workgroup memory (see the header) ------
+
+@compute @workgroup_size(WG_N, WG_M)
+fn conv2d_direct(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_id) local: vec3<u32>,
+) {
+  let group = wid.z / p.col_fold;
+  let col_tile = wid.x + (wid.z % p.col_fold) * nwg.x;
+  let m0 = wid.y * 4u * WG_M + local.y * 4u;
+  let q0 = col_tile * 4u * WG_N + local.x * 4u;
+  let w_row0 = group * p.group_out_c;
+  let k_len = p.group_in_c * p.kernel_h * p.kernel_w;
+  let cols = columns_of(q0, group);
+  // Weight rows of the 4 output channels (a row past the group reads row 0: its sums are never stored).
+  var w_at: vec4<u32>;
+  for (var i = 0u; i < 4u; i++) { w_at[i] = select(0u, (w_row0 + m0 + i) * k_len, m0 + i < p.group_out_c); }
+  var acc: array<vec4<f32>, 4>;
+  var k = 0u;
+  for (var c = 0u; c < p.group_in_c; c++) {
+    let plane = cols.base + vec4<u32>(c * p.in_h * p.in_w);
+    for (var kh = 0u; kh < p.kernel_h; kh++) {
+      let ih = cols.ih + vec4<i32>(i32(kh * p.dilation_h));
+      let row_in = vec4<u32>(ih) < vec4<u32>(p.in_h);
+      let row_at = plane + vec4<u32>(ih) * p.in_w;
+      for (var kw = 0u; kw < p.kernel_w; kw++) {
+        let iw = cols.iw + vec4<i32>(i32(kw * p.dilation_w));
+        let inside = row_in & (vec4<u32>(iw) < vec4<u32>(p.in_w));
+        let at = row_at + vec4<u32>(iw);
+        var xv = vec4<f32>(0.0);
+        for (var j = 0u; j < 4u; j++) {
+          if (inside[j]) { xv[j] = x[at[j]]; }
+        }
+        acc[0] += weight(w_at[0] + k) * xv;
+        acc[1] += weight(w_at[1] + k) * xv;
+        acc[2] += weight(w_at[2] + k) * xv;
+        acc[3] += weight(w_at[3] + k) * xv;
+        k++;
+      }
+    }
+  }
+  store_block(acc, m0, q0, w_row0);
 }
 
 // ---- conv2d_depthwise: I == 1 ---------------------------------------------------

@@ -10,6 +10,9 @@
 // broadcast axes, so one mechanism serves ONNX Gemm's C, matmul bias rows and a
 // conv bias (c_row = 1, c_col = 0). Every tensor is a contiguous f32 array.
 //
+// Entry points: gemm, the workgroup-tiled kernel described below (GPUs), and
+// gemm_direct at the end of the file (CPU-backed adapters).
+//
 // Tiling: a workgroup of WG_N x WG_M threads computes a TILE_M x TILE_N block of
 // out (TILE_M = 4 * WG_M, TILE_N = 4 * WG_N; 16 x 16 threads give 64 x 64). Each
 // thread owns a 4 x 4 register block: rows 4*ty.., columns 4*tx... The K axis is
@@ -301,10 +304,15 @@ fn gemm(
     }
   }
 
-  let col = col0 + local.x * THREAD_COLS;
+  store_block(acc, row0 + local.y * THREAD_ROWS, col0 + local.x * THREAD_COLS, batch);
+}
+
+// Epilogue of both entry points: a thread's 4 x 4 block of out[batch], rows
+// row..row+3 by columns col..col+3: alpha, beta * c, the activation, stored.
+fn store_block(acc: array<vec4<f32>, THREAD_ROWS>, row0: u32, col: u32, batch: u32) {
   if (col >= p.n) { return; }
   for (var i = 0u; i < THREAD_ROWS; i++) {
-    let row = row0 + local.y * THREAD_ROWS + i;
+    let row = row0 + i;
     // No early exit: a data-dependent break can keep acc from being unrolled into registers.
     if (row >= p.m) { continue; }
     var v = p.alpha * acc[i];
@@ -323,4 +331,56 @@ fn gemm(
       }
     }
   }
+}
+
+// ---- gemm_direct: the same product without workgroup memory -----------------------
+//
+// For CPU-backed adapters (llvmpipe, SwiftShader; the host's choice,
+// DeviceHandle.workgroupTiles). There workgroup memory is ordinary memory that
+// the CPU caches serve anyway, and every barrier splits the shader into pieces
+// run invocation group by invocation group, spilling the accumulators between
+// them. So each thread reads its operands directly: per k, the 4 elements of
+// A's column k in its rows and 4 of B's row k in its columns (one vec4 load
+// when B is K x N with N % 4 == 0), 16 FMAs. No barrier, and about half the
+// code of the tiled kernel to compile. Same bounds rules; transpositions by
+// select() on the uniform (p.trans_a, p.trans_b), never specialized.
+
+// A[m][k] of op(A) (0 past M or K).
+fn a_element(base: u32, m: u32, k: u32) -> f32 {
+  if (m >= p.m || k >= p.k) { return 0.0; }
+  let i = select(base + m * p.k + k, base + k * p.m + m, p.trans_a != 0u);
+  return a[i >> 2u][i & 3u];
+}
+
+// op(B)[k][n..n+3] (0 past K or N).
+fn b_row4(base: u32, k: u32, n: u32) -> vec4<f32> {
+  if (k >= p.k) { return vec4<f32>(0.0); }
+  let t = p.trans_b != 0u;
+  if (!t && p.vec_b != 0u && n + 3u < p.n) { return b[(base + k * p.n + n) >> 2u]; }
+  var v = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    if (n + j < p.n) {
+      let i = select(base + k * p.n + n + j, base + (n + j) * p.k + k, t);
+      v[j] = b[i >> 2u][i & 3u];
+    }
+  }
+  return v;
+}
+
+@compute @workgroup_size(WG_N, WG_M)
+fn gemm_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) local: vec3<u32>) {
+  let row = wid.y * 4u * WG_M + local.y * THREAD_ROWS;
+  let col = wid.x * 4u * WG_N + local.x * THREAD_COLS;
+  let batch = wid.z;
+  let a_base = batch * p.a_batch;
+  let b_base = batch * p.b_batch;
+  var acc: array<vec4<f32>, THREAD_ROWS>;
+  for (var k = 0u; k < p.k; k++) {
+    let bv = b_row4(b_base, k, col);
+    acc[0] += a_element(a_base, row, k) * bv;
+    acc[1] += a_element(a_base, row + 1u, k) * bv;
+    acc[2] += a_element(a_base, row + 2u, k) * bv;
+    acc[3] += a_element(a_base, row + 3u, k) * bv;
+  }
+  store_block(acc, row, col, batch);
 }

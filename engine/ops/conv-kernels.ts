@@ -40,6 +40,8 @@ const sources = {
 
 const kernels = {
   conv2d: defineKernel({ name: 'conv2d', wgsl: sources.conv2d, entryPoint: 'conv2d' }),
+  // CPU-backed adapters: no workgroup memory, no barriers (runtime().workgroupTiles false).
+  conv2dDirect: defineKernel({ name: 'conv2d_direct', wgsl: sources.conv2d, entryPoint: 'conv2d_direct' }),
   depthwise: defineKernel({ name: 'conv2d_depthwise', wgsl: sources.conv2d, entryPoint: 'conv2d_depthwise' }),
   naive: defineKernel({ name: 'conv2d_naive', wgsl: sources.conv2d, entryPoint: 'conv2d_naive' }),
   gradInput: defineKernel({ name: 'conv2d_grad_input', wgsl: sources.gradInput, entryPoint: 'conv2d_grad_input' }),
@@ -131,7 +133,7 @@ export function conv2dForwardKernel(x: Tensor, w: Tensor, bias: Tensor | null, g
     VEC_OUT: (g.outH * g.outW) % 4 === 0,
     ACT: activationCode(activation),
   });
-  launchVec4(kernels.conv2d, tensors, {
+  launchVec4(runtime().workgroupTiles ? kernels.conv2d : kernels.conv2dDirect, tensors, {
     workgroups: [colTiles, Math.ceil(g.groupOutC / (4 * tiles.WG_M)), g.groups * fold],
     uniforms: { ...uniforms, col_fold: fold, ...flags.uniforms },
     constants: { ...tiles, ...flags.constants },

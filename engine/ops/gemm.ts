@@ -6,6 +6,7 @@
 import gemmWgsl from '../../shaders/gemm.wgsl';
 import { MissingDoubleBackward, ShapeError } from '../errors.js';
 import { defineKernel } from '../kernels/kernel.js';
+import { runtime } from '../runtime.js';
 import { broadcastShapes, broadcastStrides, formatShape, numel, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { binaryOps, fill } from './elementwise.js';
@@ -15,7 +16,11 @@ import { defineOp, type Op } from './op.js';
 import type { SplitAxis } from './split.js';
 import { activationCode, activationParams, type Activation } from '../activations.js';
 
-const gemmKernel = defineKernel({ name: 'gemm', wgsl: withEpilogue('gemm', gemmWgsl), entryPoint: 'gemm' });
+const gemmKernels = {
+  tiled: defineKernel({ name: 'gemm', wgsl: withEpilogue('gemm', gemmWgsl), entryPoint: 'gemm' }),
+  // CPU-backed adapters: no workgroup memory, no barriers (runtime().workgroupTiles false).
+  direct: defineKernel({ name: 'gemm_direct', wgsl: withEpilogue('gemm', gemmWgsl), entryPoint: 'gemm_direct' }),
+};
 
 /** One launch of the gemm kernel: out[z] = act(alpha * op(A[z]) op(B[z]) + beta * c). */
 export interface GemmSpec {
@@ -69,7 +74,7 @@ export function gemmKernelRun(a: Tensor, b: Tensor, spec: GemmSpec): Tensor {
     HAS_C: !!c,
     ACT: activationCode(spec.activation),
   });
-  launchVec4(gemmKernel, { a, b, c: c?.tensor ?? a, out }, {
+  launchVec4(runtime().workgroupTiles ? gemmKernels.tiled : gemmKernels.direct, { a, b, c: c?.tensor ?? a, out }, {
     workgroups,
     uniforms: {
       m,

@@ -31,6 +31,30 @@ describe('the specialization policy', () => {
     const expected = forced ? forced === '1' || forced === 'true' : !isSoftwareAdapter(rt.handle.adapterInfo);
     expect(rt.handle.specializeFlags).toBe(expected);
   });
+
+  test('gemm and conv2d stage tiles in workgroup memory unless the adapter is software (or GRADLENS_WORKGROUP_TILES says)', async () => {
+    const rt = runtime();
+    const forced = process.env.GRADLENS_WORKGROUP_TILES;
+    const expected = forced ? forced === '1' || forced === 'true' : !isSoftwareAdapter(rt.handle.adapterInfo);
+    expect(rt.handle.workgroupTiles).toBe(expected);
+    expect(rt.workgroupTiles).toBe(expected);
+    // Both kernels of each, same products: a 1x1 conv (gemm) and a 3x3 conv (conv2d).
+    const saved = rt.workgroupTiles;
+    const x = random([1, 6, 7, 9], 1);
+    const w1 = random([10, 6, 1, 1], 2);
+    const w3 = random([10, 6, 3, 3], 3);
+    const run = async (tiles: boolean) => {
+      rt.workgroupTiles = tiles;
+      try {
+        return await scopeAsync(async () => [await conv2dForward(x, w1, null, {}).data(), await conv2dForward(x, w3, null, { pads: [1, 1, 1, 1] }).data()]);
+      } finally {
+        rt.workgroupTiles = saved;
+      }
+    };
+    const [tiled, direct] = [await run(true), await run(false)];
+    for (const t of [x, w1, w3]) t.dispose();
+    for (let i = 0; i < 2; i++) expect(compare(direct[i], tiled[i], { rtol: 1e-5, atol: 1e-5 })).toBeNull();
+  });
 });
 
 describe('conv2d pipelines', () => {
