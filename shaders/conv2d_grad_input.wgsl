@@ -31,6 +31,8 @@
 //    Weight groups are 4 consecutive input channels of one k (stride KH*KW).
 //    Workgroups: x = column tile (sized for the largest phase), y = row tile,
 //    z = (group * phases + phase) * col_fold + fold.
+//  - conv2d_grad_input_direct: the same without workgroup memory, for
+//    CPU-backed adapters (DeviceHandle.workgroupTiles false).
 //  - conv2d_grad_input_depthwise: one thread per dx element for I == 1.
 //
 // Bounds: dy taps outside [0, OH) x [0, OW) read 0 (unsigned compares);
@@ -280,14 +282,19 @@ fn conv2d_grad_input(
     }
   }
 
-  // Epilogue: column q = phase pixel (jh, jw) of image n.
+  store_block(acc, row_tile + local.y * 4u, col0 + local.x * 4u, group, ph, pw);
+}
+
+// Epilogue of the GEMM-style entry points: a thread's 4 x 4 block, input
+// channels m0..m0+3 of the group by the phase's columns q0..q0+3 (phase pixel
+// (jh, jw) of image n), plus bias, activation, stored.
+fn store_block(acc: array<vec4<f32>, 4>, m0: u32, q0: u32, group: u32, ph: AxisPhase, pw: AxisPhase) {
   let pixels = ph.count * pw.count;
   let total = p.batch * pixels;
-  let q0 = col0 + local.x * 4u;
   if (q0 >= total) { return; }
   let plane = p.in_h * p.in_w;
   for (var i = 0u; i < 4u; i++) {
-    let m = row_tile + local.y * 4u + i;
+    let m = m0 + i;
     if (m >= p.group_in_c) { continue; } // not break: keeps acc in registers
     let c = group * p.group_in_c + m;
     let v = activate(acc[i] + vec4<f32>(bias_of(c)));
@@ -310,6 +317,63 @@ fn conv2d_grad_input(
       }
     }
   }
+}
+
+// ---- conv2d_grad_input_direct: the implicit GEMM without workgroup memory -------
+//
+// For CPU-backed adapters (DeviceHandle.workgroupTiles false; why: gemm.wgsl's
+// gemm_direct). Same phases, columns and epilogue as conv2d_grad_input; a
+// thread walks k = (o, th, tw) as three nested loops (no division per k),
+// gathering its 4 columns' dy taps and reading its 4 input channels' weights
+// directly: 4 + 4 loads, 16 FMAs per k, no barrier.
+
+@compute @workgroup_size(WG_N, WG_M)
+fn conv2d_grad_input_direct(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_id) local: vec3<u32>,
+) {
+  let phases = p.stride_h * p.stride_w;
+  let group_phase = wid.z / p.col_fold;
+  let group = group_phase / phases;
+  let phase = group_phase % phases;
+  let ph = axis_phase(phase / p.stride_w, p.in_h, p.kernel_h, p.stride_h, p.dilation_h, u32(p.pad_top));
+  let pw = axis_phase(phase % p.stride_w, p.in_w, p.kernel_w, p.stride_w, p.dilation_w, u32(p.pad_left));
+  let col_tile = wid.x + (wid.z % p.col_fold) * nwg.x;
+  let m0 = wid.y * 4u * WG_M + local.y * 4u;
+  let q0 = col_tile * 4u * WG_N + local.x * 4u;
+  let first_o = group * p.group_out_c;
+  let cols = columns_of(q0, group, ph, pw);
+  let taps = p.kernel_h * p.kernel_w;
+  // Weight offsets of the 4 input channels (a channel past the group reads the last: never stored).
+  var w_c: vec4<u32>;
+  for (var i = 0u; i < 4u; i++) { w_c[i] = min(m0 + i, p.group_in_c - 1u) * taps; }
+  var acc: array<vec4<f32>, 4>;
+  for (var o = 0u; o < p.group_out_c; o++) {
+    let plane = cols.base + vec4<u32>(o * p.out_h * p.out_w);
+    let w_o = (first_o + o) * p.group_in_c * taps;
+    for (var th = 0u; th < ph.taps; th++) {
+      let oh = cols.oh - vec4<i32>(i32(th * ph.step));
+      let row_in = vec4<u32>(oh) < vec4<u32>(p.out_h);
+      let row_at = plane + vec4<u32>(oh) * p.out_w;
+      let w_h = w_o + (ph.first_tap + th * ph.tap_step) * p.kernel_w;
+      for (var tw = 0u; tw < pw.taps; tw++) {
+        let ow = cols.ow - vec4<i32>(i32(tw * pw.step));
+        let inside = row_in & (vec4<u32>(ow) < vec4<u32>(p.out_w));
+        let at = row_at + vec4<u32>(ow);
+        var bv = vec4<f32>(0.0);
+        for (var j = 0u; j < 4u; j++) {
+          if (inside[j]) { bv[j] = dy[at[j]]; }
+        }
+        let wk = w_h + pw.first_tap + tw * pw.tap_step;
+        acc[0] += w[wk + w_c[0]] * bv;
+        acc[1] += w[wk + w_c[1]] * bv;
+        acc[2] += w[wk + w_c[2]] * bv;
+        acc[3] += w[wk + w_c[3]] * bv;
+      }
+    }
+  }
+  store_block(acc, m0, q0, group, ph, pw);
 }
 
 // ---- direct kernels (depthwise, narrow) -------------------------------------------

@@ -45,6 +45,7 @@ const kernels = {
   depthwise: defineKernel({ name: 'conv2d_depthwise', wgsl: sources.conv2d, entryPoint: 'conv2d_depthwise' }),
   naive: defineKernel({ name: 'conv2d_naive', wgsl: sources.conv2d, entryPoint: 'conv2d_naive' }),
   gradInput: defineKernel({ name: 'conv2d_grad_input', wgsl: sources.gradInput, entryPoint: 'conv2d_grad_input' }),
+  gradInputDirect: defineKernel({ name: 'conv2d_grad_input_direct', wgsl: sources.gradInput, entryPoint: 'conv2d_grad_input_direct' }),
   gradInputNarrow: defineKernel({ name: 'conv2d_grad_input_narrow', wgsl: sources.gradInput, entryPoint: 'conv2d_grad_input_narrow' }),
   gradInputDepthwise: defineKernel({ name: 'conv2d_grad_input_depthwise', wgsl: sources.gradInput, entryPoint: 'conv2d_grad_input_depthwise' }),
   gradWeight: defineKernel({ name: 'conv2d_grad_weight', wgsl: sources.gradWeight, entryPoint: 'conv2d_grad_weight' }),
@@ -214,7 +215,7 @@ export function conv2dGradInputKernel(dy: Tensor, w: Tensor, g: ConvGeometry, bi
     VEC_OUT: phases === 1 && (g.inH * g.inW) % 4 === 0,
     ACT: activationCode(activation),
   });
-  launchVec4(kernels.gradInput, tensors, {
+  launchVec4(runtime().workgroupTiles ? kernels.gradInput : kernels.gradInputDirect, tensors, {
     workgroups: [colTiles, Math.ceil(g.groupInC / (4 * tiles.WG_M)), g.groups * phases * fold],
     uniforms: { ...common, col_fold: fold, ...flags.uniforms },
     constants: { ...tiles, ...flags.constants },
