@@ -188,6 +188,8 @@ export interface BoxLabel {
 
 /** A label's rectangle [x1, y1, x2, y2] in pixels (x2, y2 exclusive). */
 export type LabelRect = [number, number, number, number];
+/** A label's rectangle [width, height] in image pixels. */
+export type LabelSize = (label: string) => readonly [number, number];
 
 const intersects = (a: LabelRect, b: LabelRect) => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
 
@@ -200,13 +202,19 @@ const intersects = (a: LabelRect, b: LabelRect) => a[0] < b[2] && b[0] < a[2] &&
  * bottom, and just below, above, right or left of each label already placed;
  * always inside the image. Labels overlap only when none of these is free.
  */
-export function labelRects(width: number, height: number, boxes: readonly BoxLabel[], scale = textScale(width, height)): (LabelRect | null)[] {
+export function labelRects(width: number, height: number, boxes: readonly BoxLabel[], size: number | LabelSize = textScale(width, height)): (LabelRect | null)[] {
+  // A number is the bitmap font's scale (drawLabel's rectangle: the text plus a margin); the page measures its own font.
+  const measure: LabelSize =
+    typeof size === 'number'
+      ? (label) => {
+          const [tw, th] = textSize(label, size);
+          return [tw + 2 * size, th + 2 * size];
+        }
+      : size;
   const placed: LabelRect[] = [];
   return boxes.map((b) => {
     if (!b.label) return null;
-    const [tw, th] = textSize(b.label, scale);
-    const w = tw + 2 * scale;
-    const h = th + 2 * scale;
+    const [w, h] = measure(b.label);
     const at = (x: number, y: number): LabelRect => {
       const left = Math.max(0, Math.min(Math.round(x), width - w));
       const top = Math.max(0, Math.min(Math.round(y), height - h));

@@ -16,7 +16,7 @@ import { h, render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
 import type { Colormap } from '../explainers/render.js';
-import { classColor } from '../explainers/render.js';
+import { classColor, labelRects } from '../explainers/render.js';
 import { EngineClient, WorkerError } from './client.js';
 import { detectionLabel, download, heatRgba, npyBlob, overlayImage, paintRgba, pngBlob } from './draw.js';
 import { describeError, noWebGpuMessage, type PageMessage } from './messages.js';
@@ -706,20 +706,26 @@ function Viewer({ s }: { s: PageState }) {
   const explained = new Set((e?.detections ?? []).map((d) => d.index));
   const stroke = Math.max(2, Math.round(Math.min(width, height) / 250));
   const font = Math.max(12, Math.round(Math.min(width, height) / 32));
+  // Label rectangles placed in score order, moved where one would hide another (the CLI's rule).
+  const detections = a.detections ?? [];
+  const labelSize = (label: string) => [font * 0.62 * label.length + 8, font * 1.3] as const;
+  const rects = labelRects(width, height, detections.map((d) => ({ box: d.box, label: detectionLabel(d) })), labelSize);
+  const labelAt = new Map(detections.map((d, i) => [d.index, rects[i]!]));
   return html`<div class="viewer" style=${`aspect-ratio: ${width} / ${height}`}>
     <canvas id="photo" ref=${photo} width=${width} height=${height}></canvas>
     <canvas id="heat" ref=${heat} width=${width} height=${height} style=${`opacity: ${e ? s.opacity : 0}`}></canvas>
     <svg id="boxes" viewBox=${`0 0 ${width} ${height}`} preserveAspectRatio="none">
-      ${byArea(a.detections ?? []).map((d) => {
+      ${byArea(detections).map((d) => {
         const [x1, y1, x2, y2] = d.box;
         const [r, g, b] = classColor(d.classId);
         const color = `rgb(${r}, ${g}, ${b})`;
         const on = explained.has(d.index) && e?.pick.kind !== 'all';
+        const [lx, ly, lx2] = labelAt.get(d.index)!;
         return html`<g class=${`box${on ? ' explained' : ''}`} data-index=${d.index} onClick=${() => (live ? track(d) : explainPick({ kind: 'detection', index: d.index }))}>
           <title>${`#${d.index} ${detectionLabel(d)}: click to explain`}</title>
           <rect x=${x1} y=${y1} width=${Math.max(1, x2 - x1)} height=${Math.max(1, y2 - y1)} stroke=${color} stroke-width=${on ? stroke * 2 : stroke} fill="transparent" />
-          <rect x=${x1} y=${Math.max(0, y1 - font * 1.3)} width=${font * 0.62 * detectionLabel(d).length + 8} height=${font * 1.3} fill=${color} />
-          <text x=${x1 + 4} y=${Math.max(0, y1 - font * 1.3) + font} font-size=${font}>${detectionLabel(d)}</text>
+          <rect x=${lx} y=${ly} width=${lx2 - lx} height=${font * 1.3} fill=${color} />
+          <text x=${lx + 4} y=${ly + font} font-size=${font}>${detectionLabel(d)}</text>
         </g>`;
       })}
     </svg>
