@@ -147,6 +147,27 @@ fn axis_phase(r: u32, size: u32, kernel: u32, stride: u32, dilation: u32, pad: u
   return ph;
 }
 
+// Where a GEMM-style workgroup works: its group, the stride phase's two axes
+// and its column tile (workgroup z = (group * phases + phase) * col_fold + fold).
+struct Place {
+  group: u32,
+  ph: AxisPhase,
+  pw: AxisPhase,
+  col_tile: u32,
+}
+
+fn place_of(wid: vec3<u32>, nwg: vec3<u32>) -> Place {
+  let phases = p.stride_h * p.stride_w;
+  let group_phase = wid.z / p.col_fold;
+  let phase = group_phase % phases;
+  var at: Place;
+  at.group = group_phase / phases;
+  at.ph = axis_phase(phase / p.stride_w, p.in_h, p.kernel_h, p.stride_h, p.dilation_h, u32(p.pad_top));
+  at.pw = axis_phase(phase % p.stride_w, p.in_w, p.kernel_w, p.stride_w, p.dilation_w, u32(p.pad_left));
+  at.col_tile = wid.x + (wid.z % p.col_fold) * nwg.x;
+  return at;
+}
+
 // A thread's 4 columns: dy offset of (n, group's first channel), and the dy
 // coordinate that tap (th, tw) = (0, 0) reads.
 struct Columns {
@@ -220,13 +241,11 @@ fn conv2d_grad_input(
   @builtin(local_invocation_index) lid: u32,
 ) {
   let threads = WG_M * WG_N;
-  let phases = p.stride_h * p.stride_w;
-  let group_phase = wid.z / p.col_fold;
-  let group = group_phase / phases;
-  let phase = group_phase % phases;
-  let ph = axis_phase(phase / p.stride_w, p.in_h, p.kernel_h, p.stride_h, p.dilation_h, u32(p.pad_top));
-  let pw = axis_phase(phase % p.stride_w, p.in_w, p.kernel_w, p.stride_w, p.dilation_w, u32(p.pad_left));
-  let col_tile = wid.x + (wid.z % p.col_fold) * nwg.x;
+  let place = place_of(wid, nwg);
+  let group = place.group;
+  let ph = place.ph;
+  let pw = place.pw;
+  let col_tile = place.col_tile;
   let row_tile = wid.y * 4u * WG_M;
   let col0 = col_tile * 4u * WG_N;
   let k_len = p.group_out_c * ph.taps * pw.taps;
@@ -333,13 +352,11 @@ fn conv2d_grad_input_direct(
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_id) local: vec3<u32>,
 ) {
-  let phases = p.stride_h * p.stride_w;
-  let group_phase = wid.z / p.col_fold;
-  let group = group_phase / phases;
-  let phase = group_phase % phases;
-  let ph = axis_phase(phase / p.stride_w, p.in_h, p.kernel_h, p.stride_h, p.dilation_h, u32(p.pad_top));
-  let pw = axis_phase(phase % p.stride_w, p.in_w, p.kernel_w, p.stride_w, p.dilation_w, u32(p.pad_left));
-  let col_tile = wid.x + (wid.z % p.col_fold) * nwg.x;
+  let place = place_of(wid, nwg);
+  let group = place.group;
+  let ph = place.ph;
+  let pw = place.pw;
+  let col_tile = place.col_tile;
   let m0 = wid.y * 4u * WG_M + local.y * 4u;
   let q0 = col_tile * 4u * WG_N + local.x * 4u;
   let first_o = group * p.group_out_c;
