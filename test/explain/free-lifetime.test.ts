@@ -4,14 +4,15 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, test } from 'vitest';
-import { runtime, tape, tensor } from '../../engine/index.js';
+import { test } from 'vitest';
+import { tensor } from '../../engine/index.js';
 import { loadOnnx } from '../../importers/onnx/index.js';
 import { activationMax } from '../../explainers/activation-max.js';
 import { featureMapGrid } from '../../explainers/feature-maps.js';
 import { classTarget, explain } from '../../explainers/index.js';
 import { confidenceChange, road } from '../../explainers/metrics.js';
 import { EXPLAIN_DIR, miniInput } from '../helpers/explain-free-reference.js';
+import { expectNoGrowth } from '../helpers/lifetime.js';
 
 test('every method and tool returns the GPU buffers it allocates', async () => {
   const model = await loadOnnx(new Uint8Array(readFileSync(join(EXPLAIN_DIR, 'vgg_mini.onnx'))));
@@ -27,15 +28,7 @@ test('every method and tool returns the GPU buffers it allocates', async () => {
     ['road', () => road(model, x, Float32Array.from({ length: 1024 }, (_, i) => i % 37), target, { percentages: [20, 60] })],
   ];
   try {
-    for (const [name, call] of calls) {
-      await call(); // first call: pipelines, cached uploads
-      await runtime().sync();
-      const before = runtime().pool.stats().liveBuffers;
-      await call();
-      await runtime().sync();
-      expect({ name, live: runtime().pool.stats().liveBuffers }).toEqual({ name, live: before });
-      expect({ name, tape: tape.liveNodes }).toEqual({ name, tape: 0 });
-    }
+    for (const [name, call] of calls) await expectNoGrowth(name, call);
   } finally {
     x.dispose();
     model.dispose();

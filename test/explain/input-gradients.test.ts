@@ -8,13 +8,14 @@
 //   SmoothGrad        mean / mean of squares / variance of A over noisy copies (Smilkov et al. 2017)
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runtime, sum, tape, tensor, type Tensor } from '../../engine/index.js';
+import { sum, tape, tensor, type Tensor } from '../../engine/index.js';
 import { classTarget, explain, functionTarget, trapezoidWeights, type Completeness, type ExplainResult } from '../../explainers/index.js';
 import { gaussianNoise } from '../../explainers/smooth-grad.js';
 import { loadOnnx, type OnnxGraphModel } from '../../importers/onnx/index.js';
 import { loadFixture, reference } from '../fixtures/explain/reference.js';
 import { batchPinnedCnn } from '../fixtures/onnx/synthetic.js';
 import { miniInput, referenceRun, relError } from '../helpers/explain-free-reference.js';
+import { expectNoGrowth } from '../helpers/lifetime.js';
 
 const S = 32;
 const PLANE = S * S;
@@ -203,15 +204,7 @@ describe('input-gradient methods on resnet_mini', () => {
       ['integratedgradients completeness', () => explain(model, x, 'integratedgradients', { target, steps: 5, batchSize: 3 })],
       ['aborted', aborted],
     ];
-    for (const [name, call] of calls) {
-      await call(); // first call: pipelines, cached uploads
-      await runtime().sync();
-      const before = runtime().pool.stats().liveBuffers;
-      await call();
-      await runtime().sync();
-      expect({ name, live: runtime().pool.stats().liveBuffers }).toEqual({ name, live: before });
-      expect({ name, tape: tape.liveNodes }).toEqual({ name, tape: 0 });
-    }
+    for (const [name, call] of calls) await expectNoGrowth(name, call);
   });
 
   test('options are checked', async () => {

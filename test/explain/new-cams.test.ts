@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { add, div, exp, gather, mul, reshape, runtime, sub, sum, tape, tensor, type Tensor } from '../../engine/index.js';
+import { add, div, exp, gather, mul, reshape, sub, sum, tensor, type Tensor } from '../../engine/index.js';
 import { resizeImage } from '../../explainers/image.js';
 import { findClassifierHead } from '../../explainers/cam.js';
 import { modelGraph } from '../../explainers/graph.js';
@@ -21,6 +21,7 @@ import { loadOnnx, type OnnxGraphModel } from '../../importers/onnx/index.js';
 import { EXPLAIN_FIXTURES } from '../fixtures/explain/reference.js';
 import { modelPath } from '../fixtures/onnx/models.js';
 import { EXPLAIN_DIR, miniInput, relError, symmetricEigen } from '../helpers/explain-free-reference.js';
+import { expectNoGrowth } from '../helpers/lifetime.js';
 
 const LAYER = '/layer3/relu2/Relu_output_0'; // [1, 16, 8, 8]
 const CLASS = 4;
@@ -353,15 +354,7 @@ describe('new CAMs on resnet_mini', () => {
       ['deepFeatureFactorization', () => deepFeatureFactorization(model, x, { layer: LAYER, concepts: 3, iterations: 20, history: true })],
       ['scorecam topN', () => explain(model, x, 'scorecam', { layers: LAYER, target, topN: 3 })],
     ];
-    for (const [name, call] of calls) {
-      await call();
-      await runtime().sync();
-      const before = runtime().pool.stats().liveBuffers;
-      await call();
-      await runtime().sync();
-      expect({ name, live: runtime().pool.stats().liveBuffers }).toEqual({ name, live: before });
-      expect({ name, tape: tape.liveNodes }).toEqual({ name, tape: 0 });
-    }
+    for (const [name, call] of calls) await expectNoGrowth(name, call);
   });
 });
 

@@ -4,12 +4,13 @@
 // were: gradient, gradient-free and input-gradient methods, and detections.
 
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { runtime, tape, Tensor } from '../../engine/index.js';
+import { Tensor } from '../../engine/index.js';
 import { detect, explain, explainDetection, explainDetections, TargetError, type Detection } from '../../explainers/index.js';
 import { decodeModel, OnnxGraphModel } from '../../importers/onnx/index.js';
 import { loadFixture, refInput } from '../fixtures/explain/reference.js';
 import { readModel } from '../fixtures/onnx/models.js';
 import { readPhoto } from '../fixtures/onnx/photos.js';
+import { expectNoGrowth } from '../helpers/lifetime.js';
 
 let model: OnnxGraphModel;
 let x: Tensor;
@@ -23,14 +24,8 @@ afterAll(() => {
 });
 
 /** `call` rejects with `error` twice; the second call (pipelines and uploads cached by the first) leaves no buffer and no tape node. */
-async function expectNoLeak(name: string, call: () => Promise<unknown>, error: new (...args: never[]) => Error = TargetError): Promise<void> {
-  await expect(call(), name).rejects.toBeInstanceOf(error);
-  await runtime().sync();
-  const before = runtime().pool.stats().liveBuffers;
-  await expect(call(), name).rejects.toBeInstanceOf(error);
-  await runtime().sync();
-  expect({ name, live: runtime().pool.stats().liveBuffers }).toEqual({ name, live: before });
-  expect({ name, tape: tape.liveNodes }).toEqual({ name, tape: 0 });
+function expectNoLeak(name: string, call: () => Promise<unknown>, error: new (...args: never[]) => Error = TargetError): Promise<void> {
+  return expectNoGrowth(name, () => expect(call(), name).rejects.toBeInstanceOf(error));
 }
 
 test.each(['gradcam', 'eigencam', 'scorecam', 'saliency'] as const)('%s: a class out of range throws a TargetError and frees every buffer', async (method) => {
