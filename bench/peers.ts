@@ -246,27 +246,22 @@ function randomData(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => random() - 0.5);
 }
 
-/** NCHW / OIHW (gradlens) to NHWC / HWIO (TF.js) and back. */
-function nchwToNhwc(a: Float32Array, [n, c, h, w]: readonly number[]): Float32Array {
-  const o = new Float32Array(a.length);
-  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) o[((b * h + y) * w + x) * c + k] = a[((b * c + k) * h + y) * w + x];
-  return o;
+/** The 4-D row-major array `a` of shape `shape` with its axes reordered: axis j of the result is axis perm[j] of `a`. */
+function permute4(a: Float32Array, shape: readonly number[], perm: readonly number[]): Float32Array {
+  const out = new Float32Array(a.length);
+  const strides = [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1];
+  const [d0, d1, d2, d3] = perm.map((p) => shape[p]);
+  const [s0, s1, s2, s3] = perm.map((p) => strides[p]);
+  let i = 0;
+  for (let a0 = 0; a0 < d0; a0++) for (let a1 = 0; a1 < d1; a1++) for (let a2 = 0; a2 < d2; a2++) for (let a3 = 0; a3 < d3; a3++) out[i++] = a[a0 * s0 + a1 * s1 + a2 * s2 + a3 * s3];
+  return out;
 }
-function nhwcToNchw(a: Float32Array, [n, c, h, w]: readonly number[]): Float32Array {
-  const o = new Float32Array(a.length);
-  for (let b = 0; b < n; b++) for (let k = 0; k < c; k++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) o[((b * c + k) * h + y) * w + x] = a[((b * h + y) * w + x) * c + k];
-  return o;
-}
-function oihwToHwio(a: Float32Array, [o, i, kh, kw]: readonly number[]): Float32Array {
-  const r = new Float32Array(a.length);
-  for (let p = 0; p < o; p++) for (let q = 0; q < i; q++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) r[((y * kw + x) * i + q) * o + p] = a[((p * i + q) * kh + y) * kw + x];
-  return r;
-}
-function hwioToOihw(a: Float32Array, [o, i, kh, kw]: readonly number[]): Float32Array {
-  const r = new Float32Array(a.length);
-  for (let p = 0; p < o; p++) for (let q = 0; q < i; q++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) r[((p * i + q) * kh + y) * kw + x] = a[((y * kw + x) * i + q) * o + p];
-  return r;
-}
+
+/** NCHW / OIHW (gradlens) to NHWC / HWIO (TF.js) and back; shapes given in gradlens' layout. */
+const nchwToNhwc = (a: Float32Array, [n, c, h, w]: readonly number[]) => permute4(a, [n, c, h, w], [0, 2, 3, 1]);
+const nhwcToNchw = (a: Float32Array, [n, c, h, w]: readonly number[]) => permute4(a, [n, h, w, c], [0, 3, 1, 2]);
+const oihwToHwio = (a: Float32Array, [o, i, kh, kw]: readonly number[]) => permute4(a, [o, i, kh, kw], [2, 3, 1, 0]);
+const hwioToOihw = (a: Float32Array, [o, i, kh, kw]: readonly number[]) => permute4(a, [kh, kw, i, o], [3, 2, 0, 1]);
 
 async function convCases(gpu: SharedGpu, opts: PeersOptions, out: PeersResult): Promise<void> {
   let tf: Tf;
