@@ -45,6 +45,8 @@ export interface Kernel {
 }
 
 const bySource = new Map<string, Kernel>();
+/** The reflection of each WGSL source text parsed so far. */
+const reflected = new Map<string, WgslReflect>();
 let nextId = 0;
 
 /**
@@ -65,13 +67,17 @@ export function defineKernel(spec: KernelSpec): Kernel {
   const cacheKey = `${spec.name}\u0000${spec.entryPoint ?? 'main'}\u0000${spec.wgsl}`;
   const cached = bySource.get(cacheKey);
   if (cached) return cached;
-  let reflect: WgslReflect;
-  try {
-    reflect = new WgslReflect(spec.wgsl);
-  } catch (e) {
-    const msg = (e as Error).message;
-    const line = /Line: (\d+)/.exec(msg)?.[1];
-    throw new KernelCompileError(spec.name, line ? Number(line) : undefined, msg);
+  // One parse per source: a file's entry points (conv2d's four, gemm's two) share it.
+  let reflect = reflected.get(spec.wgsl);
+  if (!reflect) {
+    try {
+      reflect = new WgslReflect(spec.wgsl);
+    } catch (e) {
+      const msg = (e as Error).message;
+      const line = /Line: (\d+)/.exec(msg)?.[1];
+      throw new KernelCompileError(spec.name, line ? Number(line) : undefined, msg);
+    }
+    reflected.set(spec.wgsl, reflect);
   }
   const entryPoint = spec.entryPoint ?? 'main';
   const entry = reflect.entry.compute.find((e) => e.name === entryPoint);

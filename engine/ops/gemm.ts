@@ -16,10 +16,11 @@ import { defineOp, type Op } from './op.js';
 import type { SplitAxis } from './split.js';
 import { activationCode, activationParams, type Activation } from '../activations.js';
 
+const gemmSource = withEpilogue('gemm', gemmWgsl);
 const gemmKernels = {
-  tiled: defineKernel({ name: 'gemm', wgsl: withEpilogue('gemm', gemmWgsl), entryPoint: 'gemm' }),
+  tiled: defineKernel({ name: 'gemm', wgsl: gemmSource, entryPoint: 'gemm' }),
   // CPU-backed adapters: no workgroup memory, no barriers (runtime().workgroupTiles false).
-  direct: defineKernel({ name: 'gemm_direct', wgsl: withEpilogue('gemm', gemmWgsl), entryPoint: 'gemm_direct' }),
+  direct: defineKernel({ name: 'gemm_direct', wgsl: gemmSource, entryPoint: 'gemm_direct' }),
 };
 
 /** One launch of the gemm kernel: out[z] = act(alpha * op(A[z]) op(B[z]) + beta * c). */
