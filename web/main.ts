@@ -235,12 +235,15 @@ function drawn(e: Stamped): void {
 
 const client = new EngineClient(new URL('./worker.js', import.meta.url));
 let current: { busy: Busy; cancelled: boolean } | null = null;
+/** Jobs begun so far: a scrubber render that finishes after a newer job began is stale and dropped. */
+let jobsBegun = 0;
 /** The open in flight: explanations wait for it (never cancel it). */
 let opening: Promise<boolean> = Promise.resolve(true);
 
 function begin(kind: Busy['kind'], label: string): { busy: Busy; cancelled: boolean } {
   const job = { busy: { id: 0, kind, label, done: 0, total: 0, started: performance.now() }, cancelled: false };
   current = job;
+  jobsBegun++;
   set({ busy: job.busy });
   return job;
 }
@@ -458,8 +461,10 @@ async function scrubRender(): Promise<void> {
       scrubWanted = false;
       const layer = state.scrub?.layers[state.scrubIndex]?.name;
       if (!layer) return;
+      const jobs = jobsBegun;
       try {
         const explanation = await client.call<Explanation>({ type: 'scrubMap', layer, method: state.scrubMethod }).promise;
+        if (jobsBegun !== jobs) return; // an explanation asked for meanwhile (method or layer picked) wins
         notePasses(explanation.passes);
         stamp(explanation);
         set({ explanation, method: state.scrubMethod, layer });

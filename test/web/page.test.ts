@@ -422,7 +422,8 @@ describe.skipIf(!chromiumPath)(chromiumPath ? 'the in-browser explainer in Chrom
     // Frames are explained with the method and layer picked: back to Grad-CAM at the default layer (the scrubber left LayerCAM at an early layer).
     await page.selectOption('#layer', '');
     await page.selectOption('#method', 'gradcam');
-    await idle(page);
+    // The scrubber's filmstrip and renders may still be in the worker's queue: wait for the explanation asked for.
+    await page.waitForFunction(() => window.gradlens.last()?.method === 'gradcam' && !window.gradlens.last()?.scrubbed && !window.gradlens.state().busy, null, { timeout: 180_000, polling: 200 });
     const before = (await last(page))!;
     expect(before).toMatchObject({ method: 'gradcam', scrubbed: false });
     await page.click('#live-camera');
