@@ -38,6 +38,31 @@ export class DeviceLost extends GradlensError {
   }
 }
 
+/** f16 precision asked of an adapter without the shader-f16 feature. */
+export class PrecisionUnavailable extends GradlensError {
+  constructor(readonly adapter: string) {
+    super(`f16 precision needs the WebGPU feature 'shader-f16', which this adapter lacks (${adapter}); run in f32`);
+  }
+}
+
+/** An op given a tensor of another dtype than it takes: another precision than the runtime's (made before setPrecision, or a model loaded in the other mode), or indices for values. */
+export class PrecisionMismatch extends GradlensError {
+  constructor(
+    readonly op: string,
+    readonly tensor: string,
+    readonly dtype: string,
+    readonly precision: string,
+  ) {
+    super(
+      precision === 'u32'
+        ? `${op}: input ${tensor} is stored as ${dtype}; this input takes u32 indices (maxPool's second output)`
+        : dtype === 'u32'
+          ? `${op}: input ${tensor} holds u32 indices, not ${precision} values`
+          : `${op}: input ${tensor} is stored as ${dtype} but the runtime runs in ${precision}; make (or load) it again after setPrecision('${precision}')`,
+    );
+  }
+}
+
 /** No usable WebGPU adapter; the message says how to get one. */
 export class NoAdapterError extends GradlensError {}
 

@@ -20,8 +20,9 @@ import { type PadMode, type SliceAttrs, type SplitAttrs } from './geometry/shape
 import { type AveragePoolAttrs, type PoolAttrs } from './geometry/pool.js';
 
 export * from './host.js';
-export { init, runtime, shutdown, Runtime, type KernelTiming } from './runtime.js';
-export { Tensor, scope, scopeAsync, keep } from './tensor.js';
+export { init, runtime, shutdown, Runtime, type KernelTiming, type Precision } from './runtime.js';
+export { F16_MAX, PrecisionOverflow, toHalf, fromHalf } from './half.js';
+export { Tensor, scope, scopeAsync, keep, type DType } from './tensor.js';
 export { exclusive } from './serial.js';
 export { tape, type BackwardRule, type BackwardContext } from './tape.js';
 export { ops, type OpName } from './ops/registry.js';

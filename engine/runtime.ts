@@ -14,8 +14,14 @@
 
 import { BufferPool, sizeClass } from './device/buffer-pool.js';
 import { type DeviceHandle, getDevice, type DeviceOptions, describeAdapter, destroyDevice } from './device/device.js';
-import { BindingTooLarge, BufferTooLarge, GradlensError, KernelCompileError } from './errors.js';
-import { type Kernel, packUniforms } from './kernels/kernel.js';
+import { BindingTooLarge, BufferTooLarge, GradlensError, KernelCompileError, PrecisionUnavailable } from './errors.js';
+import { type Kernel, packUniforms, STORAGE_PRELUDE } from './kernels/kernel.js';
+
+/**
+ * How float tensors are stored: f32, or f16 (the opt-in half mode: half the
+ * memory traffic; every kernel still computes and accumulates in f32).
+ */
+export type Precision = 'f32' | 'f16';
 
 // WebGPU's flag values, spelled out: the GPUBufferUsage globals only exist in
 // Node once the Dawn bindings have loaded.
@@ -113,6 +119,16 @@ export class Runtime {
   maxBindingBytes: number;
   /** Most bytes one buffer may hold: the adapter's maxBufferSize. Assignable (tests). */
   maxBufferBytes: number;
+  /**
+   * The storage of float tensors created from now on (Tensor.empty and
+   * fromData take it); set it with setPrecision(). Ops refuse inputs of the
+   * other precision (PrecisionMismatch), so tensors and models made before a
+   * switch cannot be mixed in silently.
+   */
+  get precision(): Precision {
+    return this.storagePrecision;
+  }
+  private storagePrecision: Precision = 'f32';
   /** One entry per dryRun() in progress: whether it checks the limits. */
   private dryRuns: boolean[] = [];
   /** What every allocation returns during a dry run. */
@@ -128,6 +144,13 @@ export class Runtime {
     this.device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       this.errors.push(new GradlensError(`WebGPU error: ${ev.error.message}`));
     };
+  }
+
+  /** Switches the storage precision; 'f16' needs the adapter's shader-f16 feature (PrecisionUnavailable otherwise). */
+  setPrecision(precision: Precision): void {
+    if (precision !== 'f32' && precision !== 'f16') throw new GradlensError(`precision must be 'f32' or 'f16', not '${String(precision)}'`);
+    if (precision === 'f16' && !this.handle.features.has('shader-f16')) throw new PrecisionUnavailable(this.adapterDescription);
+    this.storagePrecision = precision;
   }
 
   get adapterDescription(): string {
@@ -396,7 +419,7 @@ export class Runtime {
 
   private pipeline(kernel: Kernel, constants: Record<string, number>): PipelineEntry {
     const names = Object.keys(constants).sort();
-    const key = `${kernel.id}|${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
+    const key = `${kernel.id}|${this.precision}|${names.map((n) => `${n}=${constants[n]}`).join(',')}`;
     const cached = this.pipelines.get(key);
     if (cached) return cached;
     const storage = kernel.bindings.filter((b) => b.kind !== 'uniform').length;
@@ -418,7 +441,7 @@ export class Runtime {
       })),
     });
     this.device.pushErrorScope('validation');
-    const module = this.device.createShaderModule({ label: kernel.name, code: kernel.wgsl });
+    const module = this.device.createShaderModule({ label: kernel.name, code: STORAGE_PRELUDE[this.precision] + kernel.wgsl });
     const pipeline = this.device.createComputePipeline({
       label: kernel.name,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
@@ -430,7 +453,7 @@ export class Runtime {
     this.checks.push(
       Promise.all([scope, module.getCompilationInfo()]).then(([err, info]) => {
         const first = info.messages.find((m) => m.type === 'error');
-        if (first) this.errors.push(new KernelCompileError(kernel.name, first.lineNum, first.message));
+        if (first) this.errors.push(new KernelCompileError(`${kernel.name}${this.precision === 'f16' ? ' (f16)' : ''}`, first.lineNum - 1, first.message));
         else if (err) this.errors.push(new KernelCompileError(kernel.name, undefined, err.message));
       }),
     );
@@ -480,11 +503,14 @@ function bindingLimitFromEnv(): number | undefined {
 
 let current: Runtime | null = null;
 
-/** Initializes the engine on the process-wide device. Safe to call many times. */
-export async function init(options: DeviceOptions = {}): Promise<Runtime> {
-  if (current && !current.handle.lost) return current;
-  const handle = await getDevice(options);
-  current = new Runtime(handle);
+/**
+ * Initializes the engine on the process-wide device. Safe to call many times;
+ * `precision`, when given, switches the storage precision (setPrecision).
+ */
+export async function init(options: DeviceOptions & { precision?: Precision } = {}): Promise<Runtime> {
+  const { precision, ...deviceOptions } = options;
+  if (!current || current.handle.lost) current = new Runtime(await getDevice(deviceOptions));
+  if (precision) current.setPrecision(precision);
   return current;
 }
 

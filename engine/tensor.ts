@@ -3,11 +3,20 @@
 // row-major contiguous, so a reshape is a free view that shares the storage.
 
 import { DisposedTensorError, GradlensError, ShapeError } from './errors.js';
+import { fromHalf, toHalf } from './half.js';
 import { runtime, type BufferRef } from './runtime.js';
 import { contiguousStrides, formatShape, numel, type Shape } from './shape.js';
 import type { TapeNode } from './tape.js';
 
-export type DType = 'f32';
+/**
+ * What a tensor's buffer holds. Float tensors are the runtime's precision
+ * (runtime().precision: f32, or f16 storage in the opt-in half mode); 'u32'
+ * is for index tables that kernels declare `array<u32>`.
+ */
+export type DType = 'f32' | 'f16' | 'u32';
+
+/** Bytes per element of each dtype. */
+export const BYTES: Readonly<Record<DType, number>> = { f32: 4, f16: 2, u32: 4 };
 
 /** A GPU buffer shared by a tensor and its views; freed when the last one lets go. */
 class Storage {
@@ -30,7 +39,6 @@ export class Tensor {
   readonly id = nextTensorId++;
   readonly strides: readonly number[];
   readonly size: number;
-  readonly dtype: DType = 'f32';
   /** Leaf tensors with requiresGrad receive `.grad` from backward(). */
   requiresGrad = false;
   grad: Tensor | null = null;
@@ -42,6 +50,7 @@ export class Tensor {
 
   private constructor(
     readonly shape: Shape,
+    readonly dtype: DType,
     storage: Storage,
   ) {
     this.shape = Object.freeze([...shape]);
@@ -51,20 +60,22 @@ export class Tensor {
     trackInScope(this);
   }
 
-  /** A new uninitialized tensor (its contents are whatever the pooled buffer held). */
-  static empty(shape: Shape): Tensor {
+  /** A new uninitialized tensor (its contents are whatever the pooled buffer held); float tensors take the runtime's precision. */
+  static empty(shape: Shape, dtype: DType = runtime().precision): Tensor {
     checkShape(shape);
-    return new Tensor(shape, new Storage(runtime().createStorage(numel(shape) * 4)));
+    return new Tensor(shape, dtype, new Storage(runtime().createStorage(numel(shape) * BYTES[dtype])));
   }
 
-  static fromData(data: ArrayLike<number>, shape: Shape): Tensor {
+  /** Uploads `data` (converted to the runtime's precision; a value f16 cannot hold is a PrecisionOverflow naming `name`). */
+  static fromData(data: ArrayLike<number>, shape: Shape, name = 'tensor'): Tensor {
     checkShape(shape);
     if (data.length !== numel(shape)) {
       throw new ShapeError('tensor', `${data.length} values do not fill shape ${formatShape(shape)} (${numel(shape)} elements)`, [shape]);
     }
-    const t = Tensor.empty(shape);
-    const f32 = data instanceof Float32Array ? data : Float32Array.from(data);
-    if (f32.length) runtime().upload(t.buffer, f32);
+    const dtype = runtime().precision;
+    const host = dtype === 'f16' ? toHalf(data, name) : data instanceof Float32Array ? data : Float32Array.from(data);
+    const t = Tensor.empty(shape, dtype);
+    if (host.length) runtime().upload(t.buffer, host);
     return t;
   }
 
@@ -75,7 +86,7 @@ export class Tensor {
     if (numel(shape) !== this.size) {
       throw new ShapeError('view', `${this.size} elements cannot be viewed as ${formatShape(shape)}`, [this.shape, shape]);
     }
-    return new Tensor(shape, s.retain());
+    return new Tensor(shape, this.dtype, s.retain());
   }
 
   get buffer(): GPUBuffer {
@@ -85,19 +96,20 @@ export class Tensor {
   /** What kernels bind: the buffer and the bytes in use. */
   get ref(): BufferRef {
     const s = this.live('ref');
-    return { buffer: s.buffer, byteLength: this.size * 4 };
+    return { buffer: s.buffer, byteLength: this.size * BYTES[this.dtype] };
   }
 
   get isDisposed(): boolean {
     return this.storage === null;
   }
 
-  /** Copies the values to the host (the only way to read a tensor). */
+  /** Copies the values to the host (the only way to read a tensor); f16 values and u32 indices come back as float32. */
   async data(): Promise<Float32Array> {
     const s = this.live('data()');
     if (this.size === 0) return new Float32Array(0);
-    const bytes = await runtime().read(s.buffer, this.size * 4);
-    return new Float32Array(bytes);
+    const bytes = await runtime().read(s.buffer, this.size * BYTES[this.dtype]);
+    if (this.dtype === 'u32') return Float32Array.from(new Uint32Array(bytes)); // indices (exact below 2^24)
+    return this.dtype === 'f16' ? fromHalf(new Uint16Array(bytes)) : new Float32Array(bytes);
   }
 
   /** Releases this tensor's hold on its GPU buffer. Safe to call twice. */
@@ -110,7 +122,7 @@ export class Tensor {
   }
 
   toString(): string {
-    return `Tensor#${this.id}${this.name ? `(${this.name})` : ''} ${formatShape(this.shape)}`;
+    return `Tensor#${this.id}${this.name ? `(${this.name})` : ''} ${formatShape(this.shape)}${this.dtype === 'f32' ? '' : ` ${this.dtype}`}`;
   }
 
   private live(what: string): Storage {

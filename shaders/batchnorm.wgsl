@@ -40,34 +40,34 @@ struct Params {
 
 override WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> scale: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Elem>;
+@group(0) @binding(1) var<storage, read> scale: array<Elem>;
+@group(0) @binding(2) var<storage, read> bias: array<Elem>;
 // The statistics normalized with: running ones (inference) or the batch's (training).
-@group(0) @binding(3) var<storage, read> mean: array<f32>;
-@group(0) @binding(4) var<storage, read> variance: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> mean: array<Elem>;
+@group(0) @binding(4) var<storage, read> variance: array<Elem>;
+@group(0) @binding(5) var<storage, read_write> y: array<Elem>;
 // Batch statistics written by batchnorm_stats.
-@group(0) @binding(6) var<storage, read_write> batch_mean: array<f32>;
-@group(0) @binding(7) var<storage, read_write> batch_var: array<f32>;
-@group(0) @binding(8) var<storage, read> gy: array<f32>;
-@group(0) @binding(9) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(6) var<storage, read_write> batch_mean: array<Elem>;
+@group(0) @binding(7) var<storage, read_write> batch_var: array<Elem>;
+@group(0) @binding(8) var<storage, read> gy: array<Elem>;
+@group(0) @binding(9) var<storage, read_write> gx: array<Elem>;
 // Per-channel sums written by batchnorm_combine_grad*: gbias = sum gy,
 // gscale = sum gy * xhat (read back by batchnorm_train_grad_input).
-@group(0) @binding(10) var<storage, read_write> gscale: array<f32>;
-@group(0) @binding(11) var<storage, read_write> gbias: array<f32>;
+@group(0) @binding(10) var<storage, read_write> gscale: array<Elem>;
+@group(0) @binding(11) var<storage, read_write> gbias: array<Elem>;
 // Inference form: gradients of the mean and variance inputs.
-@group(0) @binding(12) var<storage, read_write> gmean: array<f32>;
-@group(0) @binding(13) var<storage, read_write> gvar: array<f32>;
+@group(0) @binding(12) var<storage, read_write> gmean: array<Elem>;
+@group(0) @binding(13) var<storage, read_write> gvar: array<Elem>;
 // Training form: gradients arriving at the batch mean and variance outputs.
-@group(0) @binding(14) var<storage, read> gy_mean: array<f32>;
-@group(0) @binding(15) var<storage, read> gy_var: array<f32>;
+@group(0) @binding(14) var<storage, read> gy_mean: array<Elem>;
+@group(0) @binding(15) var<storage, read> gy_var: array<Elem>;
 // Partial results per (channel, part), indexed c * parts + part: chunk mean and
 // sum of squared deviations (forward), sums of gy and gy * (x - mean) (backward).
-@group(0) @binding(16) var<storage, read_write> part_mean: array<f32>;
-@group(0) @binding(17) var<storage, read_write> part_m2: array<f32>;
-@group(0) @binding(18) var<storage, read_write> part_gy: array<f32>;
-@group(0) @binding(19) var<storage, read_write> part_gyc: array<f32>;
+@group(0) @binding(16) var<storage, read_write> part_mean: array<Elem>;
+@group(0) @binding(17) var<storage, read_write> part_m2: array<Elem>;
+@group(0) @binding(18) var<storage, read_write> part_gy: array<Elem>;
+@group(0) @binding(19) var<storage, read_write> part_gyc: array<Elem>;
 @group(0) @binding(20) var<uniform> p: Params;
 
 fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -84,7 +84,7 @@ fn channel_offset(c: u32, e: u32) -> u32 {
 }
 
 fn inv_std(c: u32) -> f32 {
-  return 1.0 / sqrt(variance[c] + p.epsilon);
+  return 1.0 / sqrt(f32(variance[c]) + p.epsilon);
 }
 
 // workgroup_sum: from shaders/workgroup-reduce.wgsl.
@@ -110,17 +110,17 @@ fn batchnorm_partial_stats(
   let in_range = c < p.channels;
   let count = select(0u, part_count(w % p.parts), in_range);
   var s = 0.0;
-  for (var k = lid; k < count; k += WG) { s += x[channel_offset(c, first + k)]; }
+  for (var k = lid; k < count; k += WG) { s += f32(x[channel_offset(c, first + k)]); }
   let m = workgroup_sum(s, lid) / f32(max(count, 1u));
   var q = 0.0;
   for (var k = lid; k < count; k += WG) {
-    let d = x[channel_offset(c, first + k)] - m;
+    let d = f32(x[channel_offset(c, first + k)]) - m;
     q += d * d;
   }
   let m2 = workgroup_sum(q, lid);
   if (in_range && lid == 0u) {
-    part_mean[w] = m;
-    part_m2[w] = m2;
+    part_mean[w] = Elem(m);
+    part_m2[w] = Elem(m2);
   }
 }
 
@@ -132,15 +132,15 @@ fn batchnorm_combine_stats(@builtin(global_invocation_id) gid: vec3<u32>, @built
   let base = c * p.parts;
   let total = f32(p.batch * p.spatial);
   var s = 0.0;
-  for (var q = 0u; q < p.parts; q++) { s += f32(part_count(q)) * part_mean[base + q]; }
+  for (var q = 0u; q < p.parts; q++) { s += f32(part_count(q)) * f32(part_mean[base + q]); }
   let m = s / total;
   var m2 = 0.0;
   for (var q = 0u; q < p.parts; q++) {
-    let d = part_mean[base + q] - m;
-    m2 += part_m2[base + q] + f32(part_count(q)) * d * d;
+    let d = f32(part_mean[base + q]) - m;
+    m2 += f32(part_m2[base + q]) + f32(part_count(q)) * d * d;
   }
-  batch_mean[c] = m;
-  batch_var[c] = m2 / total;
+  batch_mean[c] = Elem(m);
+  batch_var[c] = Elem(m2 / total);
 }
 
 @compute @workgroup_size(WG)
@@ -148,7 +148,7 @@ fn batchnorm_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   let i = thread_index(gid, nwg);
   if (i >= p.n) { return; }
   let c = channel_of(i);
-  y[i] = (x[i] - mean[c]) * inv_std(c) * scale[c] + bias[c];
+  y[i] = Elem((f32(x[i]) - f32(mean[c])) * inv_std(c) * f32(scale[c]) + f32(bias[c]));
 }
 
 // ---- backward ------------------------------------------------------------------
@@ -166,20 +166,20 @@ fn batchnorm_partial_grad(
   let in_range = c < p.channels;
   let count = select(0u, part_count(w % p.parts), in_range);
   var mu = 0.0;
-  if (in_range) { mu = mean[c]; }
+  if (in_range) { mu = f32(mean[c]); }
   var sum_gy = 0.0;
   var sum_gyc = 0.0;
   for (var k = lid; k < count; k += WG) {
     let at = channel_offset(c, first + k);
-    let g = gy[at];
+    let g = f32(gy[at]);
     sum_gy += g;
-    sum_gyc += g * (x[at] - mu);
+    sum_gyc += g * (f32(x[at]) - mu);
   }
   let total_gy = workgroup_sum(sum_gy, lid);
   let total_gyc = workgroup_sum(sum_gyc, lid);
   if (in_range && lid == 0u) {
-    part_gy[w] = total_gy;
-    part_gyc[w] = total_gyc;
+    part_gy[w] = Elem(total_gy);
+    part_gyc[w] = Elem(total_gyc);
   }
 }
 
@@ -188,8 +188,8 @@ fn combined_grad_sums(c: u32) -> vec2<f32> {
   var sum_gy = 0.0;
   var sum_gyc = 0.0;
   for (var q = 0u; q < p.parts; q++) {
-    sum_gy += part_gy[c * p.parts + q];
-    sum_gyc += part_gyc[c * p.parts + q];
+    sum_gy += f32(part_gy[c * p.parts + q]);
+    sum_gyc += f32(part_gyc[c * p.parts + q]);
   }
   return vec2<f32>(sum_gy, sum_gyc * inv_std(c));
 }
@@ -200,8 +200,8 @@ fn batchnorm_combine_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builti
   let c = thread_index(gid, nwg);
   if (c >= p.channels) { return; }
   let sums = combined_grad_sums(c);
-  gbias[c] = sums.x;
-  gscale[c] = sums.y;
+  gbias[c] = Elem(sums.x);
+  gscale[c] = Elem(sums.y);
 }
 
 // As batchnorm_combine_grad, plus the inference form's statistics inputs:
@@ -212,10 +212,10 @@ fn batchnorm_combine_grad_stats(@builtin(global_invocation_id) gid: vec3<u32>, @
   if (c >= p.channels) { return; }
   let sums = combined_grad_sums(c);
   let inv = inv_std(c);
-  gbias[c] = sums.x;
-  gscale[c] = sums.y;
-  gmean[c] = -scale[c] * inv * sums.x;
-  gvar[c] = -0.5 * scale[c] * inv * inv * sums.y;
+  gbias[c] = Elem(sums.x);
+  gscale[c] = Elem(sums.y);
+  gmean[c] = Elem(-f32(scale[c]) * inv * sums.x);
+  gvar[c] = Elem(-0.5 * f32(scale[c]) * inv * inv * sums.y);
 }
 
 // Inference form: dx = dy * scale * inv_std
@@ -224,7 +224,7 @@ fn batchnorm_grad_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
   let i = thread_index(gid, nwg);
   if (i >= p.n) { return; }
   let c = channel_of(i);
-  gx[i] = gy[i] * scale[c] * inv_std(c);
+  gx[i] = Elem(f32(gy[i]) * f32(scale[c]) * inv_std(c));
 }
 
 // Training form, through the batch statistics (M = N * S elements per channel):
@@ -236,8 +236,8 @@ fn batchnorm_train_grad_input(@builtin(global_invocation_id) gid: vec3<u32>, @bu
   let c = channel_of(i);
   let m = f32(p.batch * p.spatial);
   let inv = inv_std(c);
-  let centered = x[i] - mean[c];
+  let centered = f32(x[i]) - f32(mean[c]);
   let xhat = centered * inv;
-  let through_stats = (gy_mean[c] + 2.0 * centered * gy_var[c]) / m;
-  gx[i] = scale[c] * inv * (gy[i] - (gbias[c] + xhat * gscale[c]) / m) + through_stats;
+  let through_stats = (f32(gy_mean[c]) + 2.0 * centered * f32(gy_var[c])) / m;
+  gx[i] = Elem(f32(scale[c]) * inv * (f32(gy[i]) - (f32(gbias[c]) + xhat * f32(gscale[c])) / m) + through_stats);
 }

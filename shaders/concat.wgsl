@@ -21,8 +21,8 @@ struct Params {
 
 override WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Elem>;
+@group(0) @binding(1) var<storage, read_write> y: array<Elem>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(WG)

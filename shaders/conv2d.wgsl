@@ -86,10 +86,10 @@ override LOADS_B: u32 = (TILE_K * WG_N + WG_M * WG_N - 1u) / (WG_M * WG_N);
 // Top-left coordinate of a column past the last pixel: every tap stays negative.
 const FAR_OUTSIDE: i32 = -1073741824;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> x: array<Elem>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<Elem>>;
+@group(0) @binding(2) var<storage, read> bias: array<Elem>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<Elem>>;
 @group(0) @binding(4) var<uniform> p: Params;
 
 var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>; // weights [k][m / 4], padded rows
@@ -103,15 +103,15 @@ fn vec_out() -> bool { return flag(VEC_OUT, p.vec_out); }
 {{EPILOGUE}}
 
 fn weight(i: u32) -> f32 {
-  return w[i >> 2u][i & 3u];
+  return f32(w[i >> 2u][i & 3u]);
 }
 
 fn store_y(i: u32, v: f32) {
-  y[i >> 2u][i & 3u] = v;
+  y[i >> 2u][i & 3u] = Elem(v);
 }
 
 fn bias_of(o: u32) -> f32 {
-  return select(0.0, bias[o], p.has_bias != 0u);
+  return select(0.0, f32(bias[o]), p.has_bias != 0u);
 }
 
 // ---- conv2d: implicit GEMM ---------------------------------------------------
@@ -155,7 +155,7 @@ fn gather(cols: Columns, k: u32, k_len: u32) -> vec4<f32> {
   let inside = (vec4<u32>(ih) < vec4<u32>(p.in_h)) & (vec4<u32>(iw) < vec4<u32>(p.in_w));
   let at = cols.base + vec4<u32>(c * p.in_h * p.in_w) + vec4<u32>(ih) * p.in_w + vec4<u32>(iw);
   for (var j = 0u; j < 4u; j++) {
-    if (inside[j]) { v[j] = x[at[j]]; }
+    if (inside[j]) { v[j] = f32(x[at[j]]); }
   }
   return v;
 }
@@ -167,7 +167,7 @@ fn fetch_w(g: u32, first_o: u32, row0: u32, k0: u32, k_len: u32) -> vec4<f32> {
   var v = vec4<f32>(0.0);
   if (m >= p.group_out_c || k >= k_len) { return v; }
   let at = (first_o + m) * k_len + k;
-  if (vec_w() && k + 3u < k_len) { return w[at >> 2u]; }
+  if (vec_w() && k + 3u < k_len) { return vec4<f32>(w[at >> 2u]); }
   for (var j = 0u; j < 4u; j++) {
     if (k + j < k_len) { v[j] = weight(at + j); }
   }
@@ -264,7 +264,7 @@ fn store_block(acc: array<vec4<f32>, 4>, m0: u32, q0: u32, w_row0: u32) {
     if (vec_out()) {
       let n = q0 / pixels;
       let at = (n * p.out_c + o) * pixels + (q0 - n * pixels);
-      y[at >> 2u] = v;
+      y[at >> 2u] = vec4<Elem>(v);
     } else {
       for (var j = 0u; j < 4u; j++) {
         let q = q0 + j;
@@ -309,7 +309,7 @@ fn conv2d_direct(
         let at = row_at + vec4<u32>(iw);
         var xv = vec4<f32>(0.0);
         for (var j = 0u; j < 4u; j++) {
-          if (inside[j]) { xv[j] = x[at[j]]; }
+          if (inside[j]) { xv[j] = f32(x[at[j]]); }
         }
         acc[0] += weight(w_at[0] + k) * xv;
         acc[1] += weight(w_at[1] + k) * xv;
@@ -348,7 +348,7 @@ fn conv2d_depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
       for (var j = 0u; j < 4u; j++) {
         let iw = i32((ow0 + j) * p.stride_w + kw * p.dilation_w) - p.pad_left;
         if (iw >= 0 && iw < i32(p.in_w)) {
-          acc[j] += wv * x[plane + u32(ih) * p.in_w + u32(iw)];
+          acc[j] += wv * f32(x[plane + u32(ih) * p.in_w + u32(iw)]);
         }
       }
     }
@@ -377,7 +377,7 @@ fn conv2d_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         let ih = i32(oh * p.stride_h + kh * p.dilation_h) - p.pad_top;
         let iw = i32(ow * p.stride_w + kw * p.dilation_w) - p.pad_left;
         if (ih >= 0 && ih < i32(p.in_h) && iw >= 0 && iw < i32(p.in_w)) {
-          let xv = x[((n * p.in_c + c0 + c) * p.in_h + u32(ih)) * p.in_w + u32(iw)];
+          let xv = f32(x[((n * p.in_c + c0 + c) * p.in_h + u32(ih)) * p.in_w + u32(iw)]);
           acc += xv * weight(((o * p.group_in_c + c) * p.kernel_h + kh) * p.kernel_w + kw);
         }
       }

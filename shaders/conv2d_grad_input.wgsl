@@ -78,10 +78,10 @@ override LOADS_A: u32 = (TILE_K * WG_M + WG_M * WG_N - 1u) / (WG_M * WG_N);
 override LOADS_B: u32 = (TILE_K * WG_N + WG_M * WG_N - 1u) / (WG_M * WG_N);
 const FAR_OUTSIDE: i32 = -1073741824;
 
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> dy: array<Elem>;
+@group(0) @binding(1) var<storage, read> w: array<Elem>;
+@group(0) @binding(2) var<storage, read> bias: array<Elem>;
+@group(0) @binding(3) var<storage, read_write> dx: array<vec4<Elem>>;
 @group(0) @binding(4) var<uniform> p: Params;
 
 var<workgroup> a_tile: array<vec4<f32>, TILE_K * WG_M>; // weights [k][c / 4]
@@ -94,11 +94,11 @@ fn vec_out() -> bool { return flag(VEC_OUT, p.vec_out); }
 {{EPILOGUE}}
 
 fn store_dx(i: u32, v: f32) {
-  dx[i >> 2u][i & 3u] = v;
+  dx[i >> 2u][i & 3u] = Elem(v);
 }
 
 fn bias_of(c: u32) -> f32 {
-  return select(0.0, bias[c], p.has_bias != 0u);
+  return select(0.0, f32(bias[c]), p.has_bias != 0u);
 }
 
 // ---- conv2d_grad_input: implicit GEMM ----------------------------------------
@@ -211,7 +211,7 @@ fn gather(cols: Columns, k: u32, k_len: u32, ph: AxisPhase, pw: AxisPhase) -> ve
   let inside = (vec4<u32>(oh) < vec4<u32>(p.out_h)) & (vec4<u32>(ow) < vec4<u32>(p.out_w));
   let at = cols.base + vec4<u32>(t.x * p.out_h * p.out_w) + vec4<u32>(oh) * p.out_w + vec4<u32>(ow);
   for (var j = 0u; j < 4u; j++) {
-    if (inside[j]) { v[j] = dy[at[j]]; }
+    if (inside[j]) { v[j] = f32(dy[at[j]]); }
   }
   return v;
 }
@@ -228,7 +228,7 @@ fn fetch_w(g: u32, first_o: u32, row0: u32, k0: u32, k_len: u32, ph: AxisPhase, 
   let taps = p.kernel_h * p.kernel_w;
   let at = (first_o + t.x) * p.group_in_c * taps + kh * p.kernel_w + kw;
   for (var j = 0u; j < 4u; j++) {
-    if (c + j < p.group_in_c) { v[j] = w[at + (c + j) * taps]; }
+    if (c + j < p.group_in_c) { v[j] = f32(w[at + (c + j) * taps]); }
   }
   return v;
 }
@@ -321,7 +321,7 @@ fn store_block(acc: array<vec4<f32>, 4>, m0: u32, q0: u32, group: u32, ph: AxisP
       // Stride 1: the phase is the whole image and 4 columns are 4 adjacent pixels.
       let n = q0 / pixels;
       let at = (n * p.in_c + c) * plane + (q0 - n * pixels);
-      dx[at >> 2u] = v;
+      dx[at >> 2u] = vec4<Elem>(v);
     } else {
       for (var j = 0u; j < 4u; j++) {
         let q = q0 + j;
@@ -380,13 +380,13 @@ fn conv2d_grad_input_direct(
         let at = row_at + vec4<u32>(ow);
         var bv = vec4<f32>(0.0);
         for (var j = 0u; j < 4u; j++) {
-          if (inside[j]) { bv[j] = dy[at[j]]; }
+          if (inside[j]) { bv[j] = f32(dy[at[j]]); }
         }
         let wk = w_h + pw.first_tap + tw * pw.tap_step;
-        acc[0] += w[wk + w_c[0]] * bv;
-        acc[1] += w[wk + w_c[1]] * bv;
-        acc[2] += w[wk + w_c[2]] * bv;
-        acc[3] += w[wk + w_c[3]] * bv;
+        acc[0] += f32(w[wk + w_c[0]]) * bv;
+        acc[1] += f32(w[wk + w_c[1]]) * bv;
+        acc[2] += f32(w[wk + w_c[2]]) * bv;
+        acc[3] += f32(w[wk + w_c[3]]) * bv;
       }
     }
   }
@@ -426,7 +426,7 @@ fn conv2d_grad_input_depthwise(@builtin(global_invocation_id) gid: vec3<u32>, @b
       for (var kw = 0u; kw < p.kernel_w; kw++) {
         let ow = tap_source(iw, p.pad_left, kw, p.dilation_w, p.stride_w, p.out_w);
         if (ow < 0) { continue; }
-        acc += dy[dy_plane + u32(oh) * p.out_w + u32(ow)] * w[(o * p.kernel_h + kh) * p.kernel_w + kw];
+        acc += f32(dy[dy_plane + u32(oh) * p.out_w + u32(ow)]) * f32(w[(o * p.kernel_h + kh) * p.kernel_w + kw]);
       }
     }
   }
@@ -469,14 +469,14 @@ fn conv2d_grad_input_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @buil
       let tap = kh * p.kernel_w + kw;
       for (var m = 0u; m < p.group_out_c; m++) {
         let o = grp * p.group_out_c + m;
-        let g = dy[((n * p.out_c + o) * p.out_h + u32(oh)) * p.out_w + u32(ow)];
+        let g = f32(dy[((n * p.out_c + o) * p.out_h + u32(oh)) * p.out_w + u32(ow)]);
         // w[o, ci, kh, kw] for ci = 0..I-1 are `taps` apart; lanes past I stay 0.
         let base = o * p.group_in_c * taps + tap;
         let wv = vec4<f32>(
-          w[base],
-          select(0.0, w[min(base + taps, base + (p.group_in_c - 1u) * taps)], p.group_in_c > 1u),
-          select(0.0, w[min(base + 2u * taps, base + (p.group_in_c - 1u) * taps)], p.group_in_c > 2u),
-          select(0.0, w[min(base + 3u * taps, base + (p.group_in_c - 1u) * taps)], p.group_in_c > 3u),
+          f32(w[base]),
+          select(0.0, f32(w[min(base + taps, base + (p.group_in_c - 1u) * taps)]), p.group_in_c > 1u),
+          select(0.0, f32(w[min(base + 2u * taps, base + (p.group_in_c - 1u) * taps)]), p.group_in_c > 2u),
+          select(0.0, f32(w[min(base + 3u * taps, base + (p.group_in_c - 1u) * taps)]), p.group_in_c > 3u),
         );
         acc += g * wv;
       }

@@ -71,9 +71,9 @@ override LOADS_A: u32 = (TILE_K * WG_M + WG_M * WG_N - 1u) / (WG_M * WG_N);
 override LOADS_B: u32 = (TILE_K * WG_N + WG_M * WG_N - 1u) / (WG_M * WG_N);
 const FAR_OUTSIDE: i32 = -1073741824;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> partial: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> x: array<Elem>;
+@group(0) @binding(1) var<storage, read> dy: array<vec4<Elem>>;
+@group(0) @binding(2) var<storage, read_write> partial: array<vec4<Elem>>;
 @group(0) @binding(3) var<uniform> p: Params;
 
 var<workgroup> a_tile: array<vec4<f32>, TILE_K * (WG_M + 1u)>; // dy [p][o / 4], padded rows
@@ -85,7 +85,7 @@ fn vec_dy() -> bool { return flag(VEC_DY, p.vec_dy); }
 fn vec_out() -> bool { return flag(VEC_OUT, p.vec_out); }
 
 fn dy_at(i: u32) -> f32 {
-  return dy[i >> 2u][i & 3u];
+  return f32(dy[i >> 2u][i & 3u]);
 }
 
 // ---- conv2d_grad_weight: implicit GEMM with split-K ---------------------------
@@ -130,7 +130,7 @@ fn fetch_dy(g: u32, first_o: u32, row0: u32, q0: u32, q_end: u32) -> vec4<f32> {
   if (vec_dy()) {
     // q % 4 == 0 and pixels % 4 == 0: the 4 pixels are in one image and q_end is a multiple of 4.
     let n = q / pixels;
-    return dy[((n * p.out_c + o) * pixels + q - n * pixels) >> 2u];
+    return vec4<f32>(dy[((n * p.out_c + o) * pixels + q - n * pixels) >> 2u]);
   }
   for (var j = 0u; j < 4u; j++) {
     if (q + j < q_end) {
@@ -177,7 +177,7 @@ fn gather(col: Column, q: u32, q_end: u32) -> vec4<f32> {
     let ih = i32(px.oh * p.stride_h) + col.dh;
     let iw = i32(px.ow * p.stride_w) + col.dw;
     if (q + j < q_end && u32(ih) < p.in_h && u32(iw) < p.in_w) {
-      v[j] = x[px.n * p.in_c * p.in_h * p.in_w + col.channel + u32(ih) * p.in_w + u32(iw)];
+      v[j] = f32(x[px.n * p.in_c * p.in_h * p.in_w + col.channel + u32(ih) * p.in_w + u32(iw)]);
     }
     px = next_pixel(px);
   }
@@ -263,10 +263,10 @@ fn conv2d_grad_weight(
     if (m >= p.group_out_c) { continue; } // not break: keeps acc in registers
     let at = split * p.total + (first_o + m) * cols + col;
     if (vec_out()) {
-      partial[at >> 2u] = acc[i];
+      partial[at >> 2u] = vec4<Elem>(acc[i]);
     } else {
       for (var j = 0u; j < 4u; j++) {
-        if (col + j < cols) { let o = at + j; partial[o >> 2u][o & 3u] = acc[i][j]; }
+        if (col + j < cols) { let o = at + j; partial[o >> 2u][o & 3u] = Elem(acc[i][j]); }
       }
     }
   }
@@ -299,7 +299,7 @@ fn conv2d_grad_weight_depthwise(
       let iw = i32(px.ow * p.stride_w + kw * p.dilation_w) - p.pad_left;
       if (u32(ih) < p.in_h && u32(iw) < p.in_w) {
         let g = dy_at((px.n * p.out_c + o) * pixels + px.oh * p.out_w + px.ow);
-        acc += g * x[((px.n * p.in_c + c) * p.in_h + u32(ih)) * p.in_w + u32(iw)];
+        acc += g * f32(x[((px.n * p.in_c + c) * p.in_h + u32(ih)) * p.in_w + u32(iw)]);
       }
     }
   }
@@ -311,6 +311,6 @@ fn conv2d_grad_weight_depthwise(
   }
   if (lid == 0u && valid) {
     let at = wid.z * p.total + entry;
-    partial[at >> 2u][at & 3u] = sums[0];
+    partial[at >> 2u][at & 3u] = Elem(sums[0]);
   }
 }

@@ -27,11 +27,11 @@ struct Params {
 
 override WG: u32 = 256;
 
-@group(0) @binding(0) var<storage, read> a_buf: array<f32>;
-@group(0) @binding(1) var<storage, read> b_buf: array<f32>;
-@group(0) @binding(2) var<storage, read> y_buf: array<f32>;
-@group(0) @binding(3) var<storage, read> gy_buf: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out_buf: array<f32>;
+@group(0) @binding(0) var<storage, read> a_buf: array<Elem>;
+@group(0) @binding(1) var<storage, read> b_buf: array<Elem>;
+@group(0) @binding(2) var<storage, read> y_buf: array<Elem>;
+@group(0) @binding(3) var<storage, read> gy_buf: array<Elem>;
+@group(0) @binding(4) var<storage, read_write> out_buf: array<Elem>;
 @group(0) @binding(5) var<uniform> p: Params;
 
 fn linear_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -93,7 +93,7 @@ fn binary_partial_b(a: f32, b: f32, y: f32) -> f32 {
 fn unary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg);
   if (i >= p.n) { return; }
-  out_buf[i] = unary_op(a_buf[i]);
+  out_buf[i] = Elem(unary_op(f32(a_buf[i])));
 }
 
 // gx = gy * f'(x)
@@ -101,7 +101,7 @@ fn unary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 fn unary_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg);
   if (i >= p.n) { return; }
-  out_buf[i] = gy_buf[i] * unary_derivative(a_buf[i], y_buf[i]);
+  out_buf[i] = Elem(f32(gy_buf[i]) * unary_derivative(f32(a_buf[i]), f32(y_buf[i])));
 }
 
 @compute @workgroup_size(WG)
@@ -109,7 +109,7 @@ fn binary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   let i = linear_index(gid, nwg);
   if (i >= p.n) { return; }
   let o = broadcast_offsets(i);
-  out_buf[i] = binary_op(a_buf[o.x], b_buf[o.y]);
+  out_buf[i] = Elem(binary_op(f32(a_buf[o.x]), f32(b_buf[o.y])));
 }
 
 // Gradients at the broadcast output shape; the tape sums them down to each input's shape.
@@ -118,7 +118,7 @@ fn binary_grad_a(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let i = linear_index(gid, nwg);
   if (i >= p.n) { return; }
   let o = broadcast_offsets(i);
-  out_buf[i] = gy_buf[i] * binary_partial_a(a_buf[o.x], b_buf[o.y], y_buf[i]);
+  out_buf[i] = Elem(f32(gy_buf[i]) * binary_partial_a(f32(a_buf[o.x]), f32(b_buf[o.y]), f32(y_buf[i])));
 }
 
 @compute @workgroup_size(WG)
@@ -126,12 +126,12 @@ fn binary_grad_b(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let i = linear_index(gid, nwg);
   if (i >= p.n) { return; }
   let o = broadcast_offsets(i);
-  out_buf[i] = gy_buf[i] * binary_partial_b(a_buf[o.x], b_buf[o.y], y_buf[i]);
+  out_buf[i] = Elem(f32(gy_buf[i]) * binary_partial_b(f32(a_buf[o.x]), f32(b_buf[o.y]), f32(y_buf[i])));
 }
 
 @compute @workgroup_size(WG)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg);
   if (i >= p.n) { return; }
-  out_buf[i] = p.alpha;
+  out_buf[i] = Elem(p.alpha);
 }

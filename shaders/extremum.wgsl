@@ -26,12 +26,12 @@ struct Params {
 
 override WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> y: array<f32>;
-@group(0) @binding(2) var<storage, read> gy: array<f32>;
-@group(0) @binding(3) var<storage, read> count: array<f32>;
-@group(0) @binding(4) var<storage, read_write> mask: array<f32>;
-@group(0) @binding(5) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Elem>;
+@group(0) @binding(1) var<storage, read> y: array<Elem>;
+@group(0) @binding(2) var<storage, read> gy: array<Elem>;
+@group(0) @binding(3) var<storage, read> count: array<Elem>;
+@group(0) @binding(4) var<storage, read_write> mask: array<Elem>;
+@group(0) @binding(5) var<storage, read_write> gx: array<Elem>;
 @group(0) @binding(6) var<uniform> p: Params;
 
 fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -63,7 +63,7 @@ fn reduced_offset(i: u32) -> u32 {
 fn extremum_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = thread_index(gid, nwg);
   if (i >= p.n) { return; }
-  mask[i] = select(0.0, 1.0, matches(x[i], y[reduced_offset(i)]));
+  mask[i] = Elem(select(0.0, 1.0, matches(f32(x[i]), f32(y[reduced_offset(i)]))));
 }
 
 // dx[i] = dy[o] / count[o] where x[i] matches y[o], else 0
@@ -72,5 +72,5 @@ fn extremum_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let i = thread_index(gid, nwg);
   if (i >= p.n) { return; }
   let o = reduced_offset(i);
-  gx[i] = select(0.0, gy[o] / count[o], matches(x[i], y[o]));
+  gx[i] = Elem(select(0.0, f32(gy[o]) / f32(count[o]), matches(f32(x[i]), f32(y[o]))));
 }

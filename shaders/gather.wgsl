@@ -25,10 +25,10 @@ struct Params {
 
 override WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Elem>;
 @group(0) @binding(1) var<storage, read> starts: array<u32>;
 @group(0) @binding(2) var<storage, read> taps: array<u32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<Elem>;
 @group(0) @binding(4) var<uniform> p: Params;
 
 @compute @workgroup_size(WG)
@@ -41,7 +41,7 @@ fn index_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   let base = (rest / p.dst_axis) * p.src_axis * p.inner + inner;
   var acc = 0.0;
   for (var k = starts[j]; k < starts[j + 1u]; k++) {
-    acc += x[base + taps[k] * p.inner];
+    acc += f32(x[base + taps[k] * p.inner]);
   }
-  y[i] = acc;
+  y[i] = Elem(acc);
 }

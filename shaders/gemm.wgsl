@@ -96,10 +96,10 @@ const MAX_LOADS: u32 = 4u;
 override LOADS_A: u32 = (TILE_K * WG_M + WG_M * WG_N - 1u) / (WG_M * WG_N);
 override LOADS_B: u32 = (TILE_K * WG_N + WG_M * WG_N - 1u) / (WG_M * WG_N);
 
-@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> c: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> a: array<vec4<Elem>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<Elem>>;
+@group(0) @binding(2) var<storage, read> c: array<Elem>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<Elem>>;
 @group(0) @binding(4) var<uniform> p: Params;
 
 // [k][m / 4] and [k][n / 4], rows padded by one vec4
@@ -119,19 +119,19 @@ fn has_c() -> bool { return flag(HAS_C, p.has_c); }
 
 // Four consecutive elements of A from element `at`; only the first `valid` exist.
 fn read_a4(at: u32, valid: u32) -> vec4<f32> {
-  if (vec_a() && valid == 4u) { return a[at >> 2u]; }
+  if (vec_a() && valid == 4u) { return vec4<f32>(a[at >> 2u]); }
   var v = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) {
-    if (j < valid) { let i = at + j; v[j] = a[i >> 2u][i & 3u]; }
+    if (j < valid) { let i = at + j; v[j] = f32(a[i >> 2u][i & 3u]); }
   }
   return v;
 }
 
 fn read_b4(at: u32, valid: u32) -> vec4<f32> {
-  if (vec_b() && valid == 4u) { return b[at >> 2u]; }
+  if (vec_b() && valid == 4u) { return vec4<f32>(b[at >> 2u]); }
   var v = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) {
-    if (j < valid) { let i = at + j; v[j] = b[i >> 2u][i & 3u]; }
+    if (j < valid) { let i = at + j; v[j] = f32(b[i >> 2u][i & 3u]); }
   }
   return v;
 }
@@ -318,16 +318,16 @@ fn store_block(acc: array<vec4<f32>, THREAD_ROWS>, row0: u32, col: u32, batch: u
     var v = p.alpha * acc[i];
     if (has_c()) {
       for (var j = 0u; j < THREAD_COLS; j++) {
-        if (col + j < p.n) { v[j] += p.beta * c[batch * p.c_batch + row * p.c_row + (col + j) * p.c_col]; }
+        if (col + j < p.n) { v[j] += p.beta * f32(c[batch * p.c_batch + row * p.c_row + (col + j) * p.c_col]); }
       }
     }
     v = activate(v);
     let at = (batch * p.m + row) * p.n + col;
     if (vec_out() && col + 3u < p.n) {
-      out[at >> 2u] = v;
+      out[at >> 2u] = vec4<Elem>(v);
     } else {
       for (var j = 0u; j < THREAD_COLS; j++) {
-        if (col + j < p.n) { let o = at + j; out[o >> 2u][o & 3u] = v[j]; }
+        if (col + j < p.n) { let o = at + j; out[o >> 2u][o & 3u] = Elem(v[j]); }
       }
     }
   }
@@ -351,19 +351,19 @@ fn store_block(acc: array<vec4<f32>, THREAD_ROWS>, row0: u32, col: u32, batch: u
 fn a_element(base: u32, m: u32, k: u32) -> f32 {
   if (m >= p.m || k >= p.k) { return 0.0; }
   let i = select(base + m * p.k + k, base + k * p.m + m, p.trans_a != 0u);
-  return a[i >> 2u][i & 3u];
+  return f32(a[i >> 2u][i & 3u]);
 }
 
 // op(B)[k][n..n+3] (0 past K or N).
 fn b_row4(base: u32, k: u32, n: u32) -> vec4<f32> {
   if (k >= p.k) { return vec4<f32>(0.0); }
   let t = p.trans_b != 0u;
-  if (!t && p.vec_b != 0u && n + 3u < p.n) { return b[(base + k * p.n + n) >> 2u]; }
+  if (!t && p.vec_b != 0u && n + 3u < p.n) { return vec4<f32>(b[(base + k * p.n + n) >> 2u]); }
   var v = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) {
     if (n + j < p.n) {
       let i = select(base + k * p.n + n + j, base + (n + j) * p.k + k, t);
-      v[j] = b[i >> 2u][i & 3u];
+      v[j] = f32(b[i >> 2u][i & 3u]);
     }
   }
   return v;
@@ -388,7 +388,7 @@ fn gemm_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
       let b3 = b_row4(b_base, k0 + 3u, col);
       for (var i = 0u; i < THREAD_ROWS; i++) {
         let r = min(row + i, p.m - 1u); // a row past M reads the last one: never stored
-        let av = a[(a_base + r * p.k + k0) >> 2u];
+        let av = vec4<f32>(a[(a_base + r * p.k + k0) >> 2u]);
         acc[i] += av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3;
       }
     }

@@ -44,11 +44,11 @@ struct SliceParams {
 override MODE: u32 = 0u;
 override WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Elem>;
+@group(0) @binding(1) var<storage, read_write> y: array<Elem>;
 @group(0) @binding(2) var<uniform> pp: PadParams;
-@group(0) @binding(3) var<storage, read> gy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(3) var<storage, read> gy: array<Elem>;
+@group(0) @binding(4) var<storage, read_write> gx: array<Elem>;
 @group(0) @binding(5) var<uniform> sp: SliceParams;
 
 // Non-negative remainder.
@@ -81,7 +81,7 @@ fn pad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
         case 2u: { s = clamp(s, 0, kept - 1); }
         case 3u: { s = modulo(s, kept); }
         default: {
-          y[i] = pp.value;
+          y[i] = Elem(pp.value);
           return;
         }
       }
@@ -112,5 +112,5 @@ fn slice_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
       src += u32(q) * sp.gy_strides[k / 4u][k % 4u];
     }
   }
-  gx[i] = select(0.0, gy[src], inside);
+  gx[i] = Elem(select(0.0, f32(gy[src]), inside));
 }

@@ -25,8 +25,8 @@
 // multiple of the dilation: about kernel / stride candidates instead of one
 // per tap, with a division per candidate only when dilated.
 //
-// max_pool writes the argmax as an offset inside its plane (ih * W + iw), stored
-// as f32: exact for planes under 2^24 elements. Ties: the first maximal tap in
+// max_pool writes the argmax as an offset inside its plane (ih * W + iw), a u32.
+// Ties: the first maximal tap in
 // row-major window order wins (strict >), and only it receives the gradient.
 // NaN: a NaN tap always wins (the last one in window order, as in PyTorch), so
 // a window holding a NaN outputs NaN and routes its gradient to that tap.
@@ -52,13 +52,13 @@ struct Params {
 
 override WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@group(0) @binding(2) var<storage, read_write> indices: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Elem>;
+@group(0) @binding(1) var<storage, read_write> y: array<Elem>;
+@group(0) @binding(2) var<storage, read_write> indices: array<u32>;
 // The argmax offsets saved by max_pool, read by max_pool_grad.
-@group(0) @binding(3) var<storage, read> argmax: array<f32>;
-@group(0) @binding(4) var<storage, read> gy: array<f32>;
-@group(0) @binding(5) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(3) var<storage, read> argmax: array<u32>;
+@group(0) @binding(4) var<storage, read> gy: array<Elem>;
+@group(0) @binding(5) var<storage, read_write> gx: array<Elem>;
 @group(0) @binding(6) var<uniform> p: Params;
 
 fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -128,15 +128,15 @@ fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
       let iw = left + i32(kw * p.dilation_w);
       if (iw < 0 || iw >= i32(p.in_w)) { continue; }
       let at = ih * i32(p.in_w) + iw;
-      let v = x[base + u32(at)];
+      let v = f32(x[base + u32(at)]);
       if (best_at < 0 || v > best || is_nan(v)) {
         best = v;
         best_at = at;
       }
     }
   }
-  y[i] = best;
-  indices[i] = f32(best_at);
+  y[i] = Elem(best);
+  indices[i] = u32(best_at);
 }
 
 // gx[i] = sum of gy over the windows whose argmax is i
@@ -146,7 +146,7 @@ fn max_pool_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   if (i >= p.n) { return; }
   let iw = i % p.in_w;
   let ih = (i / p.in_w) % p.in_h;
-  let here = f32(ih * p.in_w + iw);
+  let here = ih * p.in_w + iw;
   let out_base = (i / (p.in_w * p.in_h)) * p.out_h * p.out_w;
   let rows = window_range(ih, p.kernel_h, p.dilation_h, p.stride_h, p.pad_top, p.out_h);
   let cols = window_range(iw, p.kernel_w, p.dilation_w, p.stride_w, p.pad_left, p.out_w);
@@ -156,10 +156,10 @@ fn max_pool_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     for (var ow = cols.x; ow <= cols.y; ow++) {
       if (!is_tap(iw, ow, p.dilation_w, p.stride_w, p.pad_left)) { continue; }
       let o = out_base + u32(oh) * p.out_w + u32(ow);
-      if (argmax[o] == here) { acc += gy[o]; }
+      if (argmax[o] == here) { acc += f32(gy[o]); }
     }
   }
-  gx[i] = acc;
+  gx[i] = Elem(acc);
 }
 
 // y[o] = x[plane(o) * H * W + argmax[o]]: the transpose of max_pool_grad (what the
@@ -169,7 +169,7 @@ fn max_pool_gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   let i = thread_index(gid, nwg);
   if (i >= p.n) { return; }
   let plane = i / (p.out_h * p.out_w);
-  y[i] = x[plane * p.in_h * p.in_w + u32(argmax[i])];
+  y[i] = x[plane * p.in_h * p.in_w + argmax[i]];
 }
 
 @compute @workgroup_size(WG)
@@ -188,10 +188,10 @@ fn average_pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     for (var kw = 0u; kw < p.kernel_w; kw++) {
       let iw = left + i32(kw * p.dilation_w);
       if (iw < 0 || iw >= i32(p.in_w)) { continue; }
-      acc += x[base + u32(ih) * p.in_w + u32(iw)];
+      acc += f32(x[base + u32(ih) * p.in_w + u32(iw)]);
     }
   }
-  y[i] = acc / window_divisor(oh, ow);
+  y[i] = Elem(acc / window_divisor(oh, ow));
 }
 
 // gx[i] = sum over the windows w containing i of gy[w] / divisor(w)
@@ -211,10 +211,10 @@ fn average_pool_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     for (var ow = cols.x; ow <= cols.y; ow++) {
       if (!is_tap(iw, ow, p.dilation_w, p.stride_w, p.pad_left)) { continue; }
       let col_taps = axis_divisor(u32(ow), p.stride_w, p.kernel_w, p.dilation_w, p.pad_left, p.pad_right, p.in_w);
-      acc += gy[out_base + u32(oh) * p.out_w + u32(ow)] / f32(row_taps * col_taps);
+      acc += f32(gy[out_base + u32(oh) * p.out_w + u32(ow)]) / f32(row_taps * col_taps);
     }
   }
-  gx[i] = acc;
+  gx[i] = Elem(acc);
 }
 
 // Global average pooling: gx[i] = gy[plane(i)] / (H * W). Planes of any rank
@@ -224,5 +224,5 @@ fn global_average_pool_grad(@builtin(global_invocation_id) gid: vec3<u32>, @buil
   let i = thread_index(gid, nwg);
   if (i >= p.n) { return; }
   let plane_size = p.in_h * p.in_w;
-  gx[i] = gy[i / plane_size] / f32(plane_size);
+  gx[i] = Elem(f32(gy[i / plane_size]) / f32(plane_size));
 }

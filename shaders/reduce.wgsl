@@ -23,8 +23,8 @@ struct Params {
 override OP: u32 = 0u;
 override WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Elem>;
+@group(0) @binding(1) var<storage, read_write> y: array<Elem>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 var<workgroup> partial: array<f32, WG>;
@@ -69,7 +69,7 @@ fn reduce_wide(
   if (in_bounds) {
     let base = outer * p.reduce * p.inner + inner;
     for (var r = lid; r < p.reduce; r += WG) {
-      acc = combine(acc, x[base + r * p.inner]);
+      acc = combine(acc, f32(x[base + r * p.inner]));
     }
   }
   partial[lid] = acc;
@@ -81,7 +81,7 @@ fn reduce_wide(
     workgroupBarrier();
   }
   if (lid == 0u && in_bounds) {
-    y[o] = partial[0] * p.scale;
+    y[o] = Elem(partial[0] * p.scale);
   }
 }
 
@@ -94,7 +94,7 @@ fn reduce_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let base = outer * p.reduce * p.inner + inner;
   var acc = identity();
   for (var r = 0u; r < p.reduce; r++) {
-    acc = combine(acc, x[base + r * p.inner]);
+    acc = combine(acc, f32(x[base + r * p.inner]));
   }
-  y[o] = acc * p.scale;
+  y[o] = Elem(acc * p.scale);
 }

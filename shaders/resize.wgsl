@@ -42,10 +42,10 @@ override MODE: u32 = 0u;
 override NEAREST: u32 = 0u;
 override WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@group(0) @binding(2) var<storage, read> gy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Elem>;
+@group(0) @binding(1) var<storage, read_write> y: array<Elem>;
+@group(0) @binding(2) var<storage, read> gy: array<Elem>;
+@group(0) @binding(3) var<storage, read_write> gx: array<Elem>;
 @group(0) @binding(4) var<uniform> p: Params;
 
 struct Taps {
@@ -118,9 +118,9 @@ fn resize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     return;
   }
   let row_hi = plane * p.in_h * p.in_w + u32(ty.hi) * p.in_w;
-  let top = x[row_lo + u32(tx.lo)] * (1.0 - tx.w) + x[row_lo + u32(tx.hi)] * tx.w;
-  let bottom = x[row_hi + u32(tx.lo)] * (1.0 - tx.w) + x[row_hi + u32(tx.hi)] * tx.w;
-  y[i] = top * (1.0 - ty.w) + bottom * ty.w;
+  let top = f32(x[row_lo + u32(tx.lo)]) * (1.0 - tx.w) + f32(x[row_lo + u32(tx.hi)]) * tx.w;
+  let bottom = f32(x[row_hi + u32(tx.lo)]) * (1.0 - tx.w) + f32(x[row_hi + u32(tx.hi)]) * tx.w;
+  y[i] = Elem(top * (1.0 - ty.w) + bottom * ty.w);
 }
 
 // gx[plane, iy, ix] = sum over (oy, ox) reading it of w_y(oy, iy) * w_x(ox, ix) * gy[plane, oy, ox]
@@ -141,9 +141,9 @@ fn resize_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let row = (plane * p.out_h + oy) * p.out_w;
     var sum = 0.0;
     for (var ox = x0; ox < x1; ox++) {
-      sum += weight_of(taps(ox, p.in_w, p.map_w), ix) * gy[row + ox];
+      sum += weight_of(taps(ox, p.in_w, p.map_w), ix) * f32(gy[row + ox]);
     }
     acc += wy * sum;
   }
-  gx[i] = acc;
+  gx[i] = Elem(acc);
 }

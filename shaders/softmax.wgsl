@@ -31,11 +31,11 @@ struct Params {
 override WG: u32 = 256u;
 override LOG: u32 = 0u;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Elem>;
 // Written by the forward kernels, read by the gradient kernels.
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@group(0) @binding(2) var<storage, read> gy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<Elem>;
+@group(0) @binding(2) var<storage, read> gy: array<Elem>;
+@group(0) @binding(3) var<storage, read_write> gx: array<Elem>;
 @group(0) @binding(4) var<uniform> p: Params;
 
 const LOWEST = -3.4028234e38f;
@@ -75,14 +75,14 @@ fn softmax_wide(
   let len = select(0u, p.len, r < p.rows);
   let base = row_start(r);
   var m = LOWEST;
-  for (var j = lid; j < len; j += WG) { m = max(m, x[base + j * p.inner]); }
+  for (var j = lid; j < len; j += WG) { m = max(m, f32(x[base + j * p.inner])); }
   m = workgroup_max(m, lid);
   var s = 0.0;
-  for (var j = lid; j < len; j += WG) { s += exp(x[base + j * p.inner] - m); }
+  for (var j = lid; j < len; j += WG) { s += exp(f32(x[base + j * p.inner]) - m); }
   s = workgroup_sum(s, lid);
   for (var j = lid; j < len; j += WG) {
     let at = base + j * p.inner;
-    y[at] = output(x[at], m, s);
+    y[at] = Elem(output(f32(x[at]), m, s));
   }
 }
 
@@ -92,12 +92,12 @@ fn softmax_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   if (r >= p.rows) { return; }
   let base = row_start(r);
   var m = LOWEST;
-  for (var j = 0u; j < p.len; j++) { m = max(m, x[base + j * p.inner]); }
+  for (var j = 0u; j < p.len; j++) { m = max(m, f32(x[base + j * p.inner])); }
   var s = 0.0;
-  for (var j = 0u; j < p.len; j++) { s += exp(x[base + j * p.inner] - m); }
+  for (var j = 0u; j < p.len; j++) { s += exp(f32(x[base + j * p.inner]) - m); }
   for (var j = 0u; j < p.len; j++) {
     let at = base + j * p.inner;
-    y[at] = output(x[at], m, s);
+    y[at] = Elem(output(f32(x[at]), m, s));
   }
 }
 
@@ -114,12 +114,12 @@ fn softmax_grad_wide(
   var s = 0.0;
   for (var j = lid; j < len; j += WG) {
     let at = base + j * p.inner;
-    s += grad_term(gy[at], y[at]);
+    s += grad_term(f32(gy[at]), f32(y[at]));
   }
   s = workgroup_sum(s, lid);
   for (var j = lid; j < len; j += WG) {
     let at = base + j * p.inner;
-    gx[at] = grad_value(gy[at], y[at], s);
+    gx[at] = Elem(grad_value(f32(gy[at]), f32(y[at]), s));
   }
 }
 
@@ -131,10 +131,10 @@ fn softmax_grad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
   var s = 0.0;
   for (var j = 0u; j < p.len; j++) {
     let at = base + j * p.inner;
-    s += grad_term(gy[at], y[at]);
+    s += grad_term(f32(gy[at]), f32(y[at]));
   }
   for (var j = 0u; j < p.len; j++) {
     let at = base + j * p.inner;
-    gx[at] = grad_value(gy[at], y[at], s);
+    gx[at] = Elem(grad_value(f32(gy[at]), f32(y[at]), s));
   }
 }

@@ -44,6 +44,18 @@ export interface Kernel {
   readonly id: number;
 }
 
+/**
+ * Tensor storage in WGSL is `array<Elem>` (or `array<vec4<Elem>>`); kernels
+ * load with f32(...) and store with Elem(...), and compute in f32. The runtime
+ * puts one of these lines before every source: f32 storage, or the opt-in f16
+ * storage (runtime().precision). One line each, so compile errors keep the
+ * file's line numbers plus one.
+ */
+export const STORAGE_PRELUDE = {
+  f32: 'alias Elem = f32;\n',
+  f16: 'enable f16; alias Elem = f16;\n',
+} as const;
+
 const bySource = new Map<string, Kernel>();
 /** The reflection of each WGSL source text parsed so far. */
 const reflected = new Map<string, WgslReflect>();
@@ -71,11 +83,11 @@ export function defineKernel(spec: KernelSpec): Kernel {
   let reflect = reflected.get(spec.wgsl);
   if (!reflect) {
     try {
-      reflect = new WgslReflect(spec.wgsl);
+      reflect = new WgslReflect(STORAGE_PRELUDE.f32 + spec.wgsl);
     } catch (e) {
       const msg = (e as Error).message;
       const line = /Line: (\d+)/.exec(msg)?.[1];
-      throw new KernelCompileError(spec.name, line ? Number(line) : undefined, msg);
+      throw new KernelCompileError(spec.name, line ? Number(line) - 1 : undefined, msg);
     }
     reflected.set(spec.wgsl, reflect);
   }

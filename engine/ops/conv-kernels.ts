@@ -18,7 +18,7 @@ import gradWeightWgsl from '../../shaders/conv2d_grad_weight.wgsl';
 import convGeometryWgsl from '../../shaders/conv-geometry.wgsl';
 import { defineKernel } from '../kernels/kernel.js';
 import type { Shape } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { BYTES, Tensor } from '../tensor.js';
 import { chooseTiles, flagArgs, foldTiles, launchVec4, withEpilogue } from './epilogue.js';
 import { gemmFits, gemmKernelRun } from './gemm.js';
 import { grid1d } from './op.js';
@@ -237,7 +237,7 @@ function splitK(pixels: number, workgroups: number, total: number, align: number
   const wanted = Math.ceil(TARGET_WORKGROUPS / Math.max(1, workgroups));
   const byLength = Math.max(1, Math.floor(pixels / minChunk));
   // The partials are bound whole: within one binding too.
-  const byMemory = Math.max(1, Math.floor(Math.min(MAX_PARTIAL_BYTES, runtime().maxBindingBytes) / (4 * Math.max(1, total))));
+  const byMemory = Math.max(1, Math.floor(Math.min(MAX_PARTIAL_BYTES, runtime().maxBindingBytes) / (BYTES[runtime().precision] * Math.max(1, total))));
   const splits = Math.max(1, Math.min(wanted, byLength, byMemory));
   const chunk = Math.max(align, Math.ceil(pixels / splits / align) * align);
   return { splits: Math.max(1, Math.ceil(pixels / chunk)), chunk };

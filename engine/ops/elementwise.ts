@@ -13,7 +13,8 @@ import { ShapeError } from '../errors.js';
 import { defineKernel, specialize, type Kernel } from '../kernels/kernel.js';
 import { broadcastShapes, broadcastStrides, numel, type Shape } from '../shape.js';
 import { runtime } from '../runtime.js';
-import { Tensor } from '../tensor.js';
+import { BYTES, Tensor } from '../tensor.js';
+import { F16_MAX, PrecisionOverflow } from '../half.js';
 import { tape, type BackwardRule } from '../tape.js';
 import { defineOp, grid1d, launch, pack8, type Op } from './op.js';
 import { alongAnyAxis, fillInParts } from './split.js';
@@ -304,7 +305,8 @@ export const binaryOps = Object.fromEntries(Object.keys(binaryRows).map((n) => [
 /** A new tensor with every element set to `value` (not an op: it has no inputs). */
 export function fill(shape: Shape, value: number): Tensor {
   const n = numel(shape);
-  if (n * 4 > runtime().maxBindingBytes) return fillInParts(shape, value, fill);
+  if (runtime().precision === 'f16' && Math.abs(value) > F16_MAX && Number.isFinite(value)) throw new PrecisionOverflow(`fill ${JSON.stringify(shape)}`, value, 0);
+  if (n * BYTES[runtime().precision] > runtime().maxBindingBytes) return fillInParts(shape, value, fill);
   const y = Tensor.empty(shape);
   run(elementwiseKernel('fill', 'fill'), { out_buf: y }, { label: 'fill', n, alpha: value });
   return y;

@@ -8,7 +8,7 @@ import { runtime } from '../runtime.js';
 import { tape, type BackwardRule } from '../tape.js';
 import type { Kernel } from '../kernels/kernel.js';
 import { Tensor } from '../tensor.js';
-import { TensorTooLarge } from '../errors.js';
+import { PrecisionMismatch, TensorTooLarge } from '../errors.js';
 import { backwardSplitting, forwardSplitting, type SplitRule } from './split.js';
 
 /** What a forward sees of the tape. */
@@ -40,6 +40,8 @@ export interface OpDef<A> {
    * tensors end in TensorTooLarge naming the op.
    */
   split?: SplitRule<A>;
+  /** Inputs that hold u32 indices (maxPool's argmax); every other input is a float tensor of the runtime's precision. */
+  indexInputs?: readonly number[];
 }
 
 export interface Op<A> {
@@ -56,6 +58,11 @@ export function defineOp<A>(spec: OpDef<A>): Op<A> {
   def.forward = (inputs, attrs, ctx) => forwardSplitting(spec, def, inputs, attrs, ctx);
   def.backward = (ctx, grads) => backwardSplitting(spec, def, ctx, grads);
   const op = ((inputs: readonly Tensor[], attrs: A) => {
+    const precision = runtime().precision;
+    inputs.forEach((t, k) => {
+      const expected = spec.indexInputs?.includes(k) ? 'u32' : precision;
+      if (t.dtype !== expected) throw new PrecisionMismatch(def.name, t.toString(), t.dtype, expected);
+    });
     const recording = tape.recording && inputs.some((t) => t.requiresGrad);
     const intermediates: Tensor[] = [];
     const outputs = def.forward(inputs, attrs, { recording, keepForBackward: (t) => intermediates.push(t) });

@@ -58,7 +58,7 @@ function planes<A>([x]: readonly Shape[], _attrs: A, outs: readonly Shape[]): Sp
 }
 
 /**
- * Outputs [y, indices]: indices hold each window's argmax as an offset inside
+ * Outputs [y, indices]: indices (u32) hold each window's argmax as an offset inside
  * its (n, c) plane, h * W + w (ONNX's Indices output flattens over N and C too:
  * add (n * C + c) * H * W). Ties go to the first maximum in row-major window order;
  * a NaN tap wins (the last NaN), so NaN propagates and gets the window's gradient.
@@ -67,11 +67,8 @@ export const maxPool = defineOp<PoolAttrs>({
   name: 'maxPool',
   forward([x], attrs) {
     const g = poolGeometry('maxPool', x.shape, attrs);
-    if (g.inH * g.inW > 2 ** 24) {
-      throw new ShapeError('maxPool', `planes of ${g.inH * g.inW} elements exceed the 2^24 that f32 argmax offsets represent exactly`, [x.shape]);
-    }
     const y = Tensor.empty(outShape(x.shape, g));
-    const indices = Tensor.empty(y.shape);
+    const indices = Tensor.empty(y.shape, 'u32'); // exact offsets in any precision
     launch(maxPoolKernel, { x, y, indices }, { workgroups: grid1d(y.size), uniforms: poolUniforms(g, y.size) });
     return [y, indices];
   },
@@ -110,6 +107,7 @@ export const maxPoolGrad: Op<PoolGradAttrs<PoolAttrs>> = defineOp<PoolGradAttrs<
     return [gx];
   },
   save: ([, argmax]) => [argmax],
+  indexInputs: [1],
   // d dy = gather of the incoming gradient at each window's argmax; the argmax gets none
   backward: ({ saved: [argmax], attrs }, [g]) => [maxPoolGather([g, argmax], attrs)[0], null],
   backwardOps: ({ saved: [argmax], attrs }, [g]) => [maxPoolGather([g, argmax.view(argmax.shape)], attrs)[0], null],
@@ -125,6 +123,7 @@ export const maxPoolGather: Op<PoolGradAttrs<PoolAttrs>> = defineOp<PoolGradAttr
     return [y];
   },
   save: ([, argmax]) => [argmax],
+  indexInputs: [1],
   // dx = maxPoolGrad(dy, argmax): the gathered gradients go back to the argmax positions
   backward: ({ saved: [argmax], attrs }, [gy]) => [maxPoolGrad([gy, argmax], attrs)[0], null],
   backwardOps: ({ saved: [argmax], attrs }, [gy]) => [maxPoolGrad([gy, argmax.view(argmax.shape)], attrs)[0], null],

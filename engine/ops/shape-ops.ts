@@ -18,7 +18,7 @@ import padWgsl from '../../shaders/pad.wgsl';
 import { defineKernel } from '../kernels/kernel.js';
 import { runtime } from '../runtime.js';
 import { contiguousStrides, type Shape } from '../shape.js';
-import { Tensor } from '../tensor.js';
+import { BYTES, Tensor } from '../tensor.js';
 import { MissingDoubleBackward } from '../errors.js';
 import { reshape, stridedCopy } from './movement.js';
 import { defineOp, grid1d, launch, pack8, type Op } from './op.js';
@@ -80,15 +80,24 @@ const MAX_COPY_RUNS = 16;
 
 const contiguousRuns = (shape: Shape, axis: number) => shape.slice(0, axis).reduce((n, d) => n * d, 1);
 
+/**
+ * Whether slabs along `axis` move by buffer copies: few runs, and every copy
+ * offset and size a multiple of 4 bytes, as copyBufferToBuffer requires (in
+ * f16, an odd number of elements per index of the axis is not).
+ */
+const byCopies = (shape: Shape, axis: number) =>
+  contiguousRuns(shape, axis) <= MAX_COPY_RUNS && (innerSize(shape, axis) * BYTES[runtime().precision]) % 4 === 0;
+
 /** concatInto by buffer copies: input k's run o lands at y[o, offset_k : offset_k + n_k, ...]. */
 function concatByCopies(parts: readonly Tensor[], axis: number, outShape: Shape): Tensor {
   const y = Tensor.empty(outShape);
   const inner = innerSize(outShape, axis);
   const runs = contiguousRuns(outShape, axis);
+  const e = BYTES[y.dtype];
   let offset = 0;
   for (const x of parts) {
     const run = x.shape[axis] * inner;
-    for (let o = 0; o < runs; o++) runtime().copyBuffer(x.buffer, o * run * 4, y.buffer, (o * outShape[axis] + offset) * inner * 4, run * 4);
+    for (let o = 0; o < runs; o++) runtime().copyBuffer(x.buffer, o * run * e, y.buffer, (o * outShape[axis] + offset) * inner * e, run * e);
     offset += x.shape[axis];
   }
   return y;
@@ -99,16 +108,14 @@ function sliceByCopies(x: Tensor, axis: number, start: number, len: number): Ten
   const y = Tensor.empty(x.shape.map((d, i) => (i === axis ? len : d)));
   const inner = innerSize(x.shape, axis);
   const runs = contiguousRuns(x.shape, axis);
-  for (let o = 0; o < runs; o++) runtime().copyBuffer(x.buffer, (o * x.shape[axis] + start) * inner * 4, y.buffer, o * len * inner * 4, len * inner * 4);
+  const e = BYTES[x.dtype];
+  for (let o = 0; o < runs; o++) runtime().copyBuffer(x.buffer, (o * x.shape[axis] + start) * inner * e, y.buffer, o * len * inner * e, len * inner * e);
   return y;
 }
 
-/**
- * A table of u32 values for kernels that declare the binding `array<u32>`.
- * Tensors are f32 by type; the kernel reads the bits as stored here.
- */
+/** A table of u32 values for kernels that declare the binding `array<u32>`. */
 function u32Table(values: readonly number[]): Tensor {
-  const t = Tensor.empty([Math.max(values.length, 1)]);
+  const t = Tensor.empty([Math.max(values.length, 1)], 'u32');
   if (values.length) runtime().upload(t.buffer, Uint32Array.from(values));
   return t;
 }
@@ -138,7 +145,7 @@ export const concat = defineOp<ConcatAttrs>({
   name: 'concat',
   forward(xs, { axis }) {
     const { axis: a, shape } = concatShape(xs.map((x) => x.shape), axis);
-    return [contiguousRuns(shape, a) <= MAX_COPY_RUNS ? concatByCopies(xs, a, shape) : concatInto(xs, a, shape)];
+    return [byCopies(shape, a) ? concatByCopies(xs, a, shape) : concatInto(xs, a, shape)];
   },
   split: (inputs, { axis }, [y]) => alongAnyAxis(y, inputs, 1, [concatShape(inputs, axis).axis]),
   // dx_k = dy[..., offset_k : offset_k + n_k, ...] along the axis
@@ -170,7 +177,7 @@ export const split = defineOp<SplitAttrs>({
   forward([x], attrs) {
     const { axis, sizes } = splitSizes(x.shape, attrs);
     let offset = 0;
-    const copies = contiguousRuns(x.shape, axis) <= MAX_COPY_RUNS;
+    const copies = byCopies(x.shape, axis);
     return sizes.map((len) => {
       const part = copies ? sliceByCopies(x, axis, offset, len) : sliceAxis(x, axis, offset, len);
       offset += len;
@@ -196,7 +203,7 @@ export const slice = defineOp<SliceAttrs>({
     // One axis cut with step 1 (YOLOv8's channel slices): a few contiguous runs, copied.
     const cut = x.shape.flatMap((d, a) => (starts[a] !== 0 || steps[a] !== 1 || counts[a] !== d ? [a] : []));
     const a = cut[0] ?? 0;
-    if (x.shape.length && cut.length <= 1 && steps[a] === 1 && contiguousRuns(x.shape, a) <= MAX_COPY_RUNS) return [sliceByCopies(x, a, starts[a], counts[a])];
+    if (x.shape.length && cut.length <= 1 && steps[a] === 1 && byCopies(x.shape, a)) return [sliceByCopies(x, a, starts[a], counts[a])];
     const offset = counts.some((c) => c === 0) ? 0 : starts.reduce((o, s, d) => o + s * x.strides[d], 0);
     return [stridedCopy(x, counts, x.strides.map((s, d) => s * steps[d]), offset)];
   },

@@ -24,7 +24,7 @@ import { sizeClass } from '../device/buffer-pool.js';
 import { runtime } from '../runtime.js';
 import { broadcastAxes, formatShape, numel, sameShape, type Shape } from '../shape.js';
 import type { BackwardContext } from '../tape.js';
-import { scope, Tensor } from '../tensor.js';
+import { BYTES, scope, Tensor } from '../tensor.js';
 import { binaryOps } from './elementwise.js';
 import type { ForwardContext, OpDef } from './op.js';
 import { sum, sumTo } from './reduce.js';
@@ -62,11 +62,11 @@ type Forward<A> = OpDef<A>['forward'];
 export const splitCounts = new Map<string, number>();
 const count = (key: string) => splitCounts.set(key, (splitCounts.get(key) ?? 0) + 1);
 
-const BYTES = 4;
 /** Nesting of parts within parts; each level at least halves a part, so this is far beyond any real need. */
 const MAX_DEPTH = 48;
 let depth = 0;
-const bytesOf = (shape: Shape) => numel(shape) * BYTES;
+/** Bytes of a float tensor of `shape` at the runtime's precision. */
+const bytesOf = (shape: Shape) => numel(shape) * BYTES[runtime().precision];
 
 /**
  * Every axis of `out` with extent > 1, outermost first (fewest copies), for
@@ -145,7 +145,7 @@ function forwardInParts<A>(def: OpDef<A>, self: OpDef<A>, inputs: readonly Tenso
   const { axis, extent, len } = part;
   count(`${def.name} forward ${axis.name}`);
   const cuts = axis.inputs.map(cutOf);
-  const outs = outShapes.map((s) => Tensor.empty(s));
+  const outs: Tensor[] = []; // allocated at the first part, with its dtype (maxPool's indices are u32)
   const kept: Tensor[] = [];
   try {
     for (let start = 0; start < extent; start += len) {
@@ -159,11 +159,12 @@ function forwardInParts<A>(def: OpDef<A>, self: OpDef<A>, inputs: readonly Tenso
         const ys = self.forward(parts, axis.attrs?.(start, n) ?? attrs, partCtx);
         ys.forEach((y, k) => {
           checkPart(def.name, y, outShapes[k], axis.outputs[k], n);
+          outs[k] ??= Tensor.empty(outShapes[k], y.dtype);
           placeSlab(y, outs[k], axis.outputs[k], start);
           y.dispose();
         });
         partKept.forEach((t, k) => {
-          kept[k] ??= Tensor.empty(t.shape.map((d, i) => (i === axis.outputs[0] ? extent : d)));
+          kept[k] ??= Tensor.empty(t.shape.map((d, i) => (i === axis.outputs[0] ? extent : d)), t.dtype);
           placeSlab(t, kept[k], axis.outputs[0], start);
         });
       } finally {
@@ -328,14 +329,14 @@ function planParts<A>(axes: readonly SplitAxis<A>[], inShapes: readonly Shape[],
 export function cutSlab(t: Tensor, axis: number, start: number, len: number): Tensor {
   const shape = t.shape;
   if (start === 0 && len === shape[axis]) return t.view(shape);
-  const part = Tensor.empty(withExtent(shape, axis, len));
-  copyRuns(shape, axis, start, len, (whole, piece, bytes) => runtime().copyBuffer(t.buffer, whole, part.buffer, piece, bytes));
+  const part = Tensor.empty(withExtent(shape, axis, len), t.dtype);
+  copyRuns(shape, BYTES[t.dtype], axis, start, len, (whole, piece, bytes) => runtime().copyBuffer(t.buffer, whole, part.buffer, piece, bytes));
   return part;
 }
 
 /** Writes `part` into `whole` at [start, start + part's extent) along `axis`. */
 export function placeSlab(part: Tensor, whole: Tensor, axis: number, start: number): void {
-  copyRuns(whole.shape, axis, start, part.shape[axis], (w, piece, bytes) => runtime().copyBuffer(part.buffer, piece, whole.buffer, w, bytes));
+  copyRuns(whole.shape, BYTES[whole.dtype], axis, start, part.shape[axis], (w, piece, bytes) => runtime().copyBuffer(part.buffer, piece, whole.buffer, w, bytes));
 }
 
 /** Adds `part` into `whole` at [start, ...) along `axis` (overlapping backward windows). */
@@ -348,11 +349,14 @@ function addSlab(part: Tensor, whole: Tensor, axis: number, start: number): void
 }
 
 /** The contiguous byte runs of a slab: one per index of the axes before `axis`. */
-function copyRuns(shape: Shape, axis: number, start: number, len: number, copy: (wholeOffset: number, partOffset: number, bytes: number) => void): void {
+function copyRuns(shape: Shape, elementBytes: number, axis: number, start: number, len: number, copy: (wholeOffset: number, partOffset: number, bytes: number) => void): void {
   const outer = numel(shape.slice(0, axis));
-  const inner = numel(shape.slice(axis + 1)) * BYTES;
+  const inner = numel(shape.slice(axis + 1)) * elementBytes;
   const run = len * inner;
   if (!run) return;
+  if (inner % 4) {
+    throw new GradlensError(`splitting a ${formatShape(shape)} tensor along axis ${axis} in f16 needs copies at odd element offsets, which WebGPU does not allow; run it in f32`);
+  }
   for (let o = 0; o < outer; o++) copy((o * shape[axis] + start) * inner, o * run, run);
 }
 
@@ -365,7 +369,7 @@ export function fillInParts(shape: Shape, value: number, fillSmall: (shape: Shap
     return y;
   }
   const block = Math.floor(runtime().maxBindingBytes / 16) * 16;
-  const piece = fillSmall([block / BYTES], value);
+  const piece = fillSmall([block / BYTES[runtime().precision]], value);
   for (let at = 0; at < bytes; at += block) runtime().copyBuffer(piece.buffer, 0, y.buffer, at, Math.min(block, bytes - at));
   piece.dispose();
   return y;

@@ -204,15 +204,20 @@ export class OnnxGraphModel implements ExplainableModel {
   /** The constants on the GPU: how many tensors, and their bytes. */
   gpuConstants(): { count: number; bytes: number } {
     let bytes = 0;
-    for (const t of this.uploads.values()) bytes += t.size * 4;
+    for (const t of this.uploads.values()) bytes += t.ref.byteLength;
     return { count: this.uploads.size, bytes };
   }
 
   private upload(v: HostTensor): Tensor {
     let t = this.uploads.get(v);
+    // After setPrecision, the constants are uploaded again in the new storage.
+    if (t && t.dtype !== runtime().precision) {
+      t.dispose();
+      t = undefined;
+    }
     if (!t) {
       // keep(): weights belong to the model, not to whatever scope the caller runs in.
-      t = keep(Tensor.fromData(toFloat32(v), v.shape));
+      t = keep(Tensor.fromData(toFloat32(v), v.shape, `a constant ${formatShape(v.shape)} of the model`));
       this.uploads.set(v, t);
     }
     return t;

@@ -1,0 +1,100 @@
+// The opt-in f16 precision mode (runtime().setPrecision('f16')): every op's
+// forward and backward with f16 storage against the float64 reference on the
+// same f16-rounded inputs, and the mode's guards. Lavapipe (CI) has
+// shader-f16; an adapter without it skips these here, but not on CI.
+
+import { describe, expect, test, type TestContext } from 'vitest';
+import { add, conv2d, F16_MAX, fromHalf, ops, PrecisionMismatch, PrecisionOverflow, runtime, scopeAsync, tensor, toHalf } from '../../engine/index.js';
+import { caseLabels, checkCase } from '../helpers/op-check.js';
+
+const names = Object.keys(ops) as (keyof typeof ops)[];
+
+/** Skips (with the reason) where the adapter has no shader-f16, except on CI, where lavapipe must have it. */
+function needF16(ctx: TestContext): void {
+  if (runtime().handle.features.has('shader-f16')) return;
+  if (process.env.CI) throw new Error(`CI's adapter must have shader-f16: ${runtime().adapterDescription}`);
+  ctx.skip();
+}
+
+describe('f16 on the host', () => {
+  test('rounding to nearest even, subnormals, overflow as an error', () => {
+    const cases: [number, number][] = [
+      [1, 1],
+      [1 + 2 ** -11, 1], // a tie: to the even mantissa
+      [1 + 3 * 2 ** -11, 1 + 2 ** -9],
+      [65504, 65504],
+      [2 ** -24, 2 ** -24], // smallest subnormal
+      [2 ** -26, 0],
+      [-0.1, -0.0999755859375],
+      [Infinity, Infinity],
+    ];
+    const got = fromHalf(toHalf(cases.map(([v]) => v), 'x'));
+    expect(Array.from(got)).toEqual(cases.map(([, h]) => h));
+    expect(Number.isNaN(fromHalf(toHalf([NaN], 'x'))[0])).toBe(true);
+    expect(() => toHalf([1, 70000], 'weights w')).toThrow(PrecisionOverflow);
+    expect(() => toHalf([1, 70000], 'weights w')).toThrow(/weights w: value 70000 at index 1 does not fit in f16/);
+    // Every f16 bit pattern survives the round trip.
+    const all = new Uint16Array(65536).map((_, i) => i);
+    const back = toHalf(fromHalf(all).map((v) => (Number.isNaN(v) ? 0 : v)), 'all');
+    const finite = Array.from(all).filter((h) => (h & 0x7c00) !== 0x7c00 || (h & 0x3ff) === 0);
+    for (const h of finite) expect(back[h]).toBe(h);
+  });
+});
+
+describe('the f16 mode', () => {
+  test('tensors take the precision; mixing precisions and overflowing values are errors naming the culprit', async (ctx) => {
+    needF16(ctx);
+    const rt = runtime();
+    const f32 = tensor([1, 2, 3], [3]);
+    try {
+      rt.setPrecision('f16');
+      await scopeAsync(async () => {
+        const h = tensor([0.1, 2, 65504], [3]);
+        expect(h.dtype).toBe('f16');
+        expect(h.ref.byteLength).toBe(6);
+        expect(Array.from(await h.data())).toEqual([0.0999755859375, 2, 65504]);
+        expect(() => add(h, f32)).toThrow(PrecisionMismatch);
+        expect(() => add(h, f32)).toThrow(/add: input Tensor#\d+ \[3\] is stored as f32 but the runtime runs in f16/);
+        expect(() => tensor([F16_MAX * 2], [1], { name: 'big' })).toThrow(/value 131008 .* does not fit in f16/);
+        // Odd element counts per channel: concat and slice leave the 4-byte-aligned copies for their kernels.
+        const a = tensor([1, 2, 3, 4, 5, 6], [1, 2, 3]);
+        const b = tensor([7, 8, 9], [1, 1, 3]);
+        const c = ops.concat([a, b], { axis: 1 })[0];
+        expect(Array.from(await c.data())).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        const [s0, s1] = ops.split([c], { axis: 1, sizes: [1, 2] });
+        expect(Array.from(await s1.data())).toEqual([4, 5, 6, 7, 8, 9]);
+        expect(Array.from(await s0.data())).toEqual([1, 2, 3]);
+        // A large-magnitude result overflows to infinity inside a kernel: the engine's finiteness checks see it.
+        const y = conv2d(tensor([300], [1, 1, 1, 1]), tensor([300], [1, 1, 1, 1]));
+        expect((await y.data())[0]).toBe(Infinity);
+      });
+    } finally {
+      rt.setPrecision('f32');
+      f32.dispose();
+    }
+    expect(() => add(f32, f32)).toThrow(); // disposed, not silently reused
+  });
+});
+
+// Every registered op, forward and backward, with f16 storage.
+describe.each(names)('f16: %s', (name) => {
+  test.for(caseLabels(name))('%s', async ([, i], ctx) => {
+    needF16(ctx);
+    await checkCase(name, i, 'f16');
+  });
+});
+
+// The GEMM-family kernels this adapter does not pick (workgroup-tiled on a CPU adapter, direct on a GPU), in f16 too.
+describe.each(['conv2d', 'convTranspose2d', 'matmul', 'gemm'] as const)('f16: %s on the other GEMM kernels (workgroupTiles flipped)', (name) => {
+  test.for(caseLabels(name))('%s', async ([, i], ctx) => {
+    needF16(ctx);
+    const rt = runtime();
+    const saved = rt.workgroupTiles;
+    rt.workgroupTiles = !saved;
+    try {
+      await checkCase(name, i, 'f16');
+    } finally {
+      rt.workgroupTiles = saved;
+    }
+  });
+});
