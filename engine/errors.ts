@@ -45,20 +45,22 @@ export class PrecisionUnavailable extends GradlensError {
   }
 }
 
-/** An op given a tensor of another dtype than it takes: another precision than the runtime's (made before setPrecision, or a model loaded in the other mode), or indices for values. */
+/** An op given inputs of two precisions (f32 and f16: cast() converts), or indices where it takes values, or values where it takes indices. */
 export class PrecisionMismatch extends GradlensError {
   constructor(
     readonly op: string,
     readonly tensor: string,
     readonly dtype: string,
-    readonly precision: string,
+    readonly expected: string,
+    /** The earlier input whose precision the op took. */
+    readonly other?: string,
   ) {
     super(
-      precision === 'u32'
+      expected === 'u32'
         ? `${op}: input ${tensor} is stored as ${dtype}; this input takes u32 indices (maxPool's second output)`
         : dtype === 'u32'
-          ? `${op}: input ${tensor} holds u32 indices, not ${precision} values`
-          : `${op}: input ${tensor} is stored as ${dtype} but the runtime runs in ${precision}; make (or load) it again after setPrecision('${precision}')`,
+          ? `${op}: input ${tensor} holds u32 indices, not ${expected} values`
+          : `${op}: input ${tensor} is stored as ${dtype} but ${other ?? 'another input'} as ${expected}; convert one with cast()`,
     );
   }
 }

@@ -30,6 +30,7 @@ export { defineOp, launch, type Op, type OpDef } from './ops/op.js';
 export { defineKernel, specialize, type Kernel } from './kernels/kernel.js';
 export { describeAdapter, getDevice } from './device/device.js';
 export { fill };
+export { cast } from './ops/cast.js';
 
 // ---- convenience functions (one per op) --------------------------------------------
 

@@ -120,10 +120,10 @@ export class Runtime {
   /** Most bytes one buffer may hold: the adapter's maxBufferSize. Assignable (tests). */
   maxBufferBytes: number;
   /**
-   * The storage of float tensors created from now on (Tensor.empty and
-   * fromData take it); set it with setPrecision(). Ops refuse inputs of the
-   * other precision (PrecisionMismatch), so tensors and models made before a
-   * switch cannot be mixed in silently.
+   * The storage of float tensors created from now on outside ops
+   * (Tensor.empty, fromData, fill); set it with setPrecision(). An op runs in
+   * the precision of its float inputs (they must agree: PrecisionMismatch
+   * otherwise) and so do its outputs and its backward; cast() converts.
    */
   get precision(): Precision {
     return this.storagePrecision;
@@ -151,6 +151,18 @@ export class Runtime {
     if (precision !== 'f32' && precision !== 'f16') throw new GradlensError(`precision must be 'f32' or 'f16', not '${String(precision)}'`);
     if (precision === 'f16' && !this.handle.features.has('shader-f16')) throw new PrecisionUnavailable(this.adapterDescription);
     this.storagePrecision = precision;
+  }
+
+  /** Runs `fn` with `precision` as the storage of new tensors (ops run in their inputs' precision this way). */
+  withPrecision<T>(precision: Precision, fn: () => T): T {
+    if (precision === this.storagePrecision) return fn();
+    const saved = this.storagePrecision;
+    this.setPrecision(precision);
+    try {
+      return fn();
+    } finally {
+      this.storagePrecision = saved;
+    }
   }
 
   get adapterDescription(): string {

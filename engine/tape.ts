@@ -17,6 +17,7 @@ import { connectedView, describeGraph, GradientMap, GradHooks, runRecorded } fro
 import { fill } from './ops/elementwise.js';
 import { sameShape, type Shape } from './shape.js';
 import { keep, type Tensor } from './tensor.js';
+import { runtime, type Precision } from './runtime.js';
 
 /** What a backward rule sees. */
 export interface BackwardContext<A = unknown> {
@@ -177,7 +178,7 @@ class Tape {
     if (given && given.length !== outputs.length) throw new ShapeError(op, `${given.length} seed gradients for ${outputs.length} outputs`);
     return outputs.map((y, i) => {
       const g = given?.[i];
-      if (!g) return fill(y.shape, 1);
+      if (!g) return runtime().withPrecision(y.dtype as Precision, () => fill(y.shape, 1));
       if (!sameShape(g.shape, y.shape)) throw new ShapeError(op, 'the seed gradient must have the shape of the loss', [g.shape, y.shape]);
       return createGraph && g.requiresGrad ? connectedView(g, g) : g.view(y.shape);
     });

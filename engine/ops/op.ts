@@ -3,7 +3,7 @@
 // an op without a gradient does not compile. Calling the op records a tape
 // node when an input needs a gradient.
 
-import type { DispatchArgs } from '../runtime.js';
+import type { DispatchArgs, Precision } from '../runtime.js';
 import { runtime } from '../runtime.js';
 import { tape, type BackwardRule } from '../tape.js';
 import type { Kernel } from '../kernels/kernel.js';
@@ -58,17 +58,13 @@ export function defineOp<A>(spec: OpDef<A>): Op<A> {
   def.forward = (inputs, attrs, ctx) => forwardSplitting(spec, def, inputs, attrs, ctx);
   def.backward = (ctx, grads) => backwardSplitting(spec, def, ctx, grads);
   const op = ((inputs: readonly Tensor[], attrs: A) => {
-    const precision = runtime().precision;
-    inputs.forEach((t, k) => {
-      const expected = spec.indexInputs?.includes(k) ? 'u32' : precision;
-      if (t.dtype !== expected) throw new PrecisionMismatch(def.name, t.toString(), t.dtype, expected);
-    });
+    const precision = precisionOf(def.name, inputs, spec.indexInputs);
     const recording = tape.recording && inputs.some((t) => t.requiresGrad);
     const intermediates: Tensor[] = [];
-    const outputs = def.forward(inputs, attrs, { recording, keepForBackward: (t) => intermediates.push(t) });
+    const outputs = runtime().withPrecision(precision, () => def.forward(inputs, attrs, { recording, keepForBackward: (t) => intermediates.push(t) }));
     if (recording) {
       const saved = [...(def.save?.(inputs, outputs, attrs) ?? []), ...intermediates];
-      tape.record(def.name, inputs, outputs, attrs, saved, namingOutputs(def.backward, outputs), spec.backwardOps);
+      tape.record(def.name, inputs, outputs, attrs, saved, inPrecision(precision, namingOutputs(def.backward, outputs)), spec.backwardOps && inPrecision(precision, spec.backwardOps));
     }
     for (const t of intermediates) t.dispose(); // the tape keeps its own views
     return outputs;
@@ -76,6 +72,28 @@ export function defineOp<A>(spec: OpDef<A>): Op<A> {
   Object.defineProperty(op, 'name', { value: def.name });
   (op as { def: OpDef<A> }).def = def;
   return op;
+}
+
+/**
+ * The precision an op runs in: its float inputs', which must agree; index
+ * inputs must be u32 and others must not. With no float input, the runtime's.
+ */
+function precisionOf(op: string, inputs: readonly Tensor[], indexInputs: readonly number[] = []): Precision {
+  let precision: Precision | undefined;
+  let first: Tensor | undefined;
+  inputs.forEach((t, k) => {
+    const index = indexInputs.includes(k);
+    if (index !== (t.dtype === 'u32')) throw new PrecisionMismatch(op, t.toString(), t.dtype, index ? 'u32' : (precision ?? runtime().precision));
+    if (index) return;
+    if (!precision) [precision, first] = [t.dtype as Precision, t];
+    else if (t.dtype !== precision) throw new PrecisionMismatch(op, t.toString(), t.dtype, precision, first!.toString());
+  });
+  return precision ?? runtime().precision;
+}
+
+/** A backward rule run with `precision` as the storage of what it creates (its op's). */
+function inPrecision<A>(precision: Precision, rule: BackwardRule<A>): BackwardRule<A> {
+  return (ctx, grads) => runtime().withPrecision(precision, () => rule(ctx, grads));
 }
 
 /** The rule, with a TensorTooLarge naming the outputs (their labels, e.g. ONNX names) whose gradient it computes. */

@@ -4,7 +4,7 @@
 // shader-f16; an adapter without it skips these here, but not on CI.
 
 import { describe, expect, test, type TestContext } from 'vitest';
-import { add, conv2d, F16_MAX, fromHalf, ops, PrecisionMismatch, PrecisionOverflow, runtime, scopeAsync, tensor, toHalf } from '../../engine/index.js';
+import { add, backward, cast, conv2d, F16_MAX, mul, sum, fromHalf, ops, PrecisionMismatch, PrecisionOverflow, runtime, scopeAsync, tensor, toHalf } from '../../engine/index.js';
 import { caseLabels, checkCase } from '../helpers/op-check.js';
 
 const names = Object.keys(ops) as (keyof typeof ops)[];
@@ -54,7 +54,19 @@ describe('the f16 mode', () => {
         expect(h.ref.byteLength).toBe(6);
         expect(Array.from(await h.data())).toEqual([0.0999755859375, 2, 65504]);
         expect(() => add(h, f32)).toThrow(PrecisionMismatch);
-        expect(() => add(h, f32)).toThrow(/add: input Tensor#\d+ \[3\] is stored as f32 but the runtime runs in f16/);
+        expect(() => add(h, f32)).toThrow(/add: input Tensor#\d+ \[3\] is stored as f32 but Tensor#\d+ \[3\] f16 as f16; convert one with cast\(\)/);
+        // cast: exact f16 -> f32, rounding f32 -> f16, and its gradient is the cast back.
+        const wide = cast(h, 'f32');
+        expect(wide.dtype).toBe('f32');
+        expect(Array.from(await add(wide, f32).data())).toEqual([1.0999755859375, 4, 65507]);
+        rt.setPrecision('f32');
+        const x = tensor([0.1, 3], [2], { requiresGrad: true });
+        const narrow = cast(x, 'f16');
+        expect(Array.from(await narrow.data())).toEqual([0.0999755859375, 3]);
+        backward(sum(mul(narrow, narrow)));
+        expect(x.grad!.dtype).toBe('f32');
+        expect(Array.from(await x.grad!.data())).toEqual([0.199951171875, 6]);
+        rt.setPrecision('f16');
         expect(() => tensor([F16_MAX * 2], [1], { name: 'big' })).toThrow(/value 131008 .* does not fit in f16/);
         // Odd element counts per channel: concat and slice leave the 4-byte-aligned copies for their kernels.
         const a = tensor([1, 2, 3, 4, 5, 6], [1, 2, 3]);
