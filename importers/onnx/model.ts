@@ -14,7 +14,7 @@
 //   milliseconds, naming the node, the tensor, its size and the limit
 //   (backward too when gradients are requested).
 
-import { GradlensError, Tensor, defineOp, formatShape, init, keep, runtime, sameShape, scope, tape } from '../../engine/index.js';
+import { GradlensError, Tensor, cast, defineOp, formatShape, init, keep, runtime, sameShape, scope, tape, type Precision } from '../../engine/index.js';
 import { BufferTooLarge, closeMatches, LayerNotFound, numel, TensorTooLarge } from '../../engine/host.js';
 import type { ConstantValue, ExplainableModel, GraphNode, LayerInfo, RunOptions, RunResult } from '../../engine/host.js';
 import { gpuBackend } from './backend.js';
@@ -36,6 +36,14 @@ export interface LoadOptions {
   foldPads?: boolean;
   /** Largest constant, in elements, that preparation folds on the CPU (see PrepareOptions). */
   maxFoldElements?: number;
+  /**
+   * The graph's storage: 'f16' runs every node in f16 (f32 arithmetic inside
+   * each kernel) on adapters with shader-f16 (PrecisionUnavailable
+   * otherwise). Default: the runtime's precision at load. An f16 model still
+   * takes and returns f32: run() casts the inputs, the outputs and every kept
+   * tensor (on the tape, so gradients and replacements work as in f32).
+   */
+  precision?: Precision;
 }
 
 /** Decodes and prepares an ONNX file and uploads its weights (initializing the engine if needed). */
@@ -59,12 +67,16 @@ export class OnnxGraphModel implements ExplainableModel {
   /** Plans already dry-run against the adapter's limits: 'forward', or 'backward' (which covers forward). */
   private readonly checked = new WeakMap<Plan, 'forward' | 'backward'>();
   private disposed = false;
+  /** Where the graph runs: f32 or f16 storage (LoadOptions.precision). */
+  readonly precision: Precision;
 
   constructor(
     readonly model: OnnxModel,
     private readonly options: LoadOptions = {},
   ) {
     this.fusion = { batchNorm: options.fuseBatchNorm ?? true, activations: options.fuseActivations ?? true, pads: options.foldPads ?? true };
+    this.precision = options.precision ?? runtime().precision;
+    runtime().withPrecision(this.precision, () => {}); // PrecisionUnavailable now, not at the first run
     this.graph = prepareGraph(model, { inputShapes: options.inputShapes, maxFoldElements: options.maxFoldElements });
     this.graphs.set(shapeKey(this.graph.inputs.map((i) => i.shape)), this.graph);
     this.inputs = this.graph.inputs.map(({ name, shape }) => ({ name, shape }));
@@ -117,26 +129,54 @@ export class OnnxGraphModel implements ExplainableModel {
     // Swapped tensors must exist in the plan too (a fusion must not hide them).
     const plan = this.planFor(graph, new Set([...requested, ...Object.keys(replace)]));
     this.checkLimits(plan, grad.size > 0);
-    const values = executePlan(plan, gpuBackend, new Map(Object.entries(inputs)), [...graph.outputs.map((o) => o.name), ...requested], {
-      constant: (v) => this.upload(v),
-      produced(name, t) {
-        const swap = replace[name];
-        if (swap) {
-          const r = swap(t);
-          if (!sameShape(r.shape, t.shape)) throw new OnnxGraphError('', '', `replace['${name}'] returned ${formatShape(r.shape)} for a ${formatShape(t.shape)} tensor`);
-          if (r !== t && !fed.has(name)) t.dispose(); // the caller's own inputs are not ours to free
-          t = r;
-        }
-        // A leaf stops backward here and receives .grad. A tensor already on the tape
-        // is left as it is: keeping its gradient is the caller's decision (retainGrad).
-        if (grad.has(name) && !t.node) t.requiresGrad = true;
-        return t;
-      },
-    });
-    return {
-      outputs: Object.fromEntries(graph.outputs.map((o) => [o.name, values.get(o.name)!])),
-      kept: Object.fromEntries(requested.map((name) => [name, values.get(name)!])),
+    // In f16, what crosses the graph's boundary is f32: the inputs cast in, the
+    // outputs cast out, and each kept or replaced tensor an f32 tap on the path
+    // (cast out, then back in for the nodes that read it), so its gradient and
+    // its replacement are the graph's.
+    const half = this.precision !== 'f32';
+    const taps = new Map<string, Tensor>();
+    const feeds = new Map(
+      Object.entries(inputs).map(([name, t]) => {
+        if (!half) return [name, t] as const;
+        taps.set(name, (t = atBoundary(name, t))); // the caller's tensor receives its gradient, as in f32
+        return [name, cast(t, this.precision)] as const;
+      }),
+    );
+    const produced = (name: string, t: Tensor): Tensor => {
+      if (half && fed.has(name)) return t; // cast in above
+      if (!half || (!requested.includes(name) && !replace[name])) return atBoundary(name, t);
+      const wide = cast(t, 'f32');
+      if (!fed.has(name)) t.dispose(); // the cast keeps nothing of it (its backward is a cast)
+      const swapped = atBoundary(name, wide);
+      taps.set(name, swapped);
+      return cast(swapped, this.precision);
     };
+    const values = executePlan(plan, gpuBackend, feeds, [...graph.outputs.map((o) => o.name), ...requested], {
+      constant: (v) => this.upload(v),
+      produced,
+    });
+    const widened = (name: string) => taps.get(name) ?? (half ? cast(values.get(name)!, 'f32') : values.get(name)!);
+    const result = {
+      outputs: Object.fromEntries(graph.outputs.map((o) => [o.name, widened(o.name)])),
+      kept: Object.fromEntries(requested.map((name) => [name, widened(name)])),
+    };
+    if (half) for (const t of [...feeds.values(), ...values.values()]) t.dispose(); // the f16 copies (the tape holds its own views)
+    return result;
+
+    /** A produced tensor swapped by `replace`, and made a leaf when its gradient is asked for. */
+    function atBoundary(name: string, t: Tensor): Tensor {
+      const swap = replace[name];
+      if (swap) {
+        const r = swap(t);
+        if (!sameShape(r.shape, t.shape)) throw new OnnxGraphError('', '', `replace['${name}'] returned ${formatShape(r.shape)} for a ${formatShape(t.shape)} tensor`);
+        if (r !== t && !fed.has(name)) t.dispose(); // the caller's own inputs are not ours to free
+        t = r;
+      }
+      // A leaf stops backward here and receives .grad. A tensor already on the tape
+      // is left as it is: keeping its gradient is the caller's decision (retainGrad).
+      if (grad.has(name) && !t.node) t.requiresGrad = true;
+      return t;
+    }
   }
 
   dispose(): void {
@@ -210,14 +250,9 @@ export class OnnxGraphModel implements ExplainableModel {
 
   private upload(v: HostTensor): Tensor {
     let t = this.uploads.get(v);
-    // After setPrecision, the constants are uploaded again in the new storage.
-    if (t && t.dtype !== runtime().precision) {
-      t.dispose();
-      t = undefined;
-    }
     if (!t) {
       // keep(): weights belong to the model, not to whatever scope the caller runs in.
-      t = keep(Tensor.fromData(toFloat32(v), v.shape, `a constant ${formatShape(v.shape)} of the model`));
+      t = keep(runtime().withPrecision(this.precision, () => Tensor.fromData(toFloat32(v), v.shape, `a constant ${formatShape(v.shape)} of the model`)));
       this.uploads.set(v, t);
     }
     return t;
