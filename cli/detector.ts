@@ -50,6 +50,7 @@ export const SOURCE_FLAGS = {
   json: { type: 'boolean' },
   out: { type: 'string' },
   'input-shape': { type: 'string' },
+  f16: { type: 'boolean' },
 } satisfies Record<string, FlagSpec>;
 
 /**
@@ -97,12 +98,12 @@ export interface LoadedInput {
  * and its input (the photo prepared as the preset says, or the .npy), on an
  * initialized engine. The caller disposes the model.
  */
-export async function loadInput(modelPath: string, preset: Preset, source: { image?: string; input?: string; inputShape?: string }): Promise<LoadedInput> {
+export async function loadInput(modelPath: string, preset: Preset, source: { image?: string; input?: string; inputShape?: string; f16?: boolean }): Promise<LoadedInput> {
   const bytes = readFile(modelPath, 'model');
   const npy = source.input ? readNpy(readFile(source.input, 'input')) : undefined;
   if (npy) assertFinite(`--input '${source.input}'`, toFloat32(npy), npy.shape);
   const photo = source.image ? decodeImage(readFile(source.image, 'image'), source.image) : undefined;
-  const model = await loadModel(bytes, preset, source.inputShape, npy?.shape);
+  const model = await loadModel(bytes, preset, source.inputShape, npy?.shape, source.f16);
   if (!photo) {
     // Checked here, before a library call reads a wrong shape its own way (a rank-3 array is "not NCHW: pass `size`").
     const want = model.inputs[0].shape;
@@ -116,13 +117,16 @@ export async function loadInput(modelPath: string, preset: Preset, source: { ima
   return preparePhoto(model, preset, photo);
 }
 
-/** The model alone, with static input shapes (--input-shape, the .npy's, else the preset's), on an initialized engine. */
-export async function loadModel(model: string | Uint8Array, preset: Preset, inputShapeFlag?: string, npyShape?: readonly number[]): Promise<OnnxGraphModel> {
+/**
+ * The model alone, with static input shapes (--input-shape, the .npy's, else
+ * the preset's), on an initialized engine; with `f16` (--f16), in f16 storage.
+ */
+export async function loadModel(model: string | Uint8Array, preset: Preset, inputShapeFlag?: string, npyShape?: readonly number[], f16 = false): Promise<OnnxGraphModel> {
   const bytes = typeof model === 'string' ? readFile(model, 'model') : model;
   const inputShape = inputShapeFlag ? parseShapeFlag(inputShapeFlag) : undefined;
   const decoded = decodeModel(bytes);
   await init();
-  return new OnnxGraphModel(decoded, { inputShapes: staticInputShape(decoded, inputShape, npyShape, preset.inputShape) });
+  return new OnnxGraphModel(decoded, { inputShapes: staticInputShape(decoded, inputShape, npyShape, preset.inputShape), precision: f16 ? 'f16' : 'f32' });
 }
 
 /** A decoded photo prepared as the preset says for an already loaded model (folder mode loads the model once). */

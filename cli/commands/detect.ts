@@ -22,7 +22,8 @@ export const usage = `usage: gradlens detect --model <m.onnx> (--image <photo.jp
   --json         print [{index, classId, className, score, box: [x1, y1, x2, y2] (photo pixels),
                  inputBox (model-input pixels), head, anchor, cell, output}]
   --out          the photo with the boxes drawn, PNG
-  --input-shape  name=1x3xHxW for models with symbolic input dimensions`;
+  --input-shape  name=1x3xHxW for models with symbolic input dimensions
+  --f16          f16 storage (arithmetic stays f32), on adapters with shader-f16`;
 
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, SOURCE_FLAGS);
@@ -33,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
   const iou = unitFlag(flags.iou, 'iou', 0.45);
   const preset = presetFlag(modelPath, flags.preset);
   const meta = readSidecar(modelPath, flags.meta);
-  const { model, input, photo, prepared } = await loadInput(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'] });
+  const { model, input, photo, prepared } = await loadInput(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'], f16: flags.f16 });
   try {
     // The graph says whether this is a detector (cli/kind.ts); a classifier or other model gets hints that work for it.
     const kind = modelKind(model, { preset, presetNamed: flags.preset !== undefined, meta });

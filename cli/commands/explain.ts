@@ -106,6 +106,8 @@ export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.j
   --smooth-type  smoothgrad (mean, the default), smoothgrad_sq (mean of squares), vargrad (variance)
   --seed         SmoothGrad noise seed (default 1)
   --input-shape  name=1x3xHxW for models with symbolic input dimensions (default: the .npy's or the preset's)
+  --f16          f16 storage (arithmetic stays f32): half the memory traffic, on adapters with shader-f16;
+                 maps differ from f32's by about 1e-3 to 1e-2 (bench/RESULTS.md, f16 section)
   --alpha        overlay opacity (default 0.5); --colormap jet|viridis
   --images       a folder (its .jpg/.png files, recursively) or a list file (a path a line, relative to
                  the list): each image explained with the model loaded once, into --out-dir as
@@ -211,7 +213,7 @@ export async function run(argv: string[], hooks?: ExplainHooks): Promise<number>
     }
   }
   const meta = readSidecar(modelPath, flags.meta);
-  const { model, input: x, photo, prepared } = await (hooks?.load ?? loadInput)(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'] });
+  const { model, input: x, photo, prepared } = await (hooks?.load ?? loadInput)(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'], f16: flags.f16 });
   try {
     return await withCliWording({ model: modelPath, layerFlag: '--layer' }, async () => {
       // A graph output, or any tensor of the model (a pre-sigmoid tensor: what a saturation warning advises).

@@ -1,0 +1,98 @@
+// The f16 storage mode on real models (LoadOptions.precision 'f16', the CLI's
+// --f16) against f32: outputs, Grad-CAM maps, and gradients that cross the
+// model's f32 boundary (casts on the tape). Lavapipe (CI) has shader-f16; an
+// adapter without it skips here, but not on CI. Figures for the large models:
+// `npm run bench -- f16` (bench/RESULTS.md).
+
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test, type TestContext } from 'vitest';
+import { runtime, scopeAsync, tape, tensor } from '../../engine/index.js';
+import { resizeImage } from '../../explainers/image.js';
+import { classTarget, explain } from '../../explainers/index.js';
+import { decodeImage } from '../../explainers/node-image.js';
+import { decodeModel, OnnxGraphModel } from '../../importers/onnx/index.js';
+import { cli } from '../helpers/cli.js';
+import { EXPLAIN_FIXTURES } from '../fixtures/explain/reference.js';
+
+const NSFW = join(EXPLAIN_FIXTURES, '..', 'onnx', 'nsfwjs_mobilenet_v2.onnx');
+
+function needF16(ctx: TestContext): void {
+  if (runtime().handle.features.has('shader-f16')) return;
+  if (process.env.CI) throw new Error(`CI's adapter must have shader-f16: ${runtime().adapterDescription}`);
+  ctx.skip();
+}
+
+/** Pearson correlation: pixel-level maps (input gradients) differ per pixel but must show the same picture. */
+function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let [ma, mb] = [0, 0];
+  for (let i = 0; i < n; i++) [ma, mb] = [ma + a[i] / n, mb + b[i] / n];
+  let [sab, saa, sbb] = [0, 0, 0];
+  for (let i = 0; i < n; i++) [sab, saa, sbb] = [sab + (a[i] - ma) * (b[i] - mb), saa + (a[i] - ma) ** 2, sbb + (b[i] - mb) ** 2];
+  return sab / Math.sqrt(saa * sbb);
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+describe('f16 on nsfwjs MobileNetV2 (chelsea.png)', () => {
+  test('forward, Grad-CAM and an input-gradient method agree with f32; the boundary stays f32', async (ctx) => {
+    needF16(ctx);
+    const bytes = new Uint8Array(readFileSync(NSFW));
+    const img = resizeImage(decodeImage(new Uint8Array(readFileSync(join(EXPLAIN_FIXTURES, 'chelsea.png'))), 'chelsea.png'), 224, 224);
+    const data = new Float32Array(3 * 224 * 224);
+    for (let c = 0; c < 3; c++) for (let i = 0; i < 224 * 224; i++) data[c * 224 * 224 + i] = img.data[i * 4 + c] / 255;
+    const models = { f32: new OnnxGraphModel(decodeModel(bytes)), f16: new OnnxGraphModel(decodeModel(bytes), { precision: 'f16' }) };
+    try {
+      const target = classTarget(2, { output: 'dense_3_pre' }); // "Neutral"
+      const run = (p: 'f32' | 'f16') =>
+        scopeAsync(async () => {
+          const m = models[p];
+          const out = tape.noGrad(() => m.run({ input: tensor(data, [1, 3, 224, 224]) }, { keep: ['out_relu'] }));
+          for (const t of [...Object.values(out.outputs), ...Object.values(out.kept)]) expect(t.dtype).toBe('f32');
+          const logits = await out.outputs.dense_3_pre.data();
+          const gradcam = await explain(m, tensor(data, [1, 3, 224, 224]), 'gradcam', { target, layers: ['out_relu'] });
+          const ixg = await explain(m, tensor(data, [1, 3, 224, 224]), 'inputxgradient', { target });
+          return { logits, gradcam, ixg };
+        });
+      const a = await run('f32');
+      const b = await run('f16');
+      const scale = Math.max(...Array.from(a.logits, Math.abs));
+      const logitError = maxDiff(a.logits, b.logits) / scale;
+      const gradcamError = maxDiff(a.gradcam.map, b.gradcam.map);
+      const ixgError = maxDiff(a.ixg.map, b.ixg.map);
+      const ixgCorrelation = correlation(a.ixg.map, b.ixg.map);
+      console.log(
+        `[f16] nsfwjs MobileNetV2: logits rel. error ${logitError.toExponential(2)}, Grad-CAM map ${gradcamError.toExponential(2)}, ` +
+          `Input x Gradient map ${ixgError.toExponential(2)} (maps in [0, 1]), correlation ${ixgCorrelation.toFixed(4)}`,
+      );
+      // Measured on lavapipe: 2.1e-2, 2.4e-2, and 0.21 at the worst pixel of a pixel-level map whose correlation with f32's is 0.98.
+      expect(logitError).toBeLessThan(5e-2);
+      expect(b.gradcam.category).toEqual(a.gradcam.category);
+      expect(gradcamError).toBeLessThan(5e-2);
+      expect(gradcamError).toBeGreaterThan(0); // f16 ran: not the f32 model twice
+      expect(ixgCorrelation).toBeGreaterThan(0.95);
+      expect(b.ixg.warnings).toEqual([]);
+    } finally {
+      models.f32.dispose();
+      models.f16.dispose();
+    }
+  });
+});
+
+describe('gradlens explain --f16', () => {
+  test('the embedded default (Yolo-Fastest, dog.jpg): the same detection, its logit within 1e-2', async (ctx) => {
+    needF16(ctx);
+    const dir = mkdtempSync(join(tmpdir(), 'gradlens-f16-'));
+    const f32 = await cli('explain', '--json', '--out', join(dir, 'f32.png'));
+    const f16 = await cli('explain', '--json', '--out', join(dir, 'f16.png'), '--f16');
+    expect(f32.code, f32.err).toBe(0);
+    expect(f16.code, f16.err).toBe(0);
+    const [a, b] = [JSON.parse(f32.out), JSON.parse(f16.out)];
+    expect(b.detection.className).toBe(a.detection.className);
+    expect(b.layers).toEqual(a.layers);
+    expect(Math.abs(b.score - a.score)).toBeLessThan(1e-2);
+    expect(b.score).not.toBe(a.score);
+  });
+});
