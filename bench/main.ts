@@ -14,6 +14,7 @@ import { init, runtime } from '../engine/index.js';
 import { benchConv, totals, type ConvRecord, type Pass } from './conv.js';
 import { runE2e, runPeers, runStartup } from './commands.js';
 import { startupChild } from './startup.js';
+import { runF16 } from './f16.js';
 
 function parseArgs(argv: string[]): { command: string; flags: Record<string, string> } {
   const [command = '', ...rest] = argv;
@@ -60,12 +61,14 @@ async function main(): Promise<number> {
   if (command === 'peers') return runPeers(flags);
   if (command === 'e2e') return runE2e(flags);
   if (command === 'startup') return runStartup(flags);
+  if (command === 'f16') return runF16(flags);
   if (command === 'startup-child') return startupChild(flags);
   if (command !== 'conv') {
     console.error('usage: npm run bench -- conv [--json file] [--batch n] [--models a,b] [--passes a,b] [--reps n] [--warmup n] [--filter text] [--results file|none]');
     console.error('       npm run bench -- peers [--json file] [--reps n] [--warmup n] [--models a,b] [--parts forward,gradcam,conv] [--filter text]');
     console.error('       npm run bench -- e2e [--json file] [--reps n] [--warmup n] [--models a,b] [--steps a,b] [--scorecam-channels k] [--top n]');
     console.error('       npm run bench -- startup [--json file] [--warm-runs n] [--fresh-npx 1]');
+    console.error('       npm run bench -- f16 [--json file] [--reps n] [--models a,b]');
     return 2;
   }
   const rt = await init();

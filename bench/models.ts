@@ -6,7 +6,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { scopeAsync, tensor } from '../engine/index.js';
+import { scopeAsync, tensor, type Precision } from '../engine/index.js';
 import { readSidecar } from '../cli/detector.js';
 import { detectInput, explain, explainDetection, explainDetections, NoGradientPath, type Detection, type DetectorHead, type ExplainResult } from '../explainers/index.js';
 import { modelKind, type ModelKind } from '../explainers/kind.js';
@@ -39,9 +39,9 @@ export function modelPath(file: string): string | { skip: string } {
   return existsSync(path) ? path : { skip: `${path} not found (set GRADLENS_MODELS to the folder holding it): skipped` };
 }
 
-export async function benchModel(name: string, path: string): Promise<BenchModel> {
+export async function benchModel(name: string, path: string, precision: Precision = 'f32'): Promise<BenchModel> {
   const bytes = new Uint8Array(readFileSync(path));
-  const model = await loadOnnx(bytes);
+  const model = await loadOnnx(bytes, { precision });
   const preset = presetFor(path);
   const meta = readSidecar(path, undefined);
   const kind = modelKind(model, { preset, meta });
