@@ -3,18 +3,13 @@
 // same f16-rounded inputs, and the mode's guards. Lavapipe (CI) has
 // shader-f16; an adapter without it skips these here, but not on CI.
 
-import { describe, expect, test, type TestContext } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { add, backward, cast, conv2d, F16_MAX, mul, sum, fromHalf, ops, PrecisionMismatch, PrecisionOverflow, runtime, scopeAsync, tensor, toHalf } from '../../engine/index.js';
 import { caseLabels, checkCase } from '../helpers/op-check.js';
+import { needF16 } from '../helpers/f16.js';
 
 const names = Object.keys(ops) as (keyof typeof ops)[];
 
-/** Skips (with the reason) where the adapter has no shader-f16, except on CI, where lavapipe must have it. */
-function needF16(ctx: TestContext): void {
-  if (runtime().handle.features.has('shader-f16')) return;
-  if (process.env.CI) throw new Error(`CI's adapter must have shader-f16: ${runtime().adapterDescription}`);
-  ctx.skip();
-}
 
 describe('f16 on the host', () => {
   test('rounding to nearest even, subnormals, overflow as an error', () => {

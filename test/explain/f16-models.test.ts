@@ -7,22 +7,18 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test, type TestContext } from 'vitest';
-import { runtime, scopeAsync, tape, tensor } from '../../engine/index.js';
+import { describe, expect, test } from 'vitest';
+import { scopeAsync, tape, tensor } from '../../engine/index.js';
 import { resizeImage } from '../../explainers/image.js';
 import { classTarget, explain } from '../../explainers/index.js';
 import { decodeImage } from '../../explainers/node-image.js';
 import { decodeModel, OnnxGraphModel } from '../../importers/onnx/index.js';
 import { cli } from '../helpers/cli.js';
+import { needF16 } from '../helpers/f16.js';
 import { EXPLAIN_FIXTURES } from '../fixtures/explain/reference.js';
 
 const NSFW = join(EXPLAIN_FIXTURES, '..', 'onnx', 'nsfwjs_mobilenet_v2.onnx');
 
-function needF16(ctx: TestContext): void {
-  if (runtime().handle.features.has('shader-f16')) return;
-  if (process.env.CI) throw new Error(`CI's adapter must have shader-f16: ${runtime().adapterDescription}`);
-  ctx.skip();
-}
 
 /** Pearson correlation: pixel-level maps (input gradients) differ per pixel but must show the same picture. */
 function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
