@@ -154,6 +154,7 @@ export const finerCam: CamMethod<FinerCamOptions> = {
   paper: 'Zhang et al., Finer-CAM, CVPR 2025: Grad-CAM of sum_j p_dj (y_c - alpha y_dj) / sum_j p_dj over the classes d_j most similar to c',
   usesGradients: true,
   inputSpace: false,
+  classTargetsOnly: true,
   async pass(ctx) {
     const layers = resolveLayers(ctx.model, ctx.options.layers);
     if (!ctx.target || !built.has(ctx.target)) ctx.target = await comparisonTarget(ctx);

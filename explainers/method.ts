@@ -121,6 +121,8 @@ export interface CamMethod<Options extends object = object> {
    * others only see the target layers.
    */
   readonly inputSpace: boolean;
+  /** Whether the method only explains class scores (Finer-CAM compares classes): detections and other targets are refused. */
+  readonly classTargetsOnly?: boolean;
   /** Whether the base also computes H A at each layer (LayerState.hessianActivations); implies gradients. */
   readonly usesHessian?: boolean;
   /**

@@ -382,7 +382,8 @@ async function compare(): Promise<void> {
   await opening;
   if (!state.analysis) return;
   supersede();
-  const methods = state.compareMethods.filter((m) => state.init?.methods.some((x) => x.name === m));
+  // Methods this model cannot take (unchecked and disabled in the panel) are left out, not run into an error tile.
+  const methods = state.compareMethods.filter((m) => state.init?.methods.some((x) => x.name === m && !unavailable(x, state.analysis)));
   if (!methods.length) return;
   const job = begin('compare', `Comparing ${methods.length} methods`);
   const tiles: Tile[] = methods.map((m) => ({ method: m, title: methodTitle(m), state: 'queued' }));
@@ -792,7 +793,6 @@ function Status({ s }: { s: PageState }) {
 function Controls({ s }: { s: PageState }) {
   const a = s.analysis;
   const methods = s.init?.methods ?? [];
-  const nhwc = a?.model.nhwc ?? false;
   const defaultLayer = a?.model.kind === 'detector' ? `the layer feeding each detection's head` : (a?.model.defaultLayer ?? 'none');
   return html`<div class="controls">
     <label>Method
@@ -800,7 +800,7 @@ function Controls({ s }: { s: PageState }) {
         set({ method: (ev.target as HTMLSelectElement).value });
         if (!live) void explainPick(); // live mode: the next frames use it
       }}>
-        ${methods.map((m) => html`<option value=${m.name} disabled=${nhwc && m.inputSpace}>${m.title} (${m.name})${m.batched ? ' · slow' : ''}</option>`)}
+        ${methods.map((m) => html`<option value=${m.name} disabled=${unavailable(m, a)}>${m.title} (${m.name})${m.batched ? ' · slow' : ''}</option>`)}
       </select>
     </label>
     <label>Layer
@@ -1058,6 +1058,15 @@ function Sidebar({ s }: { s: PageState }) {
   </aside>`;
 }
 
+type MethodInfo = NonNullable<PageState['init']>['methods'][number];
+/** Why a method cannot explain this model (the worker would refuse it), or undefined when it can. */
+function unavailableWhy(m: MethodInfo, a: PageState['analysis']): string | undefined {
+  if (a?.model.nhwc && m.inputSpace) return `${m.title} works on the image input, which this preset feeds channels-last (NHWC)`;
+  if (a?.model.kind === 'detector' && m.classTargetsOnly) return `${m.title} compares class scores; a detector's detections are not classes`;
+  return undefined;
+}
+const unavailable = (m: MethodInfo, a: PageState['analysis']) => unavailableWhy(m, a) !== undefined;
+
 function Compare({ s }: { s: PageState }) {
   const methods = s.init?.methods ?? [];
   const toggle = (name: string, on: boolean) => set({ compareMethods: on ? [...s.compareMethods, name] : s.compareMethods.filter((m) => m !== name) });
@@ -1065,7 +1074,7 @@ function Compare({ s }: { s: PageState }) {
     <h2>Compare methods</h2>
     <div id="compare-methods" class="checks">
       ${methods.map(
-        (m) => html`<label title=${m.name}><input type="checkbox" value=${m.name} checked=${s.compareMethods.includes(m.name)} disabled=${s.analysis?.model.nhwc && m.inputSpace}
+        (m) => html`<label title=${unavailableWhy(m, s.analysis) ?? m.name}><input type="checkbox" value=${m.name} checked=${s.compareMethods.includes(m.name) && !unavailable(m, s.analysis)} disabled=${unavailable(m, s.analysis)}
           onChange=${(ev: Event) => toggle(m.name, (ev.target as HTMLInputElement).checked)} />${m.title}</label>`,
       )}
     </div>

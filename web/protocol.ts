@@ -232,6 +232,6 @@ export interface PresetSummary {
 
 export interface InitResult {
   adapter: AdapterSummary;
-  methods: { name: string; title: string; inputSpace: boolean; batched: boolean; scrub: boolean }[];
+  methods: { name: string; title: string; inputSpace: boolean; classTargetsOnly: boolean; batched: boolean; scrub: boolean }[];
   presets: PresetSummary[];
 }

@@ -172,7 +172,7 @@ export class Session {
     this.software = adapter.software;
     return {
       adapter,
-      methods: Object.entries(methods).map(([name, m]) => ({ name, title: m.title, inputSpace: m.inputSpace, batched: BATCHED.includes(name), scrub: SCRUB_METHODS.includes(name) })),
+      methods: Object.entries(methods).map(([name, m]) => ({ name, title: m.title, inputSpace: m.inputSpace, classTargetsOnly: Boolean(m.classTargetsOnly), batched: BATCHED.includes(name), scrub: SCRUB_METHODS.includes(name) })),
       presets: Object.values(presets).map((p) => ({ name: p.name, description: p.description })),
     };
   }

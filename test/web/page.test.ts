@@ -376,6 +376,10 @@ describe.skipIf(!chromiumPath)(chromiumPath ? 'the in-browser explainer in Chrom
     // Methods whose kernels are compiled by now (Eigen-CAM's SVD would add ~30 s of compiles on SwiftShader).
     for (const m of ['gradcam++', 'layercam', 'eigencam']) await page.uncheck(`#compare-methods input[value="${m}"]`);
     await page.check('#compare-methods input[value="xgradcam"]');
+    // Finer-CAM compares classes: offered neither here nor in the method list for a detector, and says why.
+    expect(await page.isDisabled('#compare-methods input[value="finercam"]')).toBe(true);
+    expect(await page.getAttribute('#compare-methods label:has(input[value="finercam"])', 'title')).toMatch(/compares class scores; a detector's detections are not classes/);
+    expect(await page.isDisabled('#method option[value="finercam"]')).toBe(true);
     await page.click('#compare');
     await page.waitForFunction(() => document.querySelectorAll('#compare-grid .tile[data-state="done"]').length === 2, null, { timeout: 180_000, polling: 200 });
     expect(await page.locator('#compare-grid .tile').evaluateAll((ts) => ts.map((t) => (t as HTMLElement).dataset.method))).toEqual(['gradcam', 'xgradcam']);
