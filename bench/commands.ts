@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { Precision } from '../engine/index.js';
 import { benchE2e, E2E_STEPS, type E2eRow } from './e2e.js';
 import { benchPeers, type PeerCase } from './peers.js';
 import { adapterRecord, loadNow, MODEL_FILES, sharedDevice } from './shared-device.js';
@@ -92,6 +93,12 @@ export function e2eTable(rows: readonly E2eRow[]): string {
   return lines.join('\n');
 }
 
+/** --precision f32|f16 (the models' or the tensors' storage). */
+export function precisionFlag(value: string | undefined): Precision {
+  if (value === undefined || value === 'f32' || value === 'f16') return value ?? 'f32';
+  throw new Error(`--precision must be f32 or f16, not '${value}'`);
+}
+
 export async function runE2e(flags: Record<string, string>): Promise<number> {
   const before = loadNow();
   const { rt } = await sharedDevice();
@@ -109,6 +116,7 @@ export async function runE2e(flags: Record<string, string>): Promise<number> {
     steps: list(flags.steps, E2E_STEPS),
     scorecamChannels: int(flags['scorecam-channels'], 4),
     top: int(flags.top, 8),
+    precision: precisionFlag(flags.precision),
     log,
   };
   const rows = await benchE2e(opts);

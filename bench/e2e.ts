@@ -9,7 +9,7 @@
 // (encoding, dispatch, uploads, readback waits, CPU work such as NMS or the
 // Eigen-CAM SVD): when that gap is larger than any kernel, overhead dominates.
 
-import type { KernelTiming } from '../engine/index.js';
+import type { KernelTiming, Precision } from '../engine/index.js';
 import { detectInput } from '../explainers/index.js';
 import { benchModel, explainAll, explainTop, gradlensForward, modelPath, type BenchModel } from './models.js';
 import { interleaved, MODEL_FILES, sharedDevice, wallMs } from './shared-device.js';
@@ -54,6 +54,8 @@ export interface E2eOptions {
   scorecamChannels: number;
   /** Kernels listed per step. */
   top: number;
+  /** The models' storage (LoadOptions.precision); default f32. */
+  precision?: Precision;
   log: (line: string) => void;
 }
 
@@ -102,7 +104,7 @@ export async function benchE2e(opts: E2eOptions): Promise<E2eRow[]> {
       opts.log(`${short}: ${path.skip}`);
       continue;
     }
-    const m = await benchModel(short, path);
+    const m = await benchModel(short, path, opts.precision);
     opts.log(`${short}: ${m.kind.kind}, layers ${m.layers.join(', ')}${m.head ? `, ${m.detections.length} detections` : ''}`);
     for (const s of stepsOf(m, opts)) {
       const first = await wallMs(s.run);

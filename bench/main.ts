@@ -12,7 +12,7 @@
 import { writeFileSync, appendFileSync, existsSync } from 'node:fs';
 import { init, runtime } from '../engine/index.js';
 import { benchConv, totals, type ConvRecord, type Pass } from './conv.js';
-import { runE2e, runPeers, runStartup } from './commands.js';
+import { precisionFlag, runE2e, runPeers, runStartup } from './commands.js';
 import { startupChild } from './startup.js';
 import { runF16 } from './f16.js';
 
@@ -64,15 +64,16 @@ async function main(): Promise<number> {
   if (command === 'f16') return runF16(flags);
   if (command === 'startup-child') return startupChild(flags);
   if (command !== 'conv') {
-    console.error('usage: npm run bench -- conv [--json file] [--batch n] [--models a,b] [--passes a,b] [--reps n] [--warmup n] [--filter text] [--results file|none]');
+    console.error('usage: npm run bench -- conv [--json file] [--batch n] [--models a,b] [--passes a,b] [--reps n] [--warmup n] [--filter text] [--results file|none] [--precision f32|f16]');
     console.error('       npm run bench -- peers [--json file] [--reps n] [--warmup n] [--models a,b] [--parts forward,gradcam,conv] [--filter text]');
-    console.error('       npm run bench -- e2e [--json file] [--reps n] [--warmup n] [--models a,b] [--steps a,b] [--scorecam-channels k] [--top n]');
+    console.error('       npm run bench -- e2e [--json file] [--reps n] [--warmup n] [--models a,b] [--steps a,b] [--scorecam-channels k] [--top n] [--precision f32|f16]');
     console.error('       npm run bench -- startup [--json file] [--warm-runs n] [--fresh-npx 1]');
     console.error('       npm run bench -- f16 [--json file] [--reps n] [--models a,b]');
     return 2;
   }
-  const rt = await init();
-  const adapter = rt.adapterDescription;
+  const precision = precisionFlag(flags.precision);
+  const rt = await init({ precision });
+  const adapter = `${rt.adapterDescription}${precision === 'f16' ? ' (f16 storage)' : ''}`;
   console.log(`adapter: ${adapter}`);
   const batch = Number(flags.batch ?? 1);
   const started = Date.now();
@@ -95,6 +96,7 @@ async function main(): Promise<number> {
     writeFileSync(flags.json, JSON.stringify({
       adapter: { ...info, features: [...runtime().handle.features], maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize, maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup },
       batch,
+      precision,
       records,
       totals: totals(records),
     }, null, 2));
