@@ -287,6 +287,12 @@ function planParts<A>(axes: readonly SplitAxis<A>[], inShapes: readonly Shape[],
       reasons.push(`along ${axis.name} every part would read input ${whole} ${formatShape(inShapes[whole])} whole`);
       continue;
     }
+    // Slabs move by buffer copies of whole 4-byte words: in f16, an odd number of elements per index of the axis cannot.
+    const inner = (s: Shape, at: number) => numel(s.slice(at + 1)) * BYTES[runtime().precision];
+    if (cuts.some((c, k) => c && inner(inShapes[k], c.axis) % 4) || outShapes.some((s, k) => inner(s, axis.outputs[k]) % 4)) {
+      reasons.push(`along ${axis.name} the parts would start at odd f16 offsets (buffer copies move whole 4-byte words)`);
+      continue;
+    }
     // At least two parts: a part as big as the whole would fail again, forever.
     const units = Math.ceil(extent / unit);
     if (units < 2) {

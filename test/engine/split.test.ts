@@ -17,6 +17,7 @@ import { splitCounts } from '../../engine/ops/split.js';
 import { allCases } from './cases/index.js';
 import { compare, GPU_TOLERANCE, randomRef, rng, type Tolerance } from '../helpers/check.js';
 import type { OpCase } from './op-cases.js';
+import { needF16 } from '../helpers/f16.js';
 
 type Name = keyof typeof ops;
 type AnyRef = { forward(i: RefTensor[], a: unknown): RefTensor[]; backward(i: RefTensor[], a: unknown, y: RefTensor[], g: RefTensor[]): (RefTensor | null)[] };
@@ -227,5 +228,44 @@ describe('what cannot run in parts fails at once, naming it', () => {
       );
       tape.clear(); // the failed backward left the node recorded
     });
+  });
+});
+
+// f16 storage: slabs move by buffer copies of whole 4-byte words, so an axis with an odd number of
+// elements per index cannot be cut; the planner says so before any GPU work.
+describe('f16 tensors past the binding limit', () => {
+  test('cut where every slab is word-aligned, refused with the reason where none is', async (ctx) => {
+    needF16(ctx);
+    const rt = runtime();
+    rt.setPrecision('f16');
+    try {
+      await scopeAsync(async () => {
+        const a = Float32Array.from({ length: 2 * 3 * 5 * 6 }, (_, i) => (i % 17) / 8 - 1);
+        const x = tensor(a, [2, 3, 5, 6]);
+        const y = tensor(a.map((v) => v * 0.5), [2, 3, 5, 6]);
+        const before = splits();
+        rt.maxBindingBytes = 128; // the [2, 3, 5, 6] f16 tensors are 360 bytes
+        const sum = ops.add([x, y], {})[0];
+        rt.maxBindingBytes = adapterLimit();
+        expect(splits()).toBeGreaterThan(before);
+        expect(Array.from(await sum.data())).toEqual(Array.from(a, (v) => v * 1.5));
+
+        const odd = tensor(Float32Array.from({ length: 2 * 3 * 5 * 5 }, (_, i) => i / 64), [2, 3, 5, 5]);
+        rt.maxBindingBytes = 128;
+        let error: unknown;
+        try {
+          ops.add([odd, odd], {});
+        } catch (e) {
+          error = e;
+        }
+        rt.maxBindingBytes = adapterLimit();
+        expect(error).toBeInstanceOf(TensorTooLarge);
+        expect((error as Error).message).toMatch(/odd f16 offsets \(buffer copies move whole 4-byte words\)/);
+      });
+    } finally {
+      rt.setPrecision('f32');
+      rt.maxBindingBytes = adapterLimit();
+    }
+    expect(tape.liveNodes).toBe(0);
   });
 });
