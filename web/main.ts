@@ -993,6 +993,12 @@ function Features({ s }: { s: PageState }) {
   </section>`;
 }
 
+/** The f16 checkbox's tooltip: what it does, or why this adapter cannot. */
+function f16Why(s: PageState): string {
+  if (!s.init?.adapter.features.includes('shader-f16')) return `f16 storage needs the WebGPU feature 'shader-f16', which this adapter (${s.init?.adapter.description ?? 'none'}) lacks`;
+  return 'f16 storage: half the memory and memory traffic; each kernel still computes in f32 (maps within about 1e-2 of f32)';
+}
+
 function Sidebar({ s }: { s: PageState }) {
   const a = s.analysis;
   const e = s.explanation;
@@ -1018,6 +1024,13 @@ function Sidebar({ s }: { s: PageState }) {
               <option value="">by file name: ${a.model.presetAuto ? a.model.preset : '…'}</option>
               ${presets.map((p) => html`<option value=${p.name} title=${p.description}>${p.name}</option>`)}
             </select>
+          </label>
+          <label title=${f16Why(s)}>
+            <input id="f16" type="checkbox" checked=${a.model.precision === 'f16'} disabled=${Boolean(s.busy) || !s.init?.adapter.features.includes('shader-f16')} onChange=${(ev: Event) => {
+              const on = (ev.target as HTMLInputElement).checked;
+              void open({ type: 'open', precision: on ? 'f16' : 'f32' }, on ? 'Half precision (f16 storage)' : 'Full precision (f32)');
+            }} />
+            f16
           </label>
         </section>`
       : null}

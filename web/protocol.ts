@@ -16,7 +16,7 @@ export type Pick = { kind: 'default' } | { kind: 'detection'; index: number } | 
 export type Request =
   | { type: 'init' }
   /** Replaces the model, the photo, the sidecar or the preset (null: picked by the model's file name), then detects or classifies. */
-  | { type: 'open'; model?: FileBytes; image?: FileBytes; sidecar?: FileBytes | null; preset?: string | null }
+  | { type: 'open'; model?: FileBytes; image?: FileBytes; sidecar?: FileBytes | null; preset?: string | null; precision?: 'f32' | 'f16' }
   /** `inside`: also record the tape (ops, shapes, saved tensors) and the GPU time per kernel. */
   | { type: 'explain'; method: string; layers?: string[]; pick: Pick; inside?: boolean }
   /** Feature views at a layer: the most active channels' maps, the conv filters, activation maximization of a channel. */
@@ -111,6 +111,8 @@ export interface ModelSummary {
   defaultLayer: string | null;
   /** Whether the input is channels-last (input-space methods then refused, as in the CLI). */
   nhwc: boolean;
+  /** Storage of the model's tensors: 'f16' where the adapter has shader-f16 and it was asked for (LoadOptions.precision). */
+  precision: 'f32' | 'f16';
 }
 
 export interface Analysis {

@@ -182,7 +182,7 @@ export class Session {
    * classifies. Everything is built aside first: on any error the previous
    * model and photo stay as they were.
    */
-  async open(request: { model?: FileBytes; image?: FileBytes; sidecar?: FileBytes | null; preset?: string | null }, signal: AbortSignal): Promise<Analysis> {
+  async open(request: { model?: FileBytes; image?: FileBytes; sidecar?: FileBytes | null; preset?: string | null; precision?: 'f32' | 'f16' }, signal: AbortSignal): Promise<Analysis> {
     const started = performance.now();
     const old = this.state;
     if (!old && (!request.model || !request.image)) throw new WebError('open a model and a photo first');
@@ -201,11 +201,14 @@ export class Session {
     const decoded = request.model ? decodeOnnx(request.model) : old!.decoded;
     const { shapes, guessed } = staticInputShape(decoded, preset);
     const inputKey = JSON.stringify(shapes ?? null);
-    await init();
+    const rt = await init();
+    // f16 storage is kept across opens until unchecked; refused (PrecisionUnavailable) where the adapter lacks shader-f16.
+    const precision = request.precision ?? old?.model.precision ?? 'f32';
+    if (precision === 'f16' && !rt.handle.features.has('shader-f16')) throw new WebError(`f16 needs the WebGPU feature 'shader-f16', which this adapter lacks (${rt.adapterDescription})`);
     let model = old?.model;
     let fresh: OnnxGraphModel | undefined;
-    if (request.model || !old || inputKey !== old.inputKey) {
-      fresh = new OnnxGraphModel(decoded, { inputShapes: shapes });
+    if (request.model || !old || inputKey !== old.inputKey || precision !== old.model.precision) {
+      fresh = new OnnxGraphModel(decoded, { inputShapes: shapes, precision });
       countPasses(fresh, () => this.passes++);
       model = fresh;
     }
@@ -257,6 +260,7 @@ export class Session {
             : `explained at the largest element of output '${k.output}'`) + (s.guessedShape ? `; symbolic input dimensions set to [${s.model.inputs[0].shape.join(', ')}]` : ''),
       defaultLayer: k.kind === 'classifier' ? k.head.layer : k.kind === 'generic' ? (k.layers[0] ?? null) : null,
       nhwc: s.preset.layout === 'nhwc',
+      precision: s.model.precision,
     };
     const data = new Uint8ClampedArray(s.photo.data.length);
     data.set(s.photo.data);

@@ -203,6 +203,10 @@ describe.skipIf(!chromiumPath)(chromiumPath ? 'the in-browser explainer in Chrom
     expect(Number(heat.opacity)).toBeCloseTo(0.5, 5);
     await expect.poll(() => page.locator('#detections li').count()).toBe(l.detections.length);
     await expect.poll(() => page.locator('#boxes .box').count()).toBe(l.detections.length);
+    // SwiftShader has no shader-f16: the f16 option is off, disabled, and says why (test/web/session-f16.test.ts runs it on lavapipe).
+    expect(await page.isDisabled('#f16')).toBe(true);
+    expect(await page.isChecked('#f16')).toBe(false);
+    expect(await page.getAttribute('label:has(#f16)', 'title')).toMatch(/needs the WebGPU feature 'shader-f16', which this adapter .*swiftshader.* lacks/i);
     await shot(page, '01-default');
   }, 60_000);
 
