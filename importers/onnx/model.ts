@@ -146,15 +146,23 @@ export class OnnxGraphModel implements ExplainableModel {
       if (half && fed.has(name)) return t; // cast in above
       if (!half || (!requested.includes(name) && !replace[name])) return atBoundary(name, t);
       const wide = cast(t, 'f32');
-      if (!fed.has(name)) t.dispose(); // the cast keeps nothing of it (its backward is a cast)
+      t.dispose(); // the cast keeps nothing of it (its backward is a cast)
       const swapped = atBoundary(name, wide);
       taps.set(name, swapped);
       return cast(swapped, this.precision);
     };
-    const values = executePlan(plan, gpuBackend, feeds, [...graph.outputs.map((o) => o.name), ...requested], {
-      constant: (v) => this.upload(v),
-      produced,
-    });
+    let values: Map<string, Tensor>;
+    try {
+      values = executePlan(plan, gpuBackend, feeds, [...graph.outputs.map((o) => o.name), ...requested], {
+        constant: (v) => this.upload(v),
+        produced,
+      });
+    } catch (e) {
+      // Our f16 copies and f32 taps; the caller's own tensors are not ours to free.
+      const callers = new Set(Object.values(inputs));
+      if (half) for (const t of [...feeds.values(), ...taps.values()]) if (!callers.has(t)) t.dispose();
+      throw e;
+    }
     const widened = (name: string) => taps.get(name) ?? (half ? cast(values.get(name)!, 'f32') : values.get(name)!);
     const result = {
       outputs: Object.fromEntries(graph.outputs.map((o) => [o.name, widened(o.name)])),
