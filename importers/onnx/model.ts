@@ -147,7 +147,13 @@ export class OnnxGraphModel implements ExplainableModel {
       if (!half || (!requested.includes(name) && !replace[name])) return atBoundary(name, t);
       const wide = cast(t, 'f32');
       t.dispose(); // the cast keeps nothing of it (its backward is a cast)
-      const swapped = atBoundary(name, wide);
+      let swapped: Tensor;
+      try {
+        swapped = atBoundary(name, wide);
+      } catch (e) {
+        wide.dispose();
+        throw e;
+      }
       taps.set(name, swapped);
       return cast(swapped, this.precision);
     };
@@ -176,7 +182,11 @@ export class OnnxGraphModel implements ExplainableModel {
       const swap = replace[name];
       if (swap) {
         const r = swap(t);
-        if (!sameShape(r.shape, t.shape)) throw new OnnxGraphError('', '', `replace['${name}'] returned ${formatShape(r.shape)} for a ${formatShape(t.shape)} tensor`);
+        if (!sameShape(r.shape, t.shape)) {
+          if (r !== t) r.dispose();
+          if (!fed.has(name)) t.dispose(); // the producer's output, now no one's
+          throw new OnnxGraphError('', '', `replace['${name}'] returned ${formatShape(r.shape)} for a ${formatShape(t.shape)} tensor`);
+        }
         if (r !== t && !fed.has(name)) t.dispose(); // the caller's own inputs are not ours to free
         t = r;
       }

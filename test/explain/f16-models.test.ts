@@ -15,6 +15,7 @@ import { decodeImage } from '../../explainers/node-image.js';
 import { decodeModel, OnnxGraphModel } from '../../importers/onnx/index.js';
 import { cli } from '../helpers/cli.js';
 import { needF16 } from '../helpers/f16.js';
+import { expectNoGrowth } from '../helpers/lifetime.js';
 import { EXPLAIN_FIXTURES } from '../fixtures/explain/reference.js';
 
 const NSFW = join(EXPLAIN_FIXTURES, '..', 'onnx', 'nsfwjs_mobilenet_v2.onnx');
@@ -70,6 +71,19 @@ describe('f16 on nsfwjs MobileNetV2 (chelsea.png)', () => {
       expect(gradcamError).toBeGreaterThan(0); // f16 ran: not the f32 model twice
       expect(ixgCorrelation).toBeGreaterThan(0.95);
       expect(b.ixg.warnings).toEqual([]);
+      // Repeated f16 runs, with gradients and with a replacement that throws, leave no buffer and no tape node behind.
+      for (const m of [models.f16, models.f32]) {
+      await expectNoGrowth(`${m.precision} explain`, () => explain(m, { data, shape: [1, 3, 224, 224] }, 'gradcam', { target, layers: ['out_relu'] }));
+      await expectNoGrowth(`${m.precision} run that throws`, async () => {
+        const x = tensor(data, [1, 3, 224, 224]);
+        try {
+          expect(() => m.run({ input: x }, { keep: ['out_relu'], replace: { out_relu: (t) => t.view([t.size]) } })).toThrow(/replace\['out_relu'\] returned/);
+        } finally {
+          x.dispose();
+          tape.clear();
+        }
+      });
+      }
     } finally {
       models.f32.dispose();
       models.f16.dispose();
