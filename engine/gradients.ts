@@ -17,7 +17,6 @@ import { reshape as reshapeOp } from './ops/movement.js';
 import { sum as sumOp, sumTo } from './ops/reduce.js';
 import { broadcastAxes, broadcastShapes, formatShape, sameShape, type Shape } from './shape.js';
 import type { BackwardRule, TapeNode } from './tape.js';
-import { runtime, type Precision } from './runtime.js';
 import { keep, scope, type Tensor } from './tensor.js';
 
 // ---- connected views (createGraph) -------------------------------------------------
@@ -141,12 +140,10 @@ export class GradientMap {
    */
   takeOutputs(node: TapeNode): Tensor[] | null {
     if (!node.outputs.some((out) => this.grads.has(out))) return null;
-    // Zeros in the node's precision (that of its float outputs; maxPool's indices are u32).
-    const precision = (node.outputs.find((out) => out.dtype !== 'u32')?.dtype ?? runtime().precision) as Precision;
     return node.outputs.map((out) => {
       const g = this.grads.get(out);
       this.grads.delete(out);
-      if (!g) return runtime().withPrecision(precision, () => fill(out.shape, 0));
+      if (!g) return fill(out.shape, 0); // the tape runs this in the node's precision
       const done = this.hooks.finish(out, g, this.record, !this.capture);
       if (this.capture?.has(out)) this.taken.set(out, this.alias(done));
       return done;

@@ -136,12 +136,16 @@ class Tape {
       roots.forEach((y, i) => grads.add(y, seeds[i]));
       for (const node of topologicalOrder(roots).reverse()) {
         if (node.released) throw new ShapeError('backward', `node #${node.id} (${node.op}) was already released: pass retainGraph to backward twice`);
-        // Every consumer of this node's outputs ran before it: their gradients are complete.
-        const gradOutputs = grads.takeOutputs(node);
-        if (!gradOutputs) continue; // no path from the loss through this node
-        const gradInputs = createGraph ? this.runDifferentiable(node, gradOutputs) : this.ruleOf(node)(node.ctx, gradOutputs);
-        grads.addInputs(node, gradInputs, gradOutputs); // += into each input's gradient
-        if (!retainGraph) this.release(node);
+        // What the rule (the op's, a swapped one, or the recorded one) creates is in the node's precision.
+        const reached = runtime().withPrecision(precisionOf(node), () => {
+          // Every consumer of this node's outputs ran before it: their gradients are complete.
+          const gradOutputs = grads.takeOutputs(node);
+          if (!gradOutputs) return false; // no path from the loss through this node
+          const gradInputs = createGraph ? this.runDifferentiable(node, gradOutputs) : this.ruleOf(node)(node.ctx, gradOutputs);
+          grads.addInputs(node, gradInputs, gradOutputs); // += into each input's gradient
+          return true;
+        });
+        if (reached && !retainGraph) this.release(node);
       }
     };
     try {
@@ -274,3 +278,8 @@ function topologicalOrder(roots: readonly Tensor[]): TapeNode[] {
 /** The process-wide tape. */
 export const tape = new Tape();
 export type { Tape };
+
+/** A node's precision: that of its float outputs (maxPool's indices are u32). */
+function precisionOf(node: TapeNode): Precision {
+  return (node.outputs.find((t) => t.dtype !== 'u32')?.dtype ?? runtime().precision) as Precision;
+}

@@ -40,7 +40,7 @@ export interface OpDef<A> {
    * tensors end in TensorTooLarge naming the op.
    */
   split?: SplitRule<A>;
-  /** Inputs that hold u32 indices (maxPool's argmax); every other input is a float tensor of the runtime's precision. */
+  /** Inputs that hold u32 indices (maxPool's argmax); the float inputs must share one precision, which the op runs in. */
   indexInputs?: readonly number[];
 }
 
@@ -64,7 +64,7 @@ export function defineOp<A>(spec: OpDef<A>): Op<A> {
     const outputs = runtime().withPrecision(precision, () => def.forward(inputs, attrs, { recording, keepForBackward: (t) => intermediates.push(t) }));
     if (recording) {
       const saved = [...(def.save?.(inputs, outputs, attrs) ?? []), ...intermediates];
-      tape.record(def.name, inputs, outputs, attrs, saved, inPrecision(precision, namingOutputs(def.backward, outputs)), spec.backwardOps && inPrecision(precision, spec.backwardOps));
+      tape.record(def.name, inputs, outputs, attrs, saved, namingOutputs(def.backward, outputs), spec.backwardOps);
     }
     for (const t of intermediates) t.dispose(); // the tape keeps its own views
     return outputs;
@@ -89,11 +89,6 @@ function precisionOf(op: string, inputs: readonly Tensor[], indexInputs: readonl
     else if (t.dtype !== precision) throw new PrecisionMismatch(op, t.toString(), t.dtype, precision, first!.toString());
   });
   return precision ?? runtime().precision;
-}
-
-/** A backward rule run with `precision` as the storage of what it creates (its op's). */
-function inPrecision<A>(precision: Precision, rule: BackwardRule<A>): BackwardRule<A> {
-  return (ctx, grads) => runtime().withPrecision(precision, () => rule(ctx, grads));
 }
 
 /** The rule, with a TensorTooLarge naming the outputs (their labels, e.g. ONNX names) whose gradient it computes. */
