@@ -85,9 +85,14 @@ export class OnnxGraphModel implements ExplainableModel {
     const plan = this.planFor(this.graph, new Set());
     this.checkLimits(plan, false);
     // Upload the weights now: the constants the default plan reads as tensors.
-    for (const step of plan.steps) {
-      if (step.kind === 'conv') [step.weight, step.bias].forEach((v) => v && this.upload(v));
-      else tensorConstants(this.graph, step.node).forEach((v) => this.upload(v));
+    try {
+      for (const step of plan.steps) {
+        if (step.kind === 'conv') [step.weight, step.bias].forEach((v) => v && this.upload(v));
+        else tensorConstants(this.graph, step.node).forEach((v) => this.upload(v));
+      }
+    } catch (e) {
+      this.dispose(); // a constant f16 cannot hold (PrecisionOverflow), or the device lost: nothing stays uploaded
+      throw e;
     }
   }
 

@@ -17,6 +17,7 @@ import { cli } from '../helpers/cli.js';
 import { needF16 } from '../helpers/f16.js';
 import { expectNoGrowth } from '../helpers/lifetime.js';
 import { EXPLAIN_FIXTURES } from '../fixtures/explain/reference.js';
+import { encodeModel, floats } from '../fixtures/onnx/onnx-writer.js';
 
 const NSFW = join(EXPLAIN_FIXTURES, '..', 'onnx', 'nsfwjs_mobilenet_v2.onnx');
 
@@ -71,6 +72,16 @@ describe('f16 on nsfwjs MobileNetV2 (chelsea.png)', () => {
       expect(gradcamError).toBeGreaterThan(0); // f16 ran: not the f32 model twice
       expect(ixgCorrelation).toBeGreaterThan(0.95);
       expect(b.ixg.warnings).toEqual([]);
+      // Methods that swap backward rules (guided backprop's ReLU) or differentiate twice (ShapleyCAM) run
+      // their rules in the node's precision: they give f32's picture.
+      for (const method of ['guidedbackprop', 'shapleycam', 'fullgrad']) {
+        const [p, q] = await Promise.all(
+          (['f32', 'f16'] as const).map((k) => explain(models[k], { data, shape: [1, 3, 224, 224] }, method, { target, ...(method === 'shapleycam' ? { layers: ['out_relu'] } : {}) })),
+        );
+        const c = correlation(p.map, q.map);
+        console.log(`[f16] nsfwjs MobileNetV2: ${method} map correlation with f32 ${c.toFixed(4)}`);
+        expect(c, method).toBeGreaterThan(0.95);
+      }
       // Repeated f16 runs, with gradients and with a replacement that throws, leave no buffer and no tape node behind.
       for (const m of [models.f16, models.f32]) {
       await expectNoGrowth(`${m.precision} explain`, () => explain(m, { data, shape: [1, 3, 224, 224] }, 'gradcam', { target, layers: ['out_relu'] }));
@@ -104,5 +115,24 @@ describe('gradlens explain --f16', () => {
     expect(b.layers).toEqual(a.layers);
     expect(Math.abs(b.score - a.score)).toBeLessThan(1e-2);
     expect(b.score).not.toBe(a.score);
+  });
+});
+
+describe('f16 load of a model f16 cannot hold', () => {
+  test('a weight past 65504: PrecisionOverflow naming it, and nothing stays on the GPU', async (ctx) => {
+    needF16(ctx);
+    const weights = Array.from({ length: 4 * 3 * 3 * 3 }, (_, i) => (i === 5 ? 1e5 : 0.01 * i));
+    const bytes = encodeModel({
+      inputs: [{ name: 'x', dims: [1, 3, 8, 8] }],
+      outputs: [{ name: 'y', dims: [1, 4, 6, 6] }],
+      initializers: [floats('w', [4, 3, 3, 3], weights), floats('b', [4], [0, 0, 0, 0])],
+      nodes: [{ opType: 'Conv', name: 'conv', inputs: ['x', 'w', 'b'], outputs: ['y'] }],
+    });
+    await expectNoGrowth('failed f16 load', async () => {
+      expect(() => new OnnxGraphModel(decodeModel(bytes), { precision: 'f16' })).toThrow(/a constant \[4, 3, 3, 3\] of the model: value 100000 at index 5 does not fit in f16/);
+    });
+    const f32 = new OnnxGraphModel(decodeModel(bytes)); // the same file loads in f32
+    expect(f32.precision).toBe('f32');
+    f32.dispose();
   });
 });
