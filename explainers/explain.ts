@@ -9,7 +9,8 @@
 // Non-finite inputs are refused: host values before they are uploaded, a GPU
 // input read back with the maps (one wait, no readback of its own).
 
-import { add, assertFinite, div, exclusive, mul, scopeAsync, tape, Tensor, type ExplainableModel } from '../engine/index.js';
+import { libraryCall } from './library-call.js';
+import { add, assertFinite, div, mul, scopeAsync, tape, Tensor, type ExplainableModel } from '../engine/index.js';
 import { flip, scalar } from './cam-math.js';
 import { diagnose, layerPeaks, type ExplainWarning } from './diagnose.js';
 import type { Completeness } from './integrated-gradients.js';
@@ -105,10 +106,10 @@ export function explainWith<Options extends object>(
   method: CamMethod<Options>,
   options: ExplainOptions & Options = {} as ExplainOptions & Options,
 ): Promise<ExplainResult> {
-  return exclusive(() => explainNow(model, input, method, options), options.signal);
+  return libraryCall(() => explainNow(model, input, method, options), options.signal);
 }
 
-/** explainWith without the queue: for callers already inside exclusive() (a method built on another, a detection loop). */
+/** explainWith without the queue: for callers already inside libraryCall() or exclusive() (a method built on another, a detection loop, the page's session). */
 export async function explainNow<Options extends object>(
   model: ExplainableModel,
   input: ExplainInput,
