@@ -154,7 +154,7 @@ export class OnnxGraphModel implements ExplainableModel {
       t.dispose(); // the cast keeps nothing of it (its backward is a cast)
       let swapped: Tensor;
       try {
-        swapped = atBoundary(name, wide);
+        swapped = runtime().withPrecision('f32', () => atBoundary(name, wide)); // the caller's replacement sees, and makes, f32
       } catch (e) {
         wide.dispose();
         throw e;
@@ -164,10 +164,13 @@ export class OnnxGraphModel implements ExplainableModel {
     };
     let values: Map<string, Tensor>;
     try {
-      values = executePlan(plan, gpuBackend, feeds, [...graph.outputs.map((o) => o.name), ...requested], {
-        constant: (v) => this.upload(v),
-        produced,
-      });
+      // What nodes make while they run (ConstantOfShape, Range...) is in the graph's precision.
+      values = runtime().withPrecision(this.precision, () =>
+        executePlan(plan, gpuBackend, feeds, [...graph.outputs.map((o) => o.name), ...requested], {
+          constant: (v) => this.upload(v),
+          produced,
+        }),
+      );
     } catch (e) {
       // Our f16 copies and f32 taps; the caller's own tensors are not ours to free.
       const callers = new Set(Object.values(inputs));

@@ -17,7 +17,7 @@ import { cli } from '../helpers/cli.js';
 import { needF16 } from '../helpers/f16.js';
 import { expectNoGrowth } from '../helpers/lifetime.js';
 import { EXPLAIN_FIXTURES } from '../fixtures/explain/reference.js';
-import { encodeModel, floats } from '../fixtures/onnx/onnx-writer.js';
+import { encodeModel, floats, int64s } from '../fixtures/onnx/onnx-writer.js';
 
 const NSFW = join(EXPLAIN_FIXTURES, '..', 'onnx', 'nsfwjs_mobilenet_v2.onnx');
 
@@ -137,6 +137,29 @@ describe('f16 as the runtime default (init({ precision: \'f16\' }))', () => {
       byDefault.dispose();
     } finally {
       rt.setPrecision('f32');
+    }
+  });
+});
+
+describe('f16 graphs that make tensors while they run', () => {
+  test('ConstantOfShape left unfolded: its tensor is made in the graph\'s f16, beside f16 activations', async (ctx) => {
+    needF16(ctx);
+    const bytes = encodeModel({
+      inputs: [{ name: 'x', dims: [1, 2, 4, 4] }],
+      outputs: [{ name: 'y', dims: [1, 2, 4, 4] }],
+      initializers: [int64s('s', [4], [1, 2, 4, 4])],
+      nodes: [
+        { opType: 'ConstantOfShape', name: 'ones', inputs: ['s'], outputs: ['c'], attrs: { value: { t: floats('v', [1], [0.5]) } } },
+        { opType: 'Add', name: 'add', inputs: ['x', 'c'], outputs: ['y'] },
+      ],
+    });
+    const model = new OnnxGraphModel(decodeModel(bytes), { precision: 'f16', maxFoldElements: 0 });
+    try {
+      const data = Float32Array.from({ length: 32 }, (_, i) => i / 4);
+      const y = await scopeAsync(async () => model.run({ x: tensor(data, [1, 2, 4, 4]) }).outputs.y.data());
+      expect(Array.from(y)).toEqual(Array.from(data, (v) => v + 0.5));
+    } finally {
+      model.dispose();
     }
   });
 });
