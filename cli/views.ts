@@ -24,12 +24,14 @@ export const VIEW_FLAGS = {
   layer: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },
+  f16: { type: 'boolean' },
 } satisfies Record<string, FlagSpec>;
 
 export const SOURCE_HELP = `  --model        the ONNX model
   --image        a photo (JPEG or PNG), prepared as --preset says; or --input <x.npy>, a prepared input
   --preset       preprocessing: a name from explainers/presets.ts (default picked by model file name)
-  --input-shape  name=1x3xHxW for models with symbolic input dimensions`;
+  --input-shape  name=1x3xHxW for models with symbolic input dimensions
+  --f16          f16 storage (arithmetic stays f32), on adapters with shader-f16`;
 
 export interface Source extends LoadedInput {
   modelPath: string;
@@ -38,12 +40,12 @@ export interface Source extends LoadedInput {
 }
 
 /** Reads --model and --image / --input (cli/detector.ts) and decides the model's kind. The caller disposes `model`. */
-export async function openSource(flags: { model: string; image?: string; input?: string; preset?: string; 'input-shape'?: string }): Promise<Source> {
+export async function openSource(flags: { model: string; image?: string; input?: string; preset?: string; 'input-shape'?: string; f16?: boolean }): Promise<Source> {
   if (!flags.image && !flags.input) throw new UsageError('give an --image or an --input');
   const { modelPath, imagePath } = sourcePaths(flags);
   const preset = presetFlag(modelPath, flags.preset);
   const meta = readSidecar(modelPath, undefined);
-  const loaded = await loadInput(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'] });
+  const loaded = await loadInput(modelPath, preset, { image: imagePath, input: flags.input, inputShape: flags['input-shape'], f16: flags.f16 });
   try {
     const kind = modelKind(loaded.model, { preset, presetNamed: flags.preset !== undefined, meta });
     return { ...loaded, modelPath, preset, kind };

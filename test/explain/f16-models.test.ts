@@ -116,6 +116,19 @@ describe('gradlens explain --f16', () => {
     expect(Math.abs(b.score - a.score)).toBeLessThan(1e-2);
     expect(b.score).not.toBe(a.score);
   });
+
+  test('the views take --f16 too: features lists the same channels, their means within 1e-2', async (ctx) => {
+    needF16(ctx);
+    const dir = mkdtempSync(join(tmpdir(), 'gradlens-f16-'));
+    const args = ['features', '--model', 'explainers/assets/yolo_fastest_1.1_coco.onnx', '--image', 'explainers/assets/dog.jpg', '--json', '--count', '4'];
+    const f32 = await cli(...args, '--out', join(dir, 'f32.png'));
+    const f16 = await cli(...args, '--out', join(dir, 'f16.png'), '--f16');
+    expect(f32.code, f32.err).toBe(0);
+    expect(f16.code, f16.err).toBe(0);
+    const [a, b] = [JSON.parse(f32.out), JSON.parse(f16.out)];
+    expect(b.channels).toEqual(a.channels);
+    a.means.forEach((m: number, i: number) => expect(Math.abs(b.means[i] - m)).toBeLessThan(1e-2 * Math.max(1, Math.abs(m))));
+  });
 });
 
 describe('f16 as the runtime default (init({ precision: \'f16\' }))', () => {
