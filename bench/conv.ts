@@ -3,7 +3,7 @@
 // the forward's GEMM size and the naive direct conv (the floor). GPU time
 // comes from timestamp queries (median of `reps` after `warmup`).
 
-import { keep, numel, runtime, scopeAsync, Tensor, tensor, type Runtime } from '../engine/index.js';
+import { keep, numel, runtime, scopeAsync, Tensor, tensor, type Runtime, type Precision } from '../engine/index.js';
 import { seededRandom } from '../engine/random.js';
 import { conv2dForward, conv2dGradInput, conv2dGradWeight, conv2dNaive } from '../engine/ops/conv-kernels.js';
 import { bestMatmul } from '../engine/ops/gemm.js';
@@ -33,12 +33,15 @@ export interface ConvBenchOptions {
   warmup: number;
   /** Only layers whose name contains this. */
   filter?: string;
+  /** Storage of every tensor (f16 needs shader-f16); default f32. */
+  precision?: Precision;
   log?: (line: string) => void;
 }
 
+let dtype: Precision = 'f32';
 function randomTensor(shape: number[], seed: number): Tensor {
   const random = seededRandom(seed);
-  return tensor(Float32Array.from({ length: numel(shape) }, () => random() - 0.5), shape);
+  return tensor(Float32Array.from({ length: numel(shape) }, () => random() - 0.5), shape, { dtype });
 }
 
 function describe(l: ConvLayer, batch: number): string {
@@ -46,6 +49,7 @@ function describe(l: ConvLayer, batch: number): string {
 }
 
 export async function benchConv(opts: ConvBenchOptions): Promise<ConvRecord[]> {
+  dtype = opts.precision ?? 'f32';
   const rt: Runtime = runtime();
   const records: ConvRecord[] = [];
   const log = opts.log ?? (() => {});

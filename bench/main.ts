@@ -72,7 +72,8 @@ async function main(): Promise<number> {
     return 2;
   }
   const precision = precisionFlag(flags.precision);
-  const rt = await init({ precision });
+  const rt = await init();
+  rt.checkPrecision(precision);
   const adapter = `${rt.adapterDescription}${precision === 'f16' ? ' (f16 storage)' : ''}`;
   console.log(`adapter: ${adapter}`);
   const batch = Number(flags.batch ?? 1);
@@ -84,6 +85,7 @@ async function main(): Promise<number> {
     reps: Number(flags.reps ?? 20),
     warmup: Number(flags.warmup ?? 3),
     filter: flags.filter,
+    precision,
     log: (line) => console.log(line),
   });
   const cmd = `npm run bench -- conv ${process.argv.slice(3).join(' ')}`.trim();

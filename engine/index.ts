@@ -14,6 +14,7 @@ import { logSoftmax as logSoftmaxOp, softmax as softmaxOp } from './ops/softmax.
 import type { Shape } from './shape.js';
 import { tape } from './tape.js';
 import { Tensor } from './tensor.js';
+import { runtime as currentRuntime, type Precision } from './runtime.js';
 import type { Conv2dAttrs, ConvTranspose2dAttrs } from './geometry/conv.js';
 import { type ResizeAttrs } from './geometry/resize.js';
 import { type PadMode, type SliceAttrs, type SplitAttrs } from './geometry/shape-ops.js';
@@ -34,8 +35,10 @@ export { cast } from './ops/cast.js';
 
 // ---- convenience functions (one per op) --------------------------------------------
 
-export function tensor(data: ArrayLike<number>, shape: Shape, options: { requiresGrad?: boolean; name?: string } = {}): Tensor {
-  const t = Tensor.fromData(data, shape);
+/** Uploads `data`; `dtype` 'f16' stores it in f16 (shader-f16 adapters), default the running op's precision (f32 outside ops). */
+export function tensor(data: ArrayLike<number>, shape: Shape, options: { requiresGrad?: boolean; name?: string; dtype?: Precision } = {}): Tensor {
+  const rt = currentRuntime();
+  const t = rt.withPrecision(options.dtype ?? rt.precision, () => Tensor.fromData(data, shape, options.name));
   t.requiresGrad = options.requiresGrad ?? false;
   if (options.name) t.name = options.name;
   return t;

@@ -120,10 +120,12 @@ export class Runtime {
   /** Most bytes one buffer may hold: the adapter's maxBufferSize. Assignable (tests). */
   maxBufferBytes: number;
   /**
-   * The storage of float tensors created from now on outside ops
-   * (Tensor.empty, fromData, fill); set it with setPrecision(). An op runs in
-   * the precision of its float inputs (they must agree: PrecisionMismatch
-   * otherwise) and so do its outputs and its backward; cast() converts.
+   * The storage of the float tensors made now (Tensor.empty, fromData, fill)
+   * and of the kernels compiled now: the precision of the op that is running
+   * (an op runs in the precision of its float inputs, which must agree, and
+   * so does its backward), else f32. Not a global setting: withPrecision()
+   * scopes it to a synchronous call; tensor(..., { dtype }) and cast() are
+   * how a caller makes f16 tensors.
    */
   get precision(): Precision {
     return this.storagePrecision;
@@ -146,20 +148,26 @@ export class Runtime {
     };
   }
 
-  /** Switches the storage precision; 'f16' needs the adapter's shader-f16 feature (PrecisionUnavailable otherwise). */
-  setPrecision(precision: Precision): void {
+  /** Throws unless this adapter can store `precision`: 'f16' needs its shader-f16 feature (PrecisionUnavailable). */
+  checkPrecision(precision: Precision): void {
     if (precision !== 'f32' && precision !== 'f16') throw new GradlensError(`precision must be 'f32' or 'f16', not '${String(precision)}'`);
     if (precision === 'f16' && !this.handle.features.has('shader-f16')) throw new PrecisionUnavailable(this.adapterDescription);
-    this.storagePrecision = precision;
   }
 
-  /** Runs `fn` with `precision` as the storage of new tensors (ops run in their inputs' precision this way). */
+  /**
+   * Runs the synchronous `fn` with `precision` as the storage of what it makes
+   * (how ops and the tape run in their tensors' precision). An async `fn`
+   * would leave it set across its awaits, for unrelated code: refused.
+   */
   withPrecision<T>(precision: Precision, fn: () => T): T {
     if (precision === this.storagePrecision) return fn();
+    this.checkPrecision(precision);
     const saved = this.storagePrecision;
-    this.setPrecision(precision);
+    this.storagePrecision = precision;
     try {
-      return fn();
+      const result = fn();
+      if (result instanceof Promise) throw new GradlensError('withPrecision(): fn returned a Promise; it must be synchronous');
+      return result;
     } finally {
       this.storagePrecision = saved;
     }
@@ -453,7 +461,9 @@ export class Runtime {
       })),
     });
     this.device.pushErrorScope('validation');
-    const module = this.device.createShaderModule({ label: kernel.name, code: STORAGE_PRELUDE[this.precision] + kernel.wgsl });
+    const precision = this.precision;
+    const label = `${kernel.name}${precision === 'f16' ? ' (f16)' : ''}`;
+    const module = this.device.createShaderModule({ label: kernel.name, code: STORAGE_PRELUDE[precision] + kernel.wgsl });
     const pipeline = this.device.createComputePipeline({
       label: kernel.name,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
@@ -465,8 +475,9 @@ export class Runtime {
     this.checks.push(
       Promise.all([scope, module.getCompilationInfo()]).then(([err, info]) => {
         const first = info.messages.find((m) => m.type === 'error');
-        if (first) this.errors.push(new KernelCompileError(`${kernel.name}${this.precision === 'f16' ? ' (f16)' : ''}`, first.lineNum - 1, first.message));
-        else if (err) this.errors.push(new KernelCompileError(kernel.name, undefined, err.message));
+        // lineNum counts the prelude's line (0: unknown).
+        if (first) this.errors.push(new KernelCompileError(label, first.lineNum > 1 ? first.lineNum - 1 : undefined, first.message));
+        else if (err) this.errors.push(new KernelCompileError(label, undefined, err.message));
       }),
     );
     const entry = { pipeline, layout };
@@ -515,14 +526,11 @@ function bindingLimitFromEnv(): number | undefined {
 
 let current: Runtime | null = null;
 
-/**
- * Initializes the engine on the process-wide device. Safe to call many times;
- * `precision`, when given, switches the storage precision (setPrecision).
- */
-export async function init(options: DeviceOptions & { precision?: Precision } = {}): Promise<Runtime> {
-  const { precision, ...deviceOptions } = options;
-  if (!current || current.handle.lost) current = new Runtime(await getDevice(deviceOptions));
-  if (precision) current.setPrecision(precision);
+/** Initializes the engine on the process-wide device. Safe to call many times. */
+export async function init(options: DeviceOptions = {}): Promise<Runtime> {
+  if (current && !current.handle.lost) return current;
+  const handle = await getDevice(options);
+  current = new Runtime(handle);
   return current;
 }
 

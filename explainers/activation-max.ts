@@ -19,8 +19,7 @@
 // The objective is the mean activation of one channel of a layer, or a target
 // score (a class logit, say).
 
-import { libraryCall } from './library-call.js';
-import { add, backward, clip, concat, div, keep, runtime, mean, mul, pow, reshape, scope, seededRandom, slice, sub, tape, tensor, type Tensor } from '../engine/index.js';
+import { add, backward, clip, concat, div, exclusive, keep, runtime, mean, mul, pow, reshape, scope, seededRandom, slice, sub, tape, tensor, type Tensor } from '../engine/index.js';
 import { abs, scalar } from './cam-math.js';
 import { imageInput } from './batched.js';
 import { ExplainError, LayerNotFound, NotASpatialLayer, closeMatches } from './errors.js';
@@ -80,7 +79,7 @@ export function totalVariation(x: Tensor, beta = 2): Tensor {
 
 /** Gradient ascent on the input for `objective`; see the file comment. Queued behind other engine calls (engine/serial.ts). */
 export function activationMax(model: ExplainableModel, objective: Objective, options: ActivationMaxOptions = {}): Promise<ActivationMaxResult> {
-  return libraryCall(() => ascend(model, objective, options), options.signal);
+  return exclusive(() => ascend(model, objective, options), options.signal);
 }
 
 async function ascend(model: ExplainableModel, objective: Objective, options: ActivationMaxOptions): Promise<ActivationMaxResult> {

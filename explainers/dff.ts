@@ -31,8 +31,31 @@
 // go to the `onConcepts` callback. `deepFeatureFactorization` returns all
 // concepts' maps.
 
-import { libraryCall } from './library-call.js';
-import { add, clip, concat, div, gather, matmul, max, mean, min, mul, reshape, scope, scopeAsync, softmax, sqrt, sub, sum, tape, tensor, transpose, type ExplainableModel, type Tensor } from '../engine/index.js';
+import {
+  add,
+  clip,
+  concat,
+  div,
+  exclusive,
+  gather,
+  matmul,
+  max,
+  mean,
+  min,
+  mul,
+  reshape,
+  scope,
+  scopeAsync,
+  softmax,
+  sqrt,
+  sub,
+  sum,
+  tape,
+  tensor,
+  transpose,
+  type ExplainableModel,
+  type Tensor,
+} from '../engine/index.js';
 import { seededRandom } from '../engine/host.js';
 import { scalar, scaleMap, upsample } from './cam-math.js';
 import { findClassifierHead, type ClassifierHead } from './cam.js';
@@ -271,7 +294,7 @@ export interface DffResult {
  * concepts' maps, embeddings and, for a classifier, their top classes.
  */
 export function deepFeatureFactorization(model: ExplainableModel, input: Tensor, options: DffOptions = {}): Promise<DffResult> {
-  return libraryCall(async () => {
+  return exclusive(async () => {
     const k = checkCount(options.concepts ?? 5, 'concepts', 'dff', 256);
     const topCount = checkCount(options.topClasses ?? 2, 'topClasses', 'dff');
     const [layer] = resolveLayers(model, options.layer);

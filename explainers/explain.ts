@@ -9,8 +9,7 @@
 // Non-finite inputs are refused: host values before they are uploaded, a GPU
 // input read back with the maps (one wait, no readback of its own).
 
-import { libraryCall } from './library-call.js';
-import { add, assertFinite, div, mul, scopeAsync, tape, Tensor, type ExplainableModel } from '../engine/index.js';
+import { add, assertFinite, cast, div, exclusive, mul, scopeAsync, tape, Tensor, type ExplainableModel } from '../engine/index.js';
 import { flip, scalar } from './cam-math.js';
 import { diagnose, layerPeaks, type ExplainWarning } from './diagnose.js';
 import type { Completeness } from './integrated-gradients.js';
@@ -106,10 +105,10 @@ export function explainWith<Options extends object>(
   method: CamMethod<Options>,
   options: ExplainOptions & Options = {} as ExplainOptions & Options,
 ): Promise<ExplainResult> {
-  return libraryCall(() => explainNow(model, input, method, options), options.signal);
+  return exclusive(() => explainNow(model, input, method, options), options.signal);
 }
 
-/** explainWith without the queue: for callers already inside libraryCall() or exclusive() (a method built on another, a detection loop, the page's session). */
+/** explainWith without the queue: for callers already inside exclusive() (a method built on another, a detection loop). */
 export async function explainNow<Options extends object>(
   model: ExplainableModel,
   input: ExplainInput,
@@ -148,8 +147,10 @@ export async function explainNow<Options extends object>(
 
   return scopeAsync(async () => {
     // Host values are uploaded inside the scope: freed with the call's other tensors.
-    const image = host ? Tensor.fromData(host.data, imageShape) : given[inputName];
-    const feeds = { ...given, [inputName]: image };
+    // The explainers compute in f32: a caller's f16 tensors are read as f32 copies (an f16 model casts at its own boundary).
+    const wide = Object.fromEntries(Object.entries(given).map(([name, t]) => [name, t.dtype === 'f16' ? cast(t, 'f32') : t]));
+    const image = host ? Tensor.fromData(host.data, imageShape) : wide[inputName];
+    const feeds = { ...wide, [inputName]: image };
     const ctx: CamContext<Options> = {
       model,
       inputs: {},

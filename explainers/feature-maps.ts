@@ -9,8 +9,7 @@
 // Weights are read from the graph (ExplainableModel.nodes() / constant(), as
 // the file stores them: before any Conv-BatchNormalization folding).
 
-import { libraryCall } from './library-call.js';
-import { gather, mean, scopeAsync, type Tensor } from '../engine/index.js';
+import { exclusive, gather, mean, scopeAsync, type Tensor } from '../engine/index.js';
 import { ExplainError, LayerNotFound, NotASpatialLayer, closeMatches } from './errors.js';
 import { modelGraph } from './graph.js';
 import type { ExplainableModel } from '../engine/index.js';
@@ -89,7 +88,7 @@ export async function featureMapGrid(model: ExplainableModel, input: Tensor, lay
   const info = model.layers().find((l) => l.name === layer);
   if (!info) throw new LayerNotFound(layer, closeMatches(layer, model.layers().map((l) => l.name)));
   if (info.shape.length !== 4) throw new NotASpatialLayer(layer, info.shape);
-  const { means, maps, channels, h, w } = await libraryCall(() => scopeAsync(async () => {
+  const { means, maps, channels, h, w } = await exclusive(() => scopeAsync(async () => {
     const { kept } = model.run({ [model.inputs[0].name]: input }, { keep: [layer] });
     const a = kept[layer];
     const [, c, h, w] = a.shape;

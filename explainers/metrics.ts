@@ -22,8 +22,7 @@
 // over the symmetric default set 10..90 % both give the same averages.
 // The imputed copies are scored on the GPU in batches, read back once.
 
-import { libraryCall } from './library-call.js';
-import { mul, scopeAsync, seededRandom, tensor, type Tensor } from '../engine/index.js';
+import { exclusive, mul, scopeAsync, seededRandom, tensor, type Tensor } from '../engine/index.js';
 import { imageInput, scoreBatch, scoreCopies, type BatchOptions } from './batched.js';
 import { ExplainError } from './errors.js';
 import { noisyLinearImpute } from './imputation.js';
@@ -59,7 +58,7 @@ export async function confidenceChange(model: ExplainableModel, input: Tensor, m
   imageInput(model, 'confidence change');
   const [n, h, w] = mapsFor(input, maps);
   const t = toTarget(target);
-  const [scores, maskedScores] = await libraryCall(() =>
+  const [scores, maskedScores] = await exclusive(() =>
     scopeAsync(async () => {
       const y = scoreBatch(model, t, input);
       const o = scoreBatch(model, t, mul(input, tensor(maps, [n, 1, h, w])));
@@ -124,7 +123,7 @@ export async function road(model: ExplainableModel, input: Tensor, map: Float32A
     noisyLinearImpute(pixels, [c, h, w], removalMask(order, percent, most), { noise: options.noise ?? 0.01, random });
   // Copies 0..P-1: MoRF, P..2P-1: LeRF, in the order of `percentages`.
   const copies = [...percentages.map((p) => impute(p, true)), ...percentages.map((p) => impute(p, false))];
-  const [score, all] = await libraryCall(() => scopeAsync(async () => {
+  const [score, all] = await exclusive(() => scopeAsync(async () => {
     const base = scoreBatch(model, t, input);
     const scores = await scoreCopies(model, t, copies.length, (start, end) => {
       const batch = new Float32Array((end - start) * c * h * w);

@@ -201,10 +201,9 @@ export class Session {
     const decoded = request.model ? decodeOnnx(request.model) : old!.decoded;
     const { shapes, guessed } = staticInputShape(decoded, preset);
     const inputKey = JSON.stringify(shapes ?? null);
-    const rt = await init();
-    // f16 storage is kept across opens until unchecked; refused (PrecisionUnavailable) where the adapter lacks shader-f16.
+    await init();
+    // f16 storage is kept across opens until unchecked; the model refuses it (PrecisionUnavailable) where the adapter lacks shader-f16.
     const precision = request.precision ?? old?.model.precision ?? 'f32';
-    if (precision === 'f16' && !rt.handle.features.has('shader-f16')) throw new WebError(`f16 needs the WebGPU feature 'shader-f16', which this adapter lacks (${rt.adapterDescription})`);
     let model = old?.model;
     let fresh: OnnxGraphModel | undefined;
     if (request.model || !old || inputKey !== old.inputKey || precision !== old.model.precision) {
@@ -605,7 +604,7 @@ export class Session {
       if (!node || seen.has(node.id)) return;
       seen.add(node.id);
       nodeCount++;
-      const bytes = node.ctx.saved.reduce((a, t) => a + t.size * 4, 0);
+      const bytes = node.ctx.saved.reduce((a, t) => a + t.ref.byteLength, 0);
       savedBytes += bytes;
       if (nodes.length < 3000) nodes.push({ op, inputs: inputs.map((t) => [...t.shape]), outputs: outputs.map((t) => [...t.shape]), saved: node.ctx.saved.map((t) => [...t.shape]), savedBytes: bytes });
     }) as unknown as typeof tape.record;

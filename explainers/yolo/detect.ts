@@ -6,8 +6,7 @@
 //   const { detections, input, head } = await detect(model, photo, { preset: 'yolo-fastest' });
 //   detections[0]  // { index: 0, classId: 2, className: 'car', score: 0.88, box: [x1, y1, x2, y2] (photo), inputBox, head, anchor, cell }
 
-import { libraryCall } from '../library-call.js';
-import { assertFinite, scopeAsync, Tensor } from '../../engine/index.js';
+import { assertFinite, exclusive, scopeAsync, Tensor } from '../../engine/index.js';
 import type { ExplainableModel } from '../../engine/index.js';
 import type { RgbaImage } from '../image.js';
 import { prepareImage, presets, type PhotoMapping, type PreparedInput } from '../presets.js';
@@ -145,7 +144,7 @@ export function finiteInput(inputName: string, input: ModelInput): Promise<Float
 
 /** One forward pass; the named outputs read back. Queued behind other engine calls (engine/serial.ts). */
 function runOutputs(model: ExplainableModel, input: ModelInput, names: readonly string[], signal: AbortSignal | undefined): Promise<HostOutputs> {
-  return libraryCall(() => scopeAsync(async () => {
+  return exclusive(() => scopeAsync(async () => {
     const inputName = model.inputs[0].name;
     const inputValues = finiteInput(inputName, input);
     const x = input instanceof Tensor ? input : Tensor.fromData(input.data, [...input.shape]);

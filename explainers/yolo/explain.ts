@@ -21,8 +21,7 @@
 // box and shows nothing outside the boxes, as pytorch-grad-cam's YOLOv5
 // Eigen-CAM tutorial (renormalize_cam_in_bounding_boxes) does.
 
-import { libraryCall } from '../library-call.js';
-import { assertFinite, relu, reshape, scopeAsync, sum, tape, Tensor, type ExplainableModel } from '../../engine/index.js';
+import { assertFinite, exclusive, relu, reshape, scopeAsync, sum, tape, Tensor, type ExplainableModel } from '../../engine/index.js';
 import { combineLayers, isFlat, mapAtLayer, scaleMap, upsample } from '../cam-math.js';
 import { NoGradientPath, NotASpatialLayer, LayerNotFound, closeMatches, ExplainError } from '../errors.js';
 import { diagnose, layerPeaks } from '../diagnose.js';
@@ -97,7 +96,7 @@ export async function explainDetection(
   // to 1 (ultralytics' default static export): batched methods then score one
   // copy per forward pass unless told otherwise.
   const batchSize = options.batchSize ?? (head.format === 'yolov5' || head.format === 'yolov8' ? 1 : undefined);
-  const result = await libraryCall(() => scopeAsync(() => explainNow(model, input, m, { ...options, batchSize, target, layers } as ExplainOptions)), options.signal);
+  const result = await exclusive(() => scopeAsync(() => explainNow(model, input, m, { ...options, batchSize, target, layers } as ExplainOptions)), options.signal);
   return { ...result, detection, scoreKind: score };
 }
 
@@ -160,7 +159,7 @@ async function sharedForward(
   const defaultOutput = options.output ?? model.outputs[0].name;
   const taken: Tensor[] = []; // gradients moved out of the layers' .grad, freed at the end
   try {
-    return await libraryCall(() => scopeAsync(async () => {
+    return await exclusive(() => scopeAsync(async () => {
       const inputValues = finiteInput(inputName, input);
       const x = inputTensor(input);
       const feeds = { [inputName]: x.view(x.shape) };

@@ -1,4 +1,4 @@
-// The opt-in f16 precision mode (runtime().setPrecision('f16')): every op's
+// The opt-in f16 storage (tensor(..., { dtype: 'f16' }), cast(), f16 models): every op's
 // forward and backward with f16 storage against the float64 reference on the
 // same f16-rounded inputs, and the mode's guards. Lavapipe (CI) has
 // shader-f16; an adapter without it skips these here, but not on CI.
@@ -36,47 +36,46 @@ describe('f16 on the host', () => {
   });
 });
 
-describe('the f16 mode', () => {
-  test('tensors take the precision; mixing precisions and overflowing values are errors naming the culprit', async (ctx) => {
+describe('f16 tensors', () => {
+  test('tensor(..., { dtype: \'f16\' }), ops in their inputs\' precision, cast; mixing precisions and overflowing values are errors naming the culprit', async (ctx) => {
     needF16(ctx);
-    const rt = runtime();
     const f32 = tensor([1, 2, 3], [3]);
+    const f16 = { dtype: 'f16' } as const;
     try {
-      rt.setPrecision('f16');
       await scopeAsync(async () => {
-        const h = tensor([0.1, 2, 65504], [3]);
+        const h = tensor([0.1, 2, 65504], [3], f16);
         expect(h.dtype).toBe('f16');
         expect(h.ref.byteLength).toBe(6);
         expect(Array.from(await h.data())).toEqual([0.0999755859375, 2, 65504]);
+        expect(add(h, h).dtype).toBe('f16'); // an op runs in its inputs' precision
+        expect(runtime().precision).toBe('f32'); // and leaves no setting behind
         expect(() => add(h, f32)).toThrow(PrecisionMismatch);
         expect(() => add(h, f32)).toThrow(/add: input Tensor#\d+ \[3\] is stored as f32 but Tensor#\d+ \[3\] f16 as f16; convert one with cast\(\)/);
         // cast: exact f16 -> f32, rounding f32 -> f16, and its gradient is the cast back.
         const wide = cast(h, 'f32');
         expect(wide.dtype).toBe('f32');
         expect(Array.from(await add(wide, f32).data())).toEqual([1.0999755859375, 4, 65507]);
-        rt.setPrecision('f32');
         const x = tensor([0.1, 3], [2], { requiresGrad: true });
         const narrow = cast(x, 'f16');
         expect(Array.from(await narrow.data())).toEqual([0.0999755859375, 3]);
-        backward(sum(mul(narrow, narrow)));
+        backward(sum(mul(narrow, narrow))); // the seed and every rule in f16, the last cast back to f32
         expect(x.grad!.dtype).toBe('f32');
         expect(Array.from(await x.grad!.data())).toEqual([0.199951171875, 6]);
-        rt.setPrecision('f16');
-        expect(() => tensor([F16_MAX * 2], [1], { name: 'big' })).toThrow(/value 131008 .* does not fit in f16/);
+        expect(() => tensor([F16_MAX * 2], [1], { name: 'big', dtype: 'f16' })).toThrow(/value 131008 .* does not fit in f16/);
+        expect(() => runtime().withPrecision('f16', async () => 0)).toThrow(/must be synchronous/);
         // Odd element counts per channel: concat and slice leave the 4-byte-aligned copies for their kernels.
-        const a = tensor([1, 2, 3, 4, 5, 6], [1, 2, 3]);
-        const b = tensor([7, 8, 9], [1, 1, 3]);
+        const a = tensor([1, 2, 3, 4, 5, 6], [1, 2, 3], f16);
+        const b = tensor([7, 8, 9], [1, 1, 3], f16);
         const c = ops.concat([a, b], { axis: 1 })[0];
         expect(Array.from(await c.data())).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
         const [s0, s1] = ops.split([c], { axis: 1, sizes: [1, 2] });
         expect(Array.from(await s1.data())).toEqual([4, 5, 6, 7, 8, 9]);
         expect(Array.from(await s0.data())).toEqual([1, 2, 3]);
         // A large-magnitude result overflows to infinity inside a kernel: the engine's finiteness checks see it.
-        const y = conv2d(tensor([300], [1, 1, 1, 1]), tensor([300], [1, 1, 1, 1]));
+        const y = conv2d(tensor([300], [1, 1, 1, 1], f16), tensor([300], [1, 1, 1, 1], f16));
         expect((await y.data())[0]).toBe(Infinity);
       });
     } finally {
-      rt.setPrecision('f32');
       f32.dispose();
     }
     expect(() => add(f32, f32)).toThrow(); // disposed, not silently reused

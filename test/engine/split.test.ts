@@ -237,12 +237,12 @@ describe('f16 tensors past the binding limit', () => {
   test('cut where every slab is word-aligned, refused with the reason where none is', async (ctx) => {
     needF16(ctx);
     const rt = runtime();
-    rt.setPrecision('f16');
+    const f16 = { dtype: 'f16' } as const;
     try {
       await scopeAsync(async () => {
         const a = Float32Array.from({ length: 2 * 3 * 5 * 6 }, (_, i) => (i % 17) / 8 - 1);
-        const x = tensor(a, [2, 3, 5, 6]);
-        const y = tensor(a.map((v) => v * 0.5), [2, 3, 5, 6]);
+        const x = tensor(a, [2, 3, 5, 6], f16);
+        const y = tensor(a.map((v) => v * 0.5), [2, 3, 5, 6], f16);
         const before = splits();
         rt.maxBindingBytes = 128; // the [2, 3, 5, 6] f16 tensors are 360 bytes
         const sum = ops.add([x, y], {})[0];
@@ -250,7 +250,7 @@ describe('f16 tensors past the binding limit', () => {
         expect(splits()).toBeGreaterThan(before);
         expect(Array.from(await sum.data())).toEqual(Array.from(a, (v) => v * 1.5));
 
-        const odd = tensor(Float32Array.from({ length: 2 * 3 * 5 * 5 }, (_, i) => i / 64), [2, 3, 5, 5]);
+        const odd = tensor(Float32Array.from({ length: 2 * 3 * 5 * 5 }, (_, i) => i / 64), [2, 3, 5, 5], f16);
         rt.maxBindingBytes = 128;
         let error: unknown;
         try {
@@ -263,7 +263,6 @@ describe('f16 tensors past the binding limit', () => {
         expect((error as Error).message).toMatch(/odd f16 offsets \(buffer copies move whole 4-byte words\)/);
       });
     } finally {
-      rt.setPrecision('f32');
       rt.maxBindingBytes = adapterLimit();
     }
     expect(tape.liveNodes).toBe(0);

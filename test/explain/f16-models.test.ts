@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { init, scopeAsync, tape, tensor } from '../../engine/index.js';
+import { fromHalf, scopeAsync, tape, tensor, toHalf } from '../../engine/index.js';
 import { resizeImage } from '../../explainers/image.js';
 import { classTarget, explain } from '../../explainers/index.js';
 import { decodeImage } from '../../explainers/node-image.js';
@@ -131,25 +131,20 @@ describe('gradlens explain --f16', () => {
   });
 });
 
-describe('f16 as the runtime default (init({ precision: \'f16\' }))', () => {
-  test('models load in f16 and explain() still computes its maps in f32: the same map as an explicit f16 model', async (ctx) => {
+describe('a caller\'s f16 tensor given to explain()', () => {
+  test('is read as f32 (the maps are computed in f32): the same map as its f32 values give', async (ctx) => {
     needF16(ctx);
-    const bytes = new Uint8Array(readFileSync(NSFW));
-    const data = Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => ((i * 7919) % 256) / 255);
-    const target = classTarget(2, { output: 'dense_3_pre' });
-    const explicit = new OnnxGraphModel(decodeModel(bytes), { precision: 'f16' });
-    const a = await explain(explicit, { data, shape: [1, 3, 224, 224] }, 'gradcam', { target, layers: ['out_relu'] });
-    explicit.dispose();
-    const rt = await init({ precision: 'f16' });
+    const model = new OnnxGraphModel(decodeModel(new Uint8Array(readFileSync(NSFW))), { precision: 'f16' });
     try {
-      const byDefault = new OnnxGraphModel(decodeModel(bytes));
-      expect(byDefault.precision).toBe('f16');
-      const b = await explain(byDefault, { data, shape: [1, 3, 224, 224] }, 'gradcam', { target, layers: ['out_relu'] });
-      expect(rt.precision).toBe('f16'); // the caller's default, restored
+      const data = fromHalf(toHalf(Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => ((i * 7919) % 256) / 255), 'x'));
+      const target = classTarget(2, { output: 'dense_3_pre' });
+      const [a, b] = await scopeAsync(async () => {
+        const [x32, x16] = [tensor(data, [1, 3, 224, 224]), tensor(data, [1, 3, 224, 224], { dtype: 'f16' })];
+        return [await explain(model, x32, 'gradcam', { target, layers: ['out_relu'] }), await explain(model, x16, 'gradcam', { target, layers: ['out_relu'] })];
+      });
       expect(Array.from(b.map)).toEqual(Array.from(a.map));
-      byDefault.dispose();
     } finally {
-      rt.setPrecision('f32');
+      model.dispose();
     }
   });
 });

@@ -6,7 +6,7 @@
 // intermediates).
 
 import { expect } from 'vitest';
-import { add, backward, mul, ops, runtime, scopeAsync, sum, tensor, toHalf, fromHalf, type Tensor } from '../../engine/index.js';
+import { add, backward, mul, ops, scopeAsync, sum, tensor, toHalf, fromHalf, type Tensor } from '../../engine/index.js';
 import { reference, type RefTensor } from '../../engine/reference/index.js';
 import { allCases } from '../engine/cases/index.js';
 import { compare, finiteDifferenceCheck, GPU_TOLERANCE, randomRef, rng, type Tolerance } from './check.js';
@@ -52,41 +52,32 @@ export async function checkCase(name: keyof typeof ops, i: number, precision: 'f
 
   // (2) and (3) on the GPU
   const tol = f16 ? widest(F16_TOLERANCE, c.tolerance) : (c.tolerance ?? GPU_TOLERANCE);
-  const rt = runtime();
-  const saved = rt.precision;
-  rt.setPrecision(precision);
-  try {
-    await runOnGpu();
-  } finally {
-    rt.setPrecision(saved);
-  }
-  async function runOnGpu() {
-    await scopeAsync(async () => {
-      const xs = inputs.map((x, k) => tensor(Float32Array.from(x.data), x.shape, { requiresGrad: differentiable[k] }));
-      const outs = (ops[name] as unknown as AnyOp)(xs, c.attrs);
-      expect(outs.length).toBe(ys.length);
-      for (let k = 0; k < ys.length; k++) {
-        expect(outs[k].shape).toEqual(ys[k].shape);
-        const err = compare(await outs[k].data(), ys[k].data, tol);
-        expect(err, `forward output ${k}`).toBeNull();
-      }
-      if (!differentiable.some(Boolean)) return;
-      // L = sum_k <gy_k, y_k>, so dL/dx is the VJP with seeds gy.
-      let loss: Tensor | null = null;
-      outs.forEach((y, k) => {
-        if (y.dtype === 'u32') return; // indices (maxPool's): no gradient
-        const term = sum(mul(y, tensor(Float32Array.from(gys[k].data), gys[k].shape)));
-        loss = loss ? add(loss, term) : term;
-      });
-      backward(loss!);
-      for (let k = 0; k < xs.length; k++) {
-        if (!differentiable[k]) continue;
-        expect(xs[k].grad, `gradient of input ${k}`).not.toBeNull();
-        const err = compare(await xs[k].grad!.data(), refGrads[k]!.data, tol);
-        expect(err, `gradient of input ${k}`).toBeNull();
-      }
+  await scopeAsync(async () => {
+    // The op runs in its inputs' precision, and so does its backward.
+    const xs = inputs.map((x, k) => tensor(Float32Array.from(x.data), x.shape, { requiresGrad: differentiable[k], dtype: precision }));
+    const outs = (ops[name] as unknown as AnyOp)(xs, c.attrs);
+    expect(outs.length).toBe(ys.length);
+    for (let k = 0; k < ys.length; k++) {
+      expect(outs[k].shape).toEqual(ys[k].shape);
+      const err = compare(await outs[k].data(), ys[k].data, tol);
+      expect(err, `forward output ${k}`).toBeNull();
+    }
+    if (!differentiable.some(Boolean)) return;
+    // L = sum_k <gy_k, y_k>, so dL/dx is the VJP with seeds gy.
+    let loss: Tensor | null = null;
+    outs.forEach((y, k) => {
+      if (y.dtype === 'u32') return; // indices (maxPool's): no gradient
+      const term = sum(mul(y, tensor(Float32Array.from(gys[k].data), gys[k].shape, { dtype: precision })));
+      loss = loss ? add(loss, term) : term;
     });
-  }
+    backward(loss!);
+    for (let k = 0; k < xs.length; k++) {
+      if (!differentiable[k]) continue;
+      expect(xs[k].grad, `gradient of input ${k}`).not.toBeNull();
+      const err = compare(await xs[k].grad!.data(), refGrads[k]!.data, tol);
+      expect(err, `gradient of input ${k}`).toBeNull();
+    }
+  });
 }
 
 const widest = (a: Tolerance, b?: Tolerance): Tolerance => (b ? { rtol: Math.max(a.rtol, b.rtol), atol: Math.max(a.atol, b.atol) } : a);
