@@ -63,11 +63,12 @@ override WG: u32 = 256u;
 @group(0) @binding(14) var<storage, read> gy_mean: array<Elem>;
 @group(0) @binding(15) var<storage, read> gy_var: array<Elem>;
 // Partial results per (channel, part), indexed c * parts + part: chunk mean and
-// sum of squared deviations (forward), sums of gy and gy * (x - mean) (backward).
-@group(0) @binding(16) var<storage, read_write> part_mean: array<Elem>;
-@group(0) @binding(17) var<storage, read_write> part_m2: array<Elem>;
-@group(0) @binding(18) var<storage, read_write> part_gy: array<Elem>;
-@group(0) @binding(19) var<storage, read_write> part_gyc: array<Elem>;
+// sum of squared deviations (forward), sums of gy and gy * (x - mean) (backward);
+// f32 in every storage precision (a chunk's sum of squares would overflow f16).
+@group(0) @binding(16) var<storage, read_write> part_mean: array<f32>;
+@group(0) @binding(17) var<storage, read_write> part_m2: array<f32>;
+@group(0) @binding(18) var<storage, read_write> part_gy: array<f32>;
+@group(0) @binding(19) var<storage, read_write> part_gyc: array<f32>;
 @group(0) @binding(20) var<uniform> p: Params;
 
 fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
@@ -119,8 +120,8 @@ fn batchnorm_partial_stats(
   }
   let m2 = workgroup_sum(q, lid);
   if (in_range && lid == 0u) {
-    part_mean[w] = Elem(m);
-    part_m2[w] = Elem(m2);
+    part_mean[w] = m;
+    part_m2[w] = m2;
   }
 }
 
@@ -132,12 +133,12 @@ fn batchnorm_combine_stats(@builtin(global_invocation_id) gid: vec3<u32>, @built
   let base = c * p.parts;
   let total = f32(p.batch * p.spatial);
   var s = 0.0;
-  for (var q = 0u; q < p.parts; q++) { s += f32(part_count(q)) * f32(part_mean[base + q]); }
+  for (var q = 0u; q < p.parts; q++) { s += f32(part_count(q)) * part_mean[base + q]; }
   let m = s / total;
   var m2 = 0.0;
   for (var q = 0u; q < p.parts; q++) {
-    let d = f32(part_mean[base + q]) - m;
-    m2 += f32(part_m2[base + q]) + f32(part_count(q)) * d * d;
+    let d = part_mean[base + q] - m;
+    m2 += part_m2[base + q] + f32(part_count(q)) * d * d;
   }
   batch_mean[c] = Elem(m);
   batch_var[c] = Elem(m2 / total);
@@ -178,8 +179,8 @@ fn batchnorm_partial_grad(
   let total_gy = workgroup_sum(sum_gy, lid);
   let total_gyc = workgroup_sum(sum_gyc, lid);
   if (in_range && lid == 0u) {
-    part_gy[w] = Elem(total_gy);
-    part_gyc[w] = Elem(total_gyc);
+    part_gy[w] = total_gy;
+    part_gyc[w] = total_gyc;
   }
 }
 
@@ -188,8 +189,8 @@ fn combined_grad_sums(c: u32) -> vec2<f32> {
   var sum_gy = 0.0;
   var sum_gyc = 0.0;
   for (var q = 0u; q < p.parts; q++) {
-    sum_gy += f32(part_gy[c * p.parts + q]);
-    sum_gyc += f32(part_gyc[c * p.parts + q]);
+    sum_gy += part_gy[c * p.parts + q];
+    sum_gyc += part_gyc[c * p.parts + q];
   }
   return vec2<f32>(sum_gy, sum_gyc * inv_std(c));
 }

@@ -72,8 +72,9 @@ type Uniforms = ReturnType<typeof uniformsOf>;
 
 /** Batch mean and biased variance per channel: partial statistics per chunk, then combined. */
 function batchStats(u: Uniforms, x: Tensor): [Tensor, Tensor] {
-  const partMean = Tensor.empty([u.channels * u.parts]);
-  const partM2 = Tensor.empty([u.channels * u.parts]);
+  // Scratch sums stay f32 in every precision (a chunk's sum of squares would overflow f16).
+  const partMean = Tensor.empty([u.channels * u.parts], 'f32');
+  const partM2 = Tensor.empty([u.channels * u.parts], 'f32');
   launch(partialStatsKernel, { x, part_mean: partMean, part_m2: partM2 }, { workgroups: grid1d(u.channels * u.parts, 1), uniforms: u });
   const mean = Tensor.empty([u.channels]);
   const variance = Tensor.empty([u.channels]);
@@ -89,8 +90,8 @@ function batchStats(u: Uniforms, x: Tensor): [Tensor, Tensor] {
  * [gscale = sum dy * xhat, gbias = sum dy], plus [gmean, gvar] of the inference form when `stats`.
  */
 function channelGrads(u: Uniforms, x: Tensor, scale: Tensor, mean: Tensor, variance: Tensor, gy: Tensor, stats: boolean): Tensor[] {
-  const partGy = Tensor.empty([u.channels * u.parts]);
-  const partGyc = Tensor.empty([u.channels * u.parts]);
+  const partGy = Tensor.empty([u.channels * u.parts], 'f32');
+  const partGyc = Tensor.empty([u.channels * u.parts], 'f32');
   launch(partialGradKernel, { x, mean, gy, part_gy: partGy, part_gyc: partGyc }, { workgroups: grid1d(u.channels * u.parts, 1), uniforms: u });
   const workgroups = grid1d(u.channels);
   const parts = { variance, part_gy: partGy, part_gyc: partGyc };

@@ -8,6 +8,7 @@ import { defineKernel } from '../kernels/kernel.js';
 import { runtime, type Precision } from '../runtime.js';
 import { Tensor } from '../tensor.js';
 import { defineOp, grid1d, launch, type Op } from './op.js';
+import { alongAnyAxis } from './split.js';
 import { GradlensError } from '../errors.js';
 
 const toF32 = defineKernel({ name: 'cast_to_f32', wgsl: castWgsl, entryPoint: 'to_f32' });
@@ -29,6 +30,9 @@ export const castOp: Op<CastAttrs> = defineOp<CastAttrs>({
     else runtime().withPrecision(to, () => launch(fromF32, { x32: x, y }, { workgroups: grid1d(x.size), uniforms }));
     return [y];
   },
+  // Elementwise: runs in parts along any axis past the binding limit.
+  split: ([x], _attrs, [y]) => alongAnyAxis(y, [x], 1),
+  // `from` is only read here: the gradient goes back to the input's precision.
   backward: ({ attrs }, [gy]) => [castOp([gy], { from: attrs.to, to: attrs.from })[0]],
   backwardOps: ({ attrs }, [gy]) => [castOp([gy], { from: attrs.to, to: attrs.from })[0]],
 });

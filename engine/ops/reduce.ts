@@ -44,7 +44,14 @@ export function reduceKeepDims(kind: ReduceKind, x: Tensor, axes: readonly numbe
     else runs.push([a]);
   }
   if (!runs.length) return x.view(x.shape);
-  runs.reverse().forEach((run, i) => {
+  runs.reverse();
+  // In f16, a sum over several runs scales each earlier run by 1 / its size and the last by what is
+  // left of `scale`: the stored intermediates stay at the values' magnitude (a sum of many f16 values
+  // overflows where their mean does not), and the result is the same.
+  const sizes = runs.map((run) => numel(x.shape.slice(run[0], run[run.length - 1] + 1)));
+  const spread = kind === 'sum' && runs.length > 1 && x.dtype === 'f16';
+  const runScale = (i: number) => (!spread ? (i === runs.length - 1 ? scale : 1) : i === runs.length - 1 ? scale * sizes.slice(0, -1).reduce((a, b) => a * b, 1) : 1 / sizes[i]);
+  runs.forEach((run, i) => {
     const first = run[0];
     const end = run[run.length - 1] + 1;
     const outer = numel(shape.slice(0, first));
@@ -54,7 +61,7 @@ export function reduceKeepDims(kind: ReduceKind, x: Tensor, axes: readonly numbe
     if (reduce === 0) throw new ShapeError(kind, 'cannot reduce over an empty axis', [x.shape]);
     const y = Tensor.empty(nextShape);
     const outputs = outer * inner;
-    const uniforms = { outer, reduce, inner, scale: i === runs.length - 1 ? scale : 1 };
+    const uniforms = { outer, reduce, inner, scale: runScale(i) };
     const constants = { OP: OP_CODE[kind] };
     if (reduce >= 64 || outputs < 1024) {
       launch(wideKernel, { x: current, y }, { workgroups: grid1d(outputs, 1), uniforms, constants });

@@ -65,6 +65,11 @@ const count = (key: string) => splitCounts.set(key, (splitCounts.get(key) ?? 0) 
 /** Nesting of parts within parts; each level at least halves a part, so this is far beyond any real need. */
 const MAX_DEPTH = 48;
 let depth = 0;
+/**
+ * Buffer copies and clears move whole 4-byte words: an f16 tensor of odd size is
+ * rounded up into its buffer's slack (pooled buffers are multiples of 64 bytes).
+ */
+const wholeWords = (bytes: number) => Math.ceil(bytes / 4) * 4;
 /** Bytes of a float tensor of `shape` at the runtime's precision. */
 const bytesOf = (shape: Shape) => numel(shape) * BYTES[runtime().precision];
 
@@ -238,7 +243,7 @@ function backwardInParts<A>(def: OpDef<A>, self: OpDef<A>, ctx: BackwardContext<
           if (!grads[k]) {
             grads[k] = Tensor.empty(inputShapes[k]);
             // Overlapping windows add up; rows no part reads get zero.
-            if (cut.range) runtime().clearBuffer(grads[k]!.buffer, 0, bytesOf(inputShapes[k]));
+            if (cut.range) runtime().clearBuffer(grads[k]!.buffer, 0, wholeWords(bytesOf(inputShapes[k])));
           }
           if (cut.range) addSlab(gk, grads[k]!, cut.axis, windows[k]![0]);
           else placeSlab(gk, grads[k]!, cut.axis, windows[k]![0]);
@@ -371,12 +376,12 @@ export function fillInParts(shape: Shape, value: number, fillSmall: (shape: Shap
   const y = Tensor.empty(shape);
   const bytes = bytesOf(shape);
   if (Object.is(value, 0)) {
-    runtime().clearBuffer(y.buffer, 0, bytes);
+    runtime().clearBuffer(y.buffer, 0, wholeWords(bytes));
     return y;
   }
   const block = Math.floor(runtime().maxBindingBytes / 16) * 16;
   const piece = fillSmall([block / BYTES[runtime().precision]], value);
-  for (let at = 0; at < bytes; at += block) runtime().copyBuffer(piece.buffer, 0, y.buffer, at, Math.min(block, bytes - at));
+  for (let at = 0; at < bytes; at += block) runtime().copyBuffer(piece.buffer, 0, y.buffer, at, wholeWords(Math.min(block, bytes - at)));
   piece.dispose();
   return y;
 }

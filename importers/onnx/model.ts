@@ -16,6 +16,7 @@
 
 import { GradlensError, Tensor, cast, defineOp, formatShape, init, keep, runtime, sameShape, scope, tape, type Precision } from '../../engine/index.js';
 import { BufferTooLarge, closeMatches, LayerNotFound, numel, TensorTooLarge } from '../../engine/host.js';
+import { BYTES } from '../../engine/tensor.js';
 import type { ConstantValue, ExplainableModel, GraphNode, LayerInfo, RunOptions, RunResult } from '../../engine/host.js';
 import { gpuBackend } from './backend.js';
 import { OnnxBatchError, OnnxGraphError, OnnxInputError } from './errors.js';
@@ -39,7 +40,7 @@ export interface LoadOptions {
   /**
    * The graph's storage: 'f16' runs every node in f16 (f32 arithmetic inside
    * each kernel) on adapters with shader-f16 (PrecisionUnavailable
-   * otherwise). Default: the runtime's precision at load. An f16 model still
+   * otherwise). Default f32. An f16 model still
    * takes and returns f32: run() casts the inputs, the outputs and every kept
    * tensor (on the tape, so gradients and replacements work as in f32).
    */
@@ -75,8 +76,8 @@ export class OnnxGraphModel implements ExplainableModel {
     private readonly options: LoadOptions = {},
   ) {
     this.fusion = { batchNorm: options.fuseBatchNorm ?? true, activations: options.fuseActivations ?? true, pads: options.foldPads ?? true };
-    this.precision = options.precision ?? runtime().precision;
-    runtime().withPrecision(this.precision, () => {}); // PrecisionUnavailable now, not at the first run
+    this.precision = options.precision ?? 'f32';
+    runtime().checkPrecision(this.precision); // PrecisionUnavailable now, not at the first run
     this.graph = prepareGraph(model, { inputShapes: options.inputShapes, maxFoldElements: options.maxFoldElements });
     this.graphs.set(shapeKey(this.graph.inputs.map((i) => i.shape)), this.graph);
     this.inputs = this.graph.inputs.map(({ name, shape }) => ({ name, shape }));
@@ -242,9 +243,10 @@ export class OnnxGraphModel implements ExplainableModel {
     const rt = runtime();
     const { graph } = plan;
     const limit = Math.min(rt.maxBindingBytes, rt.maxBufferBytes);
-    if ([...graph.tensors.values()].some((t) => numel(t.shape) * 4 > limit)) {
+    if ([...graph.tensors.values()].some((t) => numel(t.shape) * BYTES[this.precision] > limit)) {
+      // In the graph's precision, as run() runs it (an f16 run's feeds are f16 casts).
       rt.dryRun(() =>
-        scope(() => {
+        rt.withPrecision(this.precision, () => scope(() => {
           const feeds = new Map(graph.inputs.map((i) => [i.name, feedPlaceholder(i.name, i.shape)] as const));
           for (const t of feeds.values()) t.requiresGrad = backward;
           const constants = new Map<HostTensor, Tensor>();
@@ -261,7 +263,7 @@ export class OnnxGraphModel implements ExplainableModel {
             const node = step && (step.kind === 'conv' ? step.nodes[0] : step.node);
             throw new OnnxGraphError(node?.label ?? '', node?.node.opType ?? '', `backward: ${e.message}`, { cause: e });
           }
-        }),
+        })),
       );
     }
     this.checked.set(plan, backward ? 'backward' : 'forward');
@@ -356,7 +358,7 @@ function feedPlaceholder(name: string, shape: readonly number[]): Tensor {
     return Tensor.empty(shape);
   } catch (e) {
     if (!(e instanceof BufferTooLarge)) throw e;
-    throw new OnnxInputError(name, `shape ${formatShape(shape)} needs ${numel(shape) * 4} bytes, over this adapter's ${e.limit}-byte limit per buffer (maxBufferSize)`);
+    throw new OnnxInputError(name, `shape ${formatShape(shape)} needs ${numel(shape) * BYTES[runtime().precision]} bytes, over this adapter's ${e.limit}-byte limit per buffer (maxBufferSize)`);
   }
 }
 
