@@ -103,7 +103,7 @@ export async function loadInput(modelPath: string, preset: Preset, source: { ima
   const npy = source.input ? readNpy(readFile(source.input, 'input')) : undefined;
   if (npy) assertFinite(`--input '${source.input}'`, toFloat32(npy), npy.shape);
   const photo = source.image ? decodeImage(readFile(source.image, 'image'), source.image) : undefined;
-  const model = await loadModel(bytes, preset, source.inputShape, npy?.shape, source.f16);
+  const model = await loadModel(bytes, preset, { inputShape: source.inputShape, npyShape: npy?.shape, f16: source.f16 });
   if (!photo) {
     // Checked here, before a library call reads a wrong shape its own way (a rank-3 array is "not NCHW: pass `size`").
     const want = model.inputs[0].shape;
@@ -121,7 +121,11 @@ export async function loadInput(modelPath: string, preset: Preset, source: { ima
  * The model alone, with static input shapes (--input-shape, the .npy's, else
  * the preset's), on an initialized engine; with `f16` (--f16), in f16 storage.
  */
-export async function loadModel(model: string | Uint8Array, preset: Preset, inputShapeFlag?: string, npyShape?: readonly number[], f16 = false): Promise<OnnxGraphModel> {
+export async function loadModel(
+  model: string | Uint8Array,
+  preset: Preset,
+  { inputShape: inputShapeFlag, npyShape, f16 = false }: { inputShape?: string; npyShape?: readonly number[]; f16?: boolean } = {},
+): Promise<OnnxGraphModel> {
   const bytes = typeof model === 'string' ? readFile(model, 'model') : model;
   const inputShape = inputShapeFlag ? parseShapeFlag(inputShapeFlag) : undefined;
   const decoded = decodeModel(bytes);

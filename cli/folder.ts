@@ -187,7 +187,7 @@ export async function runFolder(flags: Flags, positionals: string[]): Promise<nu
   const failed: Row[] = [];
   try {
     // Loaded once, and only when there is work (a finished run resumes without it).
-    if (todo.length) model = await loadModel(modelPath, preset, flags['input-shape'], undefined, flags.f16);
+    if (todo.length) model = await loadModel(modelPath, preset, { inputShape: flags['input-shape'], f16: flags.f16 });
     const started = performance.now();
     // A terminal: one bar line, rewritten; else (a log, a pipe) a line per image.
     const bar = progressBar(`${where}explain`, false, { unit: 'images' });

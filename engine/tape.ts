@@ -137,7 +137,7 @@ class Tape {
       for (const node of topologicalOrder(roots).reverse()) {
         if (node.released) throw new ShapeError('backward', `node #${node.id} (${node.op}) was already released: pass retainGraph to backward twice`);
         // What the rule (the op's, a swapped one, or the recorded one) creates is in the node's precision.
-        const reached = runtime().withPrecision(precisionOf(node), () => {
+        const reached = runtime().withPrecision(nodePrecision(node), () => {
           // Every consumer of this node's outputs ran before it: their gradients are complete.
           const gradOutputs = grads.takeOutputs(node);
           if (!gradOutputs) return false; // no path from the loss through this node
@@ -280,6 +280,6 @@ export const tape = new Tape();
 export type { Tape };
 
 /** A node's precision: that of its float outputs (maxPool's indices are u32). */
-function precisionOf(node: TapeNode): Precision {
+function nodePrecision(node: TapeNode): Precision {
   return (node.outputs.find((t) => t.dtype !== 'u32')?.dtype ?? runtime().precision) as Precision;
 }

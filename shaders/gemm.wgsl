@@ -26,7 +26,7 @@
 // the operand's contiguous memory axis, consecutive threads taking consecutive
 // groups of a row, so a warp reads whole 64-byte row segments. With VEC_A /
 // VEC_B (that axis' length is a multiple of 4) a group is one vec4 load;
-// otherwise 4 scalar loads. Buffers are bound as array<vec4<f32>> and scalars
+// otherwise 4 scalar loads. Buffers are bound as array<vec4<Elem>> and scalars
 // are vector components, so one binding serves both paths. A k-contiguous group
 // is transposed into the k-major tile by 4 scalar stores; tile rows are padded
 // by one vec4 so the 4 threads sharing a row write different banks (at most

@@ -56,8 +56,8 @@ export function flagArgs(flags: Record<string, number | boolean>): { constants: 
 
 /**
  * Dispatches with every binding sized up to a whole vec4: the GEMM-family
- * kernels view their operands as array<vec4<f32>> (vec4 loads, scalars as
- * components), which needs at least 16 bytes bound. Pooled buffers are at
+ * kernels view their operands as array<vec4<Elem>> (vec4 loads, scalars as
+ * components), which needs a whole vec4 bound (16 bytes covers f32 and f16). Pooled buffers are at
  * least 256 bytes and multiples of 64, so the rounded range always exists.
  */
 export function launchVec4(kernel: Kernel, tensors: Record<string, Tensor>, rest: Omit<DispatchArgs, 'bindings'>): void {
