@@ -4,7 +4,7 @@
 // shader-f16; an adapter without it skips these here, but not on CI.
 
 import { describe, expect, test } from 'vitest';
-import { add, backward, cast, conv2d, F16_MAX, mul, sum, fromHalf, ops, PrecisionMismatch, PrecisionOverflow, runtime, scopeAsync, tensor, toHalf } from '../../engine/index.js';
+import { add, backward, cast, conv2d, F16_MAX, mean, mul, sum, fromHalf, ops, PrecisionMismatch, PrecisionOverflow, runtime, scopeAsync, tensor, toHalf } from '../../engine/index.js';
 import { caseLabels, checkCase } from '../helpers/op-check.js';
 import { needF16 } from '../helpers/f16.js';
 
@@ -79,6 +79,30 @@ describe('f16 tensors', () => {
       f32.dispose();
     }
     expect(() => add(f32, f32)).toThrow(); // disposed, not silently reused
+  });
+});
+
+describe('f16 sums that would overflow where the result does not', () => {
+  test('BatchNorm statistics of a wide channel and a mean over non-adjacent axes stay finite and right', async (ctx) => {
+    needF16(ctx);
+    await scopeAsync(async () => {
+      const f16 = { dtype: 'f16' } as const;
+      // 4096 values per channel with std 16: a chunk's sum of squares (~1e6) is past f16's 65504.
+      const n = 4 * 2 * 32 * 32;
+      const values = Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 33) - 16);
+      const x = tensor(values, [4, 2, 32, 32], f16);
+      const [, batchMean, batchVar] = ops.batchNormTrain([x, tensor([1, 1], [2], f16), tensor([0, 0], [2], f16)], {});
+      const m = (c: number) => values.filter((_, i) => Math.floor(i / 1024) % 2 === c).reduce((a, v) => a + v, 0) / (n / 2);
+      const v = (c: number) => values.filter((_, i) => Math.floor(i / 1024) % 2 === c).reduce((a, x) => a + (x - m(c)) ** 2, 0) / (n / 2);
+      const [gotMean, gotVar] = [await batchMean.data(), await batchVar.data()];
+      for (const c of [0, 1]) {
+        expect(Math.abs(gotMean[c] - m(c))).toBeLessThan(1e-2);
+        expect(Math.abs(gotVar[c] - v(c)) / v(c)).toBeLessThan(2e-3);
+      }
+      // A mean over axes 0 and 2, 3 runs as two reductions: the first stored sum (1024 values of 100) is past 65504.
+      const y = mean(tensor(new Float32Array(4 * 2 * 32 * 32).fill(100), [4, 2, 32, 32], f16), [0, 2, 3]);
+      expect(Array.from(await y.data())).toEqual([100, 100]);
+    });
   });
 });
 
