@@ -23,7 +23,7 @@ import { type AveragePoolAttrs, type PoolAttrs } from './geometry/pool.js';
 export * from './host.js';
 export { init, runtime, shutdown, Runtime, type KernelTiming, type Precision } from './runtime.js';
 export { F16_MAX, PrecisionOverflow, toHalf, fromHalf } from './half.js';
-export { Tensor, scope, scopeAsync, keep, type DType } from './tensor.js';
+export { Tensor, scope, scopeAsync, keep, BYTES, type DType } from './tensor.js';
 export { exclusive } from './serial.js';
 export { tape, type BackwardRule, type BackwardContext } from './tape.js';
 export { ops, type OpName } from './ops/registry.js';

@@ -14,9 +14,8 @@
 //   milliseconds, naming the node, the tensor, its size and the limit
 //   (backward too when gradients are requested).
 
-import { GradlensError, Tensor, cast, defineOp, formatShape, init, keep, runtime, sameShape, scope, tape, type Precision } from '../../engine/index.js';
+import { BYTES, GradlensError, Tensor, cast, defineOp, formatShape, init, keep, runtime, sameShape, scope, tape, type Precision } from '../../engine/index.js';
 import { BufferTooLarge, closeMatches, LayerNotFound, numel, TensorTooLarge } from '../../engine/host.js';
-import { BYTES } from '../../engine/tensor.js';
 import type { ConstantValue, ExplainableModel, GraphNode, LayerInfo, RunOptions, RunResult } from '../../engine/host.js';
 import { gpuBackend } from './backend.js';
 import { OnnxBatchError, OnnxGraphError, OnnxInputError } from './errors.js';
