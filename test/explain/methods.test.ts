@@ -5,11 +5,11 @@
 // Record<MethodName, ...>, and at run time by the key check). The numbers
 // themselves are checked elsewhere (reference, free-cams, zf-* tests).
 
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { Tensor } from '../../engine/index.js';
 import { classTarget, explain, gradCam, methods, scoreCam, type MethodName } from '../../explainers/index.js';
 import type { OnnxGraphModel } from '../../importers/onnx/index.js';
-import { loadFixture, reference, refInput } from '../fixtures/explain/reference.js';
+import { reference, resnetMiniOnChelsea } from '../fixtures/explain/reference.js';
 import { methodCases } from '../helpers/method-cases.js';
 
 const SIZE = 32;
@@ -19,16 +19,7 @@ const cases = methodCases({ scorecam: 16, ablationcam: 17, occlusion: 16 });
 
 describe('every registered method on resnet_mini', () => {
   const category = reference().models.resnet_mini.category[0];
-  let model: OnnxGraphModel;
-  let x: Tensor;
-  beforeAll(async () => {
-    model = await loadFixture('resnet_mini.onnx');
-    x = refInput('chelsea');
-  });
-  afterAll(() => {
-    x?.dispose();
-    model?.dispose();
-  });
+  const mini = resnetMiniOnChelsea();
 
   test('each method has a case, under its own name', () => {
     expect(Object.keys(methods).sort()).toEqual(Object.keys(cases).sort());
@@ -37,7 +28,7 @@ describe('every registered method on resnet_mini', () => {
 
   test.each(Object.keys(cases) as MethodName[])('%s: a finite, non-constant map in [0, 1]', async (name) => {
     const method = methods[name];
-    const result = await explain(model, x, name, { ...cases[name], target: classTarget(category) });
+    const result = await explain(mini.model, mini.x, name, { ...cases[name], target: classTarget(category) });
     expect(result.method).toBe(name);
     expect([result.batch, result.height, result.width]).toEqual([1, SIZE, SIZE]);
     expect(result.map.length).toBe(SIZE * SIZE);

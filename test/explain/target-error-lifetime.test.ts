@@ -3,25 +3,16 @@
 // not have) throws, and leaves the pool's live buffers and the tape where they
 // were: gradient, gradient-free and input-gradient methods, and detections.
 
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { Tensor } from '../../engine/index.js';
 import { detect, explain, explainDetection, explainDetections, TargetError, type Detection } from '../../explainers/index.js';
 import { decodeModel, OnnxGraphModel } from '../../importers/onnx/index.js';
-import { loadFixture, refInput } from '../fixtures/explain/reference.js';
+import { resnetMiniOnChelsea } from '../fixtures/explain/reference.js';
 import { readModel } from '../fixtures/onnx/models.js';
 import { readPhoto } from '../fixtures/onnx/photos.js';
 import { expectNoGrowth } from '../helpers/lifetime.js';
 
-let model: OnnxGraphModel;
-let x: Tensor;
-beforeAll(async () => {
-  model = await loadFixture('resnet_mini.onnx');
-  x = refInput('chelsea');
-});
-afterAll(() => {
-  x?.dispose();
-  model?.dispose();
-});
+const mini = resnetMiniOnChelsea();
 
 /** `call` rejects with `error` twice; the second call (pipelines and uploads cached by the first) leaves no buffer and no tape node. */
 function expectNoLeak(name: string, call: () => Promise<unknown>, error: new (...args: never[]) => Error = TargetError): Promise<void> {
@@ -29,8 +20,8 @@ function expectNoLeak(name: string, call: () => Promise<unknown>, error: new (..
 }
 
 test.each(['gradcam', 'eigencam', 'scorecam', 'saliency'] as const)('%s: a class out of range throws a TargetError and frees every buffer', async (method) => {
-  await expectNoLeak(method, () => explain(model, x, method, { target: 99 }));
-  await expectNoLeak(`${method}, batch of 2`, () => explain(model, x, method, { target: [1, 2] }));
+  await expectNoLeak(method, () => explain(mini.model, mini.x, method, { target: 99 }));
+  await expectNoLeak(`${method}, batch of 2`, () => explain(mini.model, mini.x, method, { target: [1, 2] }));
 });
 
 const detector = readModel('tiny_face_detector_416.onnx');
