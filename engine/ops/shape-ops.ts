@@ -22,7 +22,7 @@ import { BYTES, Tensor } from '../tensor.js';
 import { MissingDoubleBackward } from '../errors.js';
 import { reshape, stridedCopy } from './movement.js';
 import { defineOp, grid1d, launch, pack8, type Op } from './op.js';
-import { alongAnyAxis, type SplitAxis } from './split.js';
+import { alongAnyAxis, slabsCopyable, type SplitAxis } from './split.js';
 import {
   concatShape,
   flattenShape,
@@ -80,13 +80,8 @@ const MAX_COPY_RUNS = 16;
 
 const contiguousRuns = (shape: Shape, axis: number) => shape.slice(0, axis).reduce((n, d) => n * d, 1);
 
-/**
- * Whether slabs along `axis` move by buffer copies: few runs, and every copy
- * offset and size a multiple of 4 bytes, as copyBufferToBuffer requires (in
- * f16, an odd number of elements per index of the axis is not).
- */
-const byCopies = (shape: Shape, axis: number) =>
-  contiguousRuns(shape, axis) <= MAX_COPY_RUNS && (innerSize(shape, axis) * BYTES[runtime().precision]) % 4 === 0;
+/** Whether slabs along `axis` move by buffer copies: few runs, each copy whole 4-byte words. */
+const byCopies = (shape: Shape, axis: number) => contiguousRuns(shape, axis) <= MAX_COPY_RUNS && slabsCopyable(shape, axis, BYTES[runtime().precision]);
 
 /** concatInto by buffer copies: input k's run o lands at y[o, offset_k : offset_k + n_k, ...]. */
 function concatByCopies(parts: readonly Tensor[], axis: number, outShape: Shape): Tensor {

@@ -70,6 +70,15 @@ let depth = 0;
  * rounded up into its buffer's slack (pooled buffers are multiples of 64 bytes).
  */
 const wholeWords = (bytes: number) => Math.ceil(bytes / 4) * 4;
+
+/**
+ * Whether slabs of `shape` along `axis` can move by buffer copies, which take
+ * whole 4-byte words: every index of the axis must span a whole number of
+ * words (in f16, an odd number of elements per index does not).
+ */
+export function slabsCopyable(shape: Shape, axis: number, elementBytes: number): boolean {
+  return (numel(shape.slice(axis + 1)) * elementBytes) % 4 === 0;
+}
 /** Bytes of a float tensor of `shape` at the runtime's precision. */
 const bytesOf = (shape: Shape) => numel(shape) * BYTES[runtime().precision];
 
@@ -292,9 +301,8 @@ function planParts<A>(axes: readonly SplitAxis<A>[], inShapes: readonly Shape[],
       reasons.push(`along ${axis.name} every part would read input ${whole} ${formatShape(inShapes[whole])} whole`);
       continue;
     }
-    // Slabs move by buffer copies of whole 4-byte words: in f16, an odd number of elements per index of the axis cannot.
-    const inner = (s: Shape, at: number) => numel(s.slice(at + 1)) * BYTES[runtime().precision];
-    if (cuts.some((c, k) => c && inner(inShapes[k], c.axis) % 4) || outShapes.some((s, k) => inner(s, axis.outputs[k]) % 4)) {
+    const bytes = BYTES[runtime().precision];
+    if (cuts.some((c, k) => c && !slabsCopyable(inShapes[k], c.axis, bytes)) || outShapes.some((s, k) => !slabsCopyable(s, axis.outputs[k], bytes))) {
       reasons.push(`along ${axis.name} the parts would start at odd f16 offsets (buffer copies move whole 4-byte words)`);
       continue;
     }
@@ -365,7 +373,7 @@ function copyRuns(shape: Shape, elementBytes: number, axis: number, start: numbe
   const inner = numel(shape.slice(axis + 1)) * elementBytes;
   const run = len * inner;
   if (!run) return;
-  if (inner % 4) {
+  if (!slabsCopyable(shape, axis, elementBytes)) {
     throw new GradlensError(`splitting a ${formatShape(shape)} tensor along axis ${axis} in f16 needs copies at odd element offsets, which WebGPU does not allow; run it in f32`);
   }
   for (let o = 0; o < outer; o++) copy((o * shape[axis] + start) * inner, o * run, run);
