@@ -38,6 +38,10 @@ export function assetPath(file: string): string {
 export const DEFAULT_MODEL = 'yolo_fastest_1.1_coco.onnx';
 export const DEFAULT_IMAGE = 'dog.jpg';
 
+/** The help line of --f16, the same in every command that loads a model (SOURCE_FLAGS, the views). */
+export const F16_HELP = `  --f16          f16 storage (arithmetic stays f32): half the memory traffic, on adapters with shader-f16;
+                 maps differ from f32's by about 1e-3 to 1e-2 (bench/RESULTS.md, f16 section)`;
+
 /** The flags of the commands that read a model and a photo or a .npy (detect, explain). */
 export const SOURCE_FLAGS = {
   model: { type: 'string' },

@@ -9,7 +9,7 @@ import type { Preset } from '../explainers/presets.js';
 import type { Colormap } from '../explainers/render.js';
 import { headLayers } from '../explainers/yolo/targets.js';
 import { UsageError, type FlagSpec } from './args.js';
-import { loadInput, presetFlag, readSidecar, sourcePaths, type LoadedInput } from './detector.js';
+import { F16_HELP, loadInput, presetFlag, readSidecar, sourcePaths, type LoadedInput } from './detector.js';
 import { CliError, withCliWording } from './errors.js';
 import { modelKind, type ModelKind } from './kind.js';
 import { progressBar, type ProgressBar } from './progress.js';
@@ -31,7 +31,7 @@ export const SOURCE_HELP = `  --model        the ONNX model
   --image        a photo (JPEG or PNG), prepared as --preset says; or --input <x.npy>, a prepared input
   --preset       preprocessing: a name from explainers/presets.ts (default picked by model file name)
   --input-shape  name=1x3xHxW for models with symbolic input dimensions
-  --f16          f16 storage (arithmetic stays f32), on adapters with shader-f16`;
+${F16_HELP}`;
 
 export interface Source extends LoadedInput {
   modelPath: string;

@@ -6,7 +6,7 @@ import { detectInput, detectionJson, DetectorFormatError } from '../../explainer
 import { encodePng } from '../../explainers/node-image.js';
 import { drawDetections } from '../../explainers/render.js';
 import { parseArgs, UsageError } from '../args.js';
-import { detectionLabel, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
+import { detectionLabel, F16_HELP, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
 import { CliError } from '../errors.js';
 import { writeFile } from '../files.js';
 import { mismatch, modelKind } from '../kind.js';
@@ -23,7 +23,7 @@ export const usage = `usage: gradlens detect --model <m.onnx> (--image <photo.jp
                  inputBox (model-input pixels), head, anchor, cell, output}]
   --out          the photo with the boxes drawn, PNG
   --input-shape  name=1x3xHxW for models with symbolic input dimensions
-  --f16          f16 storage (arithmetic stays f32), on adapters with shader-f16`;
+${F16_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, SOURCE_FLAGS);

@@ -35,7 +35,7 @@ import type { RgbaImage } from '../../explainers/image.js';
 import { toFloat32 } from '../../importers/onnx/host-tensor.js';
 import { readNpy, writeNpy } from '../../importers/onnx/npy.js';
 import { decimal, didYouMean, integerFlag, parseArgs, UsageError, type FlagSpec } from '../args.js';
-import { detectionLabel, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
+import { detectionLabel, F16_HELP, formatDetections, loadInput, oneImage, presetFlag, readSidecar, SOURCE_FLAGS, sourcePaths, unitFlag } from '../detector.js';
 import { CliError, withCliWording } from '../errors.js';
 import { readFile, writeFile } from '../files.js';
 import { checkClassOutput, mismatch, modelKind } from '../kind.js';
@@ -106,8 +106,7 @@ export const usage = `usage: gradlens explain --model <m.onnx> (--image <photo.j
   --smooth-type  smoothgrad (mean, the default), smoothgrad_sq (mean of squares), vargrad (variance)
   --seed         SmoothGrad noise seed (default 1)
   --input-shape  name=1x3xHxW for models with symbolic input dimensions (default: the .npy's or the preset's)
-  --f16          f16 storage (arithmetic stays f32): half the memory traffic, on adapters with shader-f16;
-                 maps differ from f32's by about 1e-3 to 1e-2 (bench/RESULTS.md, f16 section)
+${F16_HELP}
   --alpha        overlay opacity (default 0.5); --colormap jet|viridis
   --images       a folder (its .jpg/.png files, recursively) or a list file (a path a line, relative to
                  the list): each image explained with the model loaded once, into --out-dir as
